@@ -1,0 +1,89 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
+
+namespace Tracker.ApiService.Http;
+
+/// <summary>
+/// What every endpoint shares: ProblemDetails for every error, strict JSON, request size limits and security
+/// headers. Capabilities add routes; they never repeat any of this.
+/// </summary>
+public static class HttpPlatformExtensions
+{
+    public static IHostApplicationBuilder AddHttpPlatform(this IHostApplicationBuilder builder)
+    {
+        var services = builder.Services;
+
+        services.AddOptions<RequestLimitsOptions>()
+            .BindConfiguration(RequestLimitsOptions.SectionName)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.AddOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>()
+            .Configure<IOptions<RequestLimitsOptions>>((kestrel, limits) =>
+                kestrel.Limits.MaxRequestBodySize = limits.Value.MaxRequestBodyBytes);
+
+        services.AddProblemDetails(options => options.CustomizeProblemDetails = ProblemDetailsDefaults.Apply);
+        services.AddExceptionHandler<BadRequestExceptionHandler>();
+        services.AddExceptionHandler<UnhandledExceptionHandler>();
+
+        // Minimal APIs answer a body they cannot bind with a bare 400; throwing lets the handler above say why.
+        services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);
+
+        services.ConfigureHttpJsonOptions(options => ConfigureStrictJson(options.SerializerOptions));
+        return builder;
+    }
+
+    /// <summary>
+    /// Unknown or repeated properties are errors, not silently dropped or overwritten; numbers must be JSON
+    /// numbers. A client with a typo in a field name learns it at once instead of losing data.
+    /// </summary>
+    public static void ConfigureStrictJson(JsonSerializerOptions options)
+    {
+        options.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
+        options.AllowDuplicateProperties = false;
+        options.NumberHandling = JsonNumberHandling.Strict;
+        options.PropertyNamingPolicy = JsonNamingPolicy.CamelCase;
+        options.DefaultIgnoreCondition = JsonIgnoreCondition.Never;
+    }
+
+    public static WebApplication UseHttpPlatform(this WebApplication app)
+    {
+        app.UseExceptionHandler(new ExceptionHandlerOptions
+        {
+            // A client's malformed request is not a server error: it is answered, not logged as one.
+            SuppressDiagnosticsCallback = context => context.Exception is BadHttpRequestException,
+        });
+        app.UseStatusCodePages();
+        app.UseMiddleware<SecurityHeadersMiddleware>();
+        return app;
+    }
+
+    /// <summary>Every ProblemDetails carries a detail sentence and the trace id a support request can quote.</summary>
+    private static class ProblemDetailsDefaults
+    {
+        public static void Apply(ProblemDetailsContext context)
+        {
+            var problem = context.ProblemDetails;
+            var http = context.HttpContext;
+            problem.Extensions["traceId"] = Activity.Current?.Id ?? http.TraceIdentifier;
+            problem.Detail ??= problem.Status switch
+            {
+                StatusCodes.Status401Unauthorized => "Authentication is required: send valid credentials.",
+                StatusCodes.Status403Forbidden => "The credentials are valid but do not allow this request.",
+                StatusCodes.Status404NotFound => $"No resource matches {http.Request.Method} {http.Request.Path}.",
+                StatusCodes.Status405MethodNotAllowed =>
+                    $"{http.Request.Method} is not allowed on {http.Request.Path}.",
+                StatusCodes.Status413PayloadTooLarge =>
+                    $"The request body is larger than the {MaxBodySize(http)} bytes allowed here.",
+                StatusCodes.Status415UnsupportedMediaType => "The request body must be JSON (Content-Type: application/json).",
+                _ => null,
+            };
+        }
+
+        private static string MaxBodySize(HttpContext http) =>
+            http.Features.Get<IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize?.ToString(System.Globalization.CultureInfo.InvariantCulture)
+            ?? "configured number of";
+    }
+}

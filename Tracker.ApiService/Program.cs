@@ -1,0 +1,27 @@
+using Tracker.ApiService.Http;
+using Tracker.ApiService.OpenApi;
+using Tracker.ApiService.Storage;
+
+var builder = WebApplication.CreateBuilder(args);
+
+builder.AddServiceDefaults();
+builder.AddHttpPlatform();
+builder.AddApiDocumentation();
+builder.AddTrackerStorage();
+
+var app = builder.Build();
+
+app.UseHttpPlatform();
+app.MapDefaultEndpoints();
+app.MapApiDocumentation();
+
+app.Run();
+
+namespace Tracker.ApiService
+{
+    /// <summary>
+    /// Names the API's entry assembly for <c>WebApplicationFactory</c>: a test project that also references the
+    /// AppHost sees two top-level <c>Program</c> types, so it cannot use <c>Program</c> itself.
+    /// </summary>
+    public sealed class ApiAssemblyMarker;
+}
