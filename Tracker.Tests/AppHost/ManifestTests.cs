@@ -1,0 +1,48 @@
+using System.Text.Json;
+using Tracker.Tests.Infrastructure;
+
+namespace Tracker.Tests.AppHost;
+
+/// <summary>The manifest azd deploys from: it must describe the four resources, as containers and projects.</summary>
+public sealed class ManifestTests : IDisposable
+{
+    private readonly string _outputDirectory = Path.Combine(Path.GetTempPath(), "tracker-tests", "manifest-" + Guid.NewGuid().ToString("N")[..12]);
+
+    [Fact]
+    public async Task Manifest_publish_describes_postgres_cache_migrations_and_api()
+    {
+        var manifestPath = Path.Combine(_outputDirectory, "aspire-manifest.json");
+        await using var appHost = AppHostProcess.Start("--publisher", "manifest", "--output-path", manifestPath);
+        var exitCode = await appHost.WaitForExitAsync(TimeSpan.FromSeconds(120));
+        Assert.True(exitCode == 0, appHost.Output);
+
+        using var manifest = JsonDocument.Parse(await File.ReadAllTextAsync(manifestPath));
+        var resources = manifest.RootElement.GetProperty("resources");
+
+        Assert.StartsWith("container.", Type(resources, "postgres"), StringComparison.Ordinal);
+        Assert.Equal("value.v0", Type(resources, "trackerdb"));
+        Assert.StartsWith("container.", Type(resources, "cache"), StringComparison.Ordinal);
+        Assert.StartsWith("project.", Type(resources, "migrations"), StringComparison.Ordinal);
+        Assert.StartsWith("project.", Type(resources, "api"), StringComparison.Ordinal);
+
+        // Secrets are inputs generated at deploy time, never values in the manifest.
+        var manifestText = manifest.RootElement.GetRawText();
+        Assert.Contains("\"jwt-signing-key\"", manifestText, StringComparison.Ordinal);
+        Assert.True(resources.GetProperty("jwt-signing-key").GetProperty("inputs").GetProperty("value").GetProperty("secret").GetBoolean());
+        var apiEnvironment = resources.GetProperty("api").GetProperty("env");
+        Assert.Equal("{jwt-signing-key.value}", apiEnvironment.GetProperty("Jwt__SigningKey").GetString());
+        Assert.Equal("{trackerdb.connectionString}", apiEnvironment.GetProperty("ConnectionStrings__trackerdb").GetString());
+        Assert.Equal("{cache.connectionString}", apiEnvironment.GetProperty("ConnectionStrings__cache").GetString());
+    }
+
+    private static string? Type(JsonElement resources, string name) =>
+        resources.TryGetProperty(name, out var resource) ? resource.GetProperty("type").GetString() : null;
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_outputDirectory))
+        {
+            Directory.Delete(_outputDirectory, recursive: true);
+        }
+    }
+}

@@ -1,0 +1,60 @@
+using System.Security.Cryptography;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.EntityFrameworkCore;
+using Tracker.ApiService;
+using Tracker.Data;
+
+namespace Tracker.Tests.Infrastructure;
+
+/// <summary>
+/// The real API on Kestrel (a loopback port of its own) against real PostgreSQL and Redis, with a fresh,
+/// migrated database and a freshly generated JWT signing key — no secret is shared with any other run.
+/// </summary>
+public sealed class TrackerApiFactory : WebApplicationFactory<ApiAssemblyMarker>
+{
+    private readonly ServersFixture _servers;
+    private readonly Dictionary<string, string?> _settings;
+
+    private TrackerApiFactory(ServersFixture servers, string databaseName, IDictionary<string, string?>? settings)
+    {
+        _servers = servers;
+        DatabaseConnectionString = servers.Postgres.ConnectionStringFor(databaseName);
+        _settings = new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:trackerdb"] = DatabaseConnectionString,
+            ["ConnectionStrings:cache"] = servers.Redis.ConnectionString,
+            ["Jwt:SigningKey"] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(48)),
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+        {
+            _settings[key] = value;
+        }
+
+        UseKestrel(0);
+    }
+
+    public string DatabaseConnectionString { get; }
+
+    public ServersFixture Servers => _servers;
+
+    /// <summary>Creates and migrates a database of its own, then returns a factory ready to start.</summary>
+    public static async Task<TrackerApiFactory> CreateAsync(ServersFixture servers, IDictionary<string, string?>? settings = null)
+    {
+        var databaseName = await servers.Postgres.CreateDatabaseAsync("tracker");
+        var options = new DbContextOptionsBuilder<TrackerDbContext>().UseNpgsql(servers.Postgres.ConnectionStringFor(databaseName));
+        TrackerDbContext.ConfigureConventions(options);
+        await using var dbContext = new TrackerDbContext(options.Options);
+        await dbContext.Database.MigrateAsync();
+        return new TrackerApiFactory(servers, databaseName, settings);
+    }
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        builder.UseEnvironment("Testing");
+        foreach (var (key, value) in _settings)
+        {
+            builder.UseSetting(key, value);
+        }
+    }
+}
