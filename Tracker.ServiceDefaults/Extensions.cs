@@ -23,6 +23,8 @@ public static class Extensions
 
     private const string LiveTag = "live";
 
+    private static readonly TimeSpan HealthCheckTimeout = TimeSpan.FromSeconds(3);
+
     /// <summary>
     /// Activity sources and meters of Tracker's own code, and of Npgsql (used below EF Core on the ingest
     /// path, so it is listed here rather than left to the EF Core integration alone).
@@ -85,6 +87,16 @@ public static class Extensions
     {
         builder.Services.AddHealthChecks()
             .AddCheck("self", () => HealthCheckResult.Healthy(), [LiveTag]);
+
+        // A dependency that hangs (a dead Redis, a stalled database) must make readiness fail quickly rather
+        // than hold the probe open past its own timeout: every check without a timeout gets one.
+        builder.Services.PostConfigure<HealthCheckServiceOptions>(options =>
+        {
+            foreach (var registration in options.Registrations.Where(registration => registration.Timeout == Timeout.InfiniteTimeSpan))
+            {
+                registration.Timeout = HealthCheckTimeout;
+            }
+        });
         return builder;
     }
 

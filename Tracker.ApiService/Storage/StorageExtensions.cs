@@ -1,3 +1,4 @@
+using StackExchange.Redis;
 using Tracker.Data;
 
 namespace Tracker.ApiService.Storage;
@@ -16,7 +17,14 @@ public static class StorageExtensions
     {
         builder.AddNpgsqlDbContext<TrackerDbContext>(
             DatabaseConnectionName, configureDbContextOptions: TrackerDbContext.ConfigureConventions);
-        builder.AddRedisClient(CacheConnectionName);
+        builder.AddRedisClient(CacheConnectionName, settings => settings.DisableHealthChecks = true, options =>
+        {
+            // While Redis is down, commands fail at once instead of queueing until a timeout: every caller has a
+            // fallback (memory cache tier, in-process rate limits), and a request must not wait seconds to use it.
+            options.BacklogPolicy = BacklogPolicy.FailFast;
+            options.AbortOnConnectFail = false;
+        });
+        builder.Services.AddHealthChecks().AddCheck<RedisReadinessCheck>(CacheConnectionName);
         return builder;
     }
 }

@@ -1,9 +1,7 @@
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
-using Microsoft.EntityFrameworkCore;
 using Tracker.ApiService;
-using Tracker.Data;
 
 namespace Tracker.Tests.Infrastructure;
 
@@ -16,10 +14,10 @@ public sealed class TrackerApiFactory : WebApplicationFactory<ApiAssemblyMarker>
     private readonly ServersFixture _servers;
     private readonly Dictionary<string, string?> _settings;
 
-    private TrackerApiFactory(ServersFixture servers, string databaseName, IDictionary<string, string?>? settings)
+    private TrackerApiFactory(ServersFixture servers, string databaseConnectionString, IDictionary<string, string?>? settings)
     {
         _servers = servers;
-        DatabaseConnectionString = servers.Postgres.ConnectionStringFor(databaseName);
+        DatabaseConnectionString = databaseConnectionString;
         _settings = new Dictionary<string, string?>
         {
             ["ConnectionStrings:trackerdb"] = DatabaseConnectionString,
@@ -41,12 +39,8 @@ public sealed class TrackerApiFactory : WebApplicationFactory<ApiAssemblyMarker>
     /// <summary>Creates and migrates a database of its own, then returns a factory ready to start.</summary>
     public static async Task<TrackerApiFactory> CreateAsync(ServersFixture servers, IDictionary<string, string?>? settings = null)
     {
-        var databaseName = await servers.Postgres.CreateDatabaseAsync("tracker");
-        var options = new DbContextOptionsBuilder<TrackerDbContext>().UseNpgsql(servers.Postgres.ConnectionStringFor(databaseName));
-        TrackerDbContext.ConfigureConventions(options);
-        await using var dbContext = new TrackerDbContext(options.Options);
-        await dbContext.Database.MigrateAsync();
-        return new TrackerApiFactory(servers, databaseName, settings);
+        var connectionString = await TestDatabase.CreateMigratedAsync(servers.Postgres);
+        return new TrackerApiFactory(servers, connectionString, settings);
     }
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)

@@ -1,0 +1,25 @@
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using StackExchange.Redis;
+
+namespace Tracker.ApiService.Storage;
+
+/// <summary>
+/// Redis readiness that honours the health check's timeout. The integration's own check awaits a PING that,
+/// when the server dies mid-command, only fails after the client's full command timeout; a probe must not hang
+/// that long.
+/// </summary>
+internal sealed class RedisReadinessCheck(IConnectionMultiplexer redis) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await redis.GetDatabase().PingAsync().WaitAsync(cancellationToken);
+            return HealthCheckResult.Healthy();
+        }
+        catch (Exception exception) when (exception is RedisException or OperationCanceledException or TimeoutException)
+        {
+            return new HealthCheckResult(context.Registration.FailureStatus, "Redis does not answer.", exception);
+        }
+    }
+}

@@ -1,0 +1,151 @@
+using System.Net;
+using System.Text.Json;
+using Tracker.Tests.Infrastructure;
+using Xunit.Abstractions;
+using static Tracker.Tests.Infrastructure.ProblemAssertions;
+
+namespace Tracker.Tests.Api;
+
+/// <summary>The API's shared behaviour, on Kestrel against real PostgreSQL and Redis.</summary>
+[Collection(nameof(RealServers))]
+public sealed class PlatformTests(ServersFixture servers, ITestOutputHelper output) : IAsyncLifetime
+{
+    private TrackerApiFactory _factory = null!;
+    private HttpClient _client = null!;
+
+    public async Task InitializeAsync()
+    {
+        _factory = await TrackerApiFactory.CreateAsync(servers);
+        _client = _factory.CreateClient();
+    }
+
+    public async Task DisposeAsync()
+    {
+        _client.Dispose();
+        await _factory.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Health_is_healthy_when_database_and_redis_answer()
+    {
+        using var response = await _client.GetAsync(new Uri("/health", UriKind.Relative));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("Healthy", await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Health_is_unhealthy_while_redis_is_down_and_recovers_when_it_returns()
+    {
+        using (var beforeOutage = await _client.GetAsync(new Uri("/health", UriKind.Relative)))
+        {
+            Assert.Equal(HttpStatusCode.OK, beforeOutage.StatusCode);
+        }
+
+        await servers.Redis.StopAsync();
+        var stopwatch = System.Diagnostics.Stopwatch.StartNew();
+        try
+        {
+            using var whileDown = await _client.GetAsync(new Uri("/health", UriKind.Relative));
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, whileDown.StatusCode);
+            output.WriteLine($"Unhealthy answered after {stopwatch.Elapsed.TotalSeconds:F1} s");
+
+            // Liveness does not depend on Redis: the process is fine, so no orchestrator should restart it.
+            using var alive = await _client.GetAsync(new Uri("/alive", UriKind.Relative));
+            Assert.Equal(HttpStatusCode.OK, alive.StatusCode);
+        }
+        finally
+        {
+            await servers.Redis.StartAsync();
+        }
+
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        HttpStatusCode status;
+        do
+        {
+            await Task.Delay(200);
+            using var afterRestart = await _client.GetAsync(new Uri("/health", UriKind.Relative));
+            status = afterRestart.StatusCode;
+        }
+        while (status != HttpStatusCode.OK && DateTime.UtcNow < deadline);
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        output.WriteLine($"Healthy again {stopwatch.Elapsed.TotalSeconds:F1} s after Redis went down");
+    }
+
+    [Fact]
+    public async Task Unknown_route_is_a_404_problem()
+    {
+        using var response = await _client.GetAsync(new Uri("/api/v1/nothing-here", UriKind.Relative));
+
+        var problem = await AssertProblemAsync(response, HttpStatusCode.NotFound);
+        Assert.Equal("No resource matches GET /api/v1/nothing-here.", problem.GetProperty("detail").GetString());
+    }
+
+    [Fact]
+    public async Task Wrong_method_is_a_405_problem()
+    {
+        using var response = await _client.DeleteAsync(new Uri("/openapi/v1.json", UriKind.Relative));
+
+        var problem = await AssertProblemAsync(response, HttpStatusCode.MethodNotAllowed);
+        Assert.Equal("DELETE is not allowed on /openapi/v1.json.", problem.GetProperty("detail").GetString());
+    }
+
+    [Fact]
+    public async Task OpenApi_document_describes_the_api()
+    {
+        using var response = await _client.GetAsync(new Uri("/openapi/v1.json", UriKind.Relative));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.StartsWith("3.", document.RootElement.GetProperty("openapi").GetString(), StringComparison.Ordinal);
+        Assert.Equal("Tracker API", document.RootElement.GetProperty("info").GetProperty("title").GetString());
+    }
+
+    [Fact]
+    public async Task Docs_page_loads_its_script_from_this_server_only()
+    {
+        using var page = await _client.GetAsync(new Uri("/api/", UriKind.Relative));
+        var html = await page.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
+        Assert.DoesNotContain("src=\"http", html, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("cdn.", html, StringComparison.OrdinalIgnoreCase);
+
+        using var script = await _client.GetAsync(new Uri("/api/scalar.js", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.OK, script.StatusCode);
+        Assert.True((await script.Content.ReadAsByteArrayAsync()).Length > 100_000, "the bundled docs script is served locally");
+    }
+
+    [Theory]
+    [InlineData("/alive")]
+    [InlineData("/openapi/v1.json")]
+    [InlineData("/api/v1/nothing-here")]
+    public async Task Every_response_carries_the_security_headers(string path)
+    {
+        using var response = await _client.GetAsync(new Uri(path, UriKind.Relative));
+
+        Assert.Equal("nosniff", Header(response, "X-Content-Type-Options"));
+        Assert.Equal("no-referrer", Header(response, "Referrer-Policy"));
+        Assert.Equal("DENY", Header(response, "X-Frame-Options"));
+        Assert.Equal("default-src 'none'; frame-ancestors 'none'", Header(response, "Content-Security-Policy"));
+    }
+
+    [Fact]
+    public async Task Docs_page_may_run_its_own_script_but_nothing_from_elsewhere()
+    {
+        using var response = await _client.GetAsync(new Uri("/api/", UriKind.Relative));
+
+        Assert.Equal("nosniff", Header(response, "X-Content-Type-Options"));
+        Assert.Null(Header(response, "X-Frame-Options"));
+        var policy = Header(response, "Content-Security-Policy");
+        Assert.Contains("default-src 'self'", policy, StringComparison.Ordinal);
+        Assert.DoesNotContain("http", policy, StringComparison.Ordinal);
+    }
+
+    private static string? Header(HttpResponseMessage response, string name) =>
+        response.Headers.TryGetValues(name, out var values) ? string.Join(",", values)
+        : response.Content.Headers.TryGetValues(name, out var contentValues) ? string.Join(",", contentValues)
+        : null;
+}

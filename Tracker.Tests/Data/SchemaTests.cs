@@ -1,0 +1,164 @@
+using Microsoft.EntityFrameworkCore;
+using Npgsql;
+using Tracker.Data;
+using Tracker.Data.Entities;
+using Tracker.Tests.Infrastructure;
+
+namespace Tracker.Tests.Data;
+
+/// <summary>What the initial migration builds, checked in a real PostgreSQL.</summary>
+[Collection(nameof(RealServers))]
+public sealed class SchemaTests(ServersFixture servers) : IAsyncLifetime
+{
+    private string _connectionString = null!;
+    private NpgsqlDataSource? _dataSource;
+
+    public async Task InitializeAsync() => _connectionString = await TestDatabase.CreateMigratedAsync(servers.Postgres);
+
+    public async Task DisposeAsync()
+    {
+        if (_dataSource is not null)
+        {
+            await _dataSource.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Logs_are_partitioned_by_day_with_partitions_around_today()
+    {
+        Assert.Equal("p", await ScalarAsync<string>("SELECT relkind::text FROM pg_class WHERE relname = 'logs'"));
+        var today = DateTime.UtcNow.Date;
+        foreach (var day in new[] { today.AddDays(-90), today, today.AddDays(7) })
+        {
+            var partition = $"{LogTable.PartitionPrefix}{day:yyyyMMdd}";
+            Assert.Equal(1L, await ScalarAsync<long>($"SELECT count(*) FROM pg_class WHERE relname = '{partition}'"));
+        }
+    }
+
+    [Fact]
+    public async Task Partitions_created_from_any_session_time_zone_split_days_at_utc_midnight()
+    {
+        // A day beyond the migration's window, so its partition is created here, in a session far from UTC.
+        var day = DateTime.UtcNow.Date.AddDays(20);
+        await ExecuteAsync($"""
+            SET TIME ZONE 'America/Los_Angeles';
+            SELECT {LogTable.EnsurePartitionsFunction}('{day:yyyy-MM-dd}', '{day.AddDays(1):yyyy-MM-dd}');
+            INSERT INTO logs (client_id, api_key_id, occurred_at, ip_address, method, endpoint) VALUES
+              (gen_random_uuid(), gen_random_uuid(), '{day.AddDays(1).AddMilliseconds(-1):yyyy-MM-dd HH:mm:ss.fff}+00', '::1', 'GET', '/a'),
+              (gen_random_uuid(), gen_random_uuid(), '{day.AddDays(1):yyyy-MM-dd HH:mm:ss}+00', '127.0.0.1', 'GET', '/b');
+            """);
+
+        Assert.Equal(1L, await ScalarAsync<long>($"SELECT count(*) FROM {LogTable.PartitionPrefix}{day:yyyyMMdd}"));
+        Assert.Equal(1L, await ScalarAsync<long>($"SELECT count(*) FROM {LogTable.PartitionPrefix}{day.AddDays(1):yyyyMMdd}"));
+    }
+
+    [Fact]
+    public async Task Ensuring_partitions_is_idempotent_and_creates_only_what_is_missing()
+    {
+        var first = DateTime.UtcNow.Date.AddDays(8);
+        var sql = $"SELECT {LogTable.EnsurePartitionsFunction}('{first:yyyy-MM-dd}', '{first.AddDays(2):yyyy-MM-dd}')";
+
+        Assert.Equal(3, await ScalarAsync<int>(sql));
+        Assert.Equal(0, await ScalarAsync<int>(sql));
+    }
+
+    [Fact]
+    public async Task A_log_outside_every_partition_is_refused_not_silently_stored()
+    {
+        var exception = await Assert.ThrowsAsync<PostgresException>(() => ExecuteAsync("""
+            INSERT INTO logs (client_id, api_key_id, occurred_at, ip_address, method, endpoint)
+            VALUES (gen_random_uuid(), gen_random_uuid(), '2000-01-01T00:00:00Z', '::1', 'GET', '/')
+            """));
+        Assert.Equal(PostgresErrorCodes.CheckViolation, exception.SqlState);
+    }
+
+    [Fact]
+    public async Task Email_is_unique_without_regard_to_case()
+    {
+        await using var dbContext = TestDatabase.CreateContext(_connectionString);
+        dbContext.Clients.Add(NewClient("Ada@Example.com"));
+        await dbContext.SaveChangesAsync();
+
+        await using var second = TestDatabase.CreateContext(_connectionString);
+        second.Clients.Add(NewClient("ada@example.COM"));
+        var exception = await Assert.ThrowsAsync<DbUpdateException>(() => second.SaveChangesAsync());
+        Assert.Equal(PostgresErrorCodes.UniqueViolation, Assert.IsType<PostgresException>(exception.InnerException).SqlState);
+    }
+
+    [Fact]
+    public async Task Api_key_hashes_are_unique_and_exactly_32_bytes()
+    {
+        var owner = NewClient("keys@example.com");
+        await using (var dbContext = TestDatabase.CreateContext(_connectionString))
+        {
+            dbContext.Clients.Add(owner);
+            dbContext.ApiKeys.Add(NewKey(owner.Id, new byte[ApiKey.KeyHashLength]));
+            await dbContext.SaveChangesAsync();
+        }
+
+        await using var duplicate = TestDatabase.CreateContext(_connectionString);
+        duplicate.ApiKeys.Add(NewKey(owner.Id, new byte[ApiKey.KeyHashLength]));
+        var exception = await Assert.ThrowsAsync<DbUpdateException>(() => duplicate.SaveChangesAsync());
+        Assert.Equal(PostgresErrorCodes.UniqueViolation, Assert.IsType<PostgresException>(exception.InnerException).SqlState);
+
+        await using var truncated = TestDatabase.CreateContext(_connectionString);
+        truncated.ApiKeys.Add(NewKey(owner.Id, new byte[16]));
+        exception = await Assert.ThrowsAsync<DbUpdateException>(() => truncated.SaveChangesAsync());
+        Assert.Equal(PostgresErrorCodes.CheckViolation, Assert.IsType<PostgresException>(exception.InnerException).SqlState);
+    }
+
+    [Fact]
+    public async Task Usage_rollups_accept_only_whole_utc_hours()
+    {
+        var owner = NewClient("hours@example.com");
+        await using var dbContext = TestDatabase.CreateContext(_connectionString);
+        dbContext.Clients.Add(owner);
+        dbContext.HourlyUsage.Add(new HourlyUsage { ClientId = owner.Id, HourStart = new DateTimeOffset(2026, 11, 25, 13, 0, 0, TimeSpan.Zero), RequestCount = 1 });
+        await dbContext.SaveChangesAsync();
+
+        dbContext.HourlyUsage.Add(new HourlyUsage { ClientId = owner.Id, HourStart = new DateTimeOffset(2026, 11, 25, 13, 30, 0, TimeSpan.Zero), RequestCount = 1 });
+        var exception = await Assert.ThrowsAsync<DbUpdateException>(() => dbContext.SaveChangesAsync());
+        Assert.Equal(PostgresErrorCodes.CheckViolation, Assert.IsType<PostgresException>(exception.InnerException).SqlState);
+    }
+
+    private static Client NewClient(string email) => new()
+    {
+        Id = Guid.CreateVersion7(),
+        Name = "Test",
+        Email = email,
+        NormalizedEmail = email.ToLowerInvariant(),
+        PasswordHash = "not-a-real-hash",
+        CreatedAt = DateTimeOffset.UtcNow,
+        UpdatedAt = DateTimeOffset.UtcNow,
+    };
+
+    private static ApiKey NewKey(Guid clientId, byte[] hash) => new()
+    {
+        Id = Guid.CreateVersion7(),
+        ClientId = clientId,
+        Name = "default",
+        Prefix = "ak_12345",
+        KeyHash = hash,
+        CreatedAt = DateTimeOffset.UtcNow,
+    };
+
+    private async Task ExecuteAsync(string sql)
+    {
+        await using var connection = await OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    private async Task<T> ScalarAsync<T>(string sql)
+    {
+        await using var connection = await OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        return (T)(await command.ExecuteScalarAsync())!;
+    }
+
+    private async Task<NpgsqlConnection> OpenAsync()
+    {
+        _dataSource ??= NpgsqlDataSource.Create(_connectionString);
+        return await _dataSource.OpenConnectionAsync();
+    }
+}
