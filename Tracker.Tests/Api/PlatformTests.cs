@@ -144,6 +144,17 @@ public sealed class PlatformTests(ServersFixture servers, ITestOutputHelper outp
         Assert.DoesNotContain("http", policy, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task An_invalid_setting_stops_the_api_at_start_naming_the_setting()
+    {
+        await using var misconfigured = await TrackerApiFactory.CreateAsync(
+            servers, new Dictionary<string, string?> { ["RequestLimits:MaxRequestBodyBytes"] = "10" });
+
+        var exception = Assert.ThrowsAny<Exception>(() => misconfigured.CreateClient());
+        var validation = Assert.IsType<Microsoft.Extensions.Options.OptionsValidationException>(exception.GetBaseException());
+        Assert.Contains("MaxRequestBodyBytes", validation.Message, StringComparison.Ordinal);
+    }
+
     private static string? Header(HttpResponseMessage response, string name) =>
         response.Headers.TryGetValues(name, out var values) ? string.Join(",", values)
         : response.Content.Headers.TryGetValues(name, out var contentValues) ? string.Join(",", contentValues)

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Runs every Tracker test against real PostgreSQL and Redis.
+# Installs the two servers' programs when they are missing (the tests start their own throwaway servers on
+# free loopback ports), builds in Release with warnings as errors, runs the whole suite, and ends with the
+# line "N passed, N failed". Exits non-zero on any failure, or when no test ran.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+configuration=Release
+results_dir="$PWD/TestResults"
+
+have_postgres() {
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null
+}
+
+have_redis() {
+  command -v redis-server >/dev/null
+}
+
+install_servers() {
+  if have_postgres && have_redis; then
+    return
+  fi
+  if ! command -v apt-get >/dev/null; then
+    echo "PostgreSQL and Redis are needed and this is not a Debian/Ubuntu machine." >&2
+    echo "Install the PostgreSQL server (initdb, postgres) and redis-server with your package manager, then rerun." >&2
+    exit 1
+  fi
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
+  echo "Installing PostgreSQL and Redis (apt-get)..."
+  # The packages' own services are not used (tests start their own servers): keep them from starting.
+  printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+  "${sudo[@]}" chmod +x /usr/sbin/policy-rc.d
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq postgresql redis-server >/dev/null
+  "${sudo[@]}" rm -f /usr/sbin/policy-rc.d
+  have_postgres && have_redis || { echo "PostgreSQL or Redis is still missing after apt-get." >&2; exit 1; }
+}
+
+# Servers the tests start work in /tmp/tracker-tests; if a test host crashed, nothing else would stop them.
+# (Matched by working directory: redis-server rewrites its command line.)
+cleanup_test_servers() {
+  local proc
+  for proc in /proc/[0-9]*; do
+    case "$(readlink "$proc/cwd" 2>/dev/null)" in
+      /tmp/tracker-tests/*) kill "${proc#/proc/}" 2>/dev/null || true ;;
+    esac
+  done
+}
+
+install_servers
+trap cleanup_test_servers EXIT
+
+dotnet build Tracker.sln -c "$configuration" -warnaserror -nologo -clp:NoSummary -v:q
+
+rm -rf "$results_dir"
+set +e
+dotnet test Tracker.sln -c "$configuration" --no-build --nologo \
+  --logger "trx;LogFileName=results.trx" --logger "console;verbosity=minimal" \
+  --results-directory "$results_dir"
+test_exit=$?
+set -e
+
+trx=$(find "$results_dir" -name '*.trx' | head -n 1)
+if [ -z "$trx" ]; then
+  echo "No test results were written."
+  echo "0 passed, 0 failed"
+  exit 1
+fi
+counters=$(grep -o '<Counters [^>]*>' "$trx")
+passed=$(sed -E 's/.* passed="([0-9]+)".*/\1/' <<<"$counters")
+failed=$(sed -E 's/.* failed="([0-9]+)".*/\1/' <<<"$counters")
+total=$(sed -E 's/.* total="([0-9]+)".*/\1/' <<<"$counters")
+
+echo "$passed passed, $failed failed"
+if [ "$total" -eq 0 ] || [ "$failed" -ne 0 ] || [ "$test_exit" -ne 0 ]; then
+  exit 1
+fi
