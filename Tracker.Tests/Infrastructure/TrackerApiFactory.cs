@@ -29,7 +29,9 @@ public sealed class TrackerApiFactory : WebApplicationFactory<ApiAssemblyMarker>
             _settings[key] = value;
         }
 
-        UseKestrel(0);
+        // Kestrel, not the in-memory TestServer: body limits, chunked bodies and connection behaviour are real.
+        // The port comes from UseUrls below; UseKestrel(0) races with the server start and fails now and then.
+        UseKestrel();
     }
 
     public string DatabaseConnectionString { get; }
@@ -46,6 +48,7 @@ public sealed class TrackerApiFactory : WebApplicationFactory<ApiAssemblyMarker>
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Testing");
+        builder.UseUrls("http://127.0.0.1:0");
         foreach (var (key, value) in _settings)
         {
             builder.UseSetting(key, value);
