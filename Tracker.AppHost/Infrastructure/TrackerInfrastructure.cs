@@ -25,7 +25,9 @@ internal sealed record TrackerInfrastructure(
         var databasePassword = builder.AddParameter("postgres-password", PasswordDefault(), secret: true, persist: true);
         var cachePassword = builder.AddParameter("cache-password", PasswordDefault(), secret: true, persist: true);
 
-        var mode = builder.ExecutionContext.IsPublishMode ? InfrastructureMode.Containers : ChooseMode(configuration, out problem);
+        var mode = builder.ExecutionContext.IsPublishMode
+            ? InfrastructureMode.Containers
+            : ChooseMode(configuration, ContainerEngineProbe.IsAnswering, out problem);
         switch (mode)
         {
             case InfrastructureMode.Containers:
@@ -50,7 +52,12 @@ internal sealed record TrackerInfrastructure(
 
     private static GenerateParameterDefault PasswordDefault() => new() { MinLength = 32, Special = false };
 
-    private static InfrastructureMode? ChooseMode(ConfigurationManager configuration, out string? problem)
+    /// <summary>
+    /// The configured mode; else External when both connection strings are set; else Containers when
+    /// <paramref name="containerEngineAnswers"/> says the engine answers; else LocalProcesses.
+    /// </summary>
+    internal static InfrastructureMode? ChooseMode(
+        IConfiguration configuration, Func<string?, bool> containerEngineAnswers, out string? problem)
     {
         problem = null;
         var configured = configuration[ModeSetting];
@@ -70,12 +77,12 @@ internal sealed record TrackerInfrastructure(
             return InfrastructureMode.External;
         }
 
-        return ContainerEngineProbe.IsAnswering(configuration["ASPIRE_CONTAINER_RUNTIME"])
+        return containerEngineAnswers(configuration["ASPIRE_CONTAINER_RUNTIME"])
             ? InfrastructureMode.Containers
             : InfrastructureMode.LocalProcesses;
     }
 
-    private static bool HasExternalConnectionStrings(ConfigurationManager configuration) =>
+    private static bool HasExternalConnectionStrings(IConfiguration configuration) =>
         !string.IsNullOrWhiteSpace(configuration.GetConnectionString(ResourceNames.Database))
         && !string.IsNullOrWhiteSpace(configuration.GetConnectionString(ResourceNames.Cache));
 

@@ -16,12 +16,15 @@ public sealed class WholeSystemTests(ITestOutputHelper output) : IDisposable
     private readonly string _dataDirectory = Path.Combine(Path.GetTempPath(), "tracker-tests", "apphost-" + Guid.NewGuid().ToString("N")[..12]);
 
     [Fact]
-    public async Task AppHost_runs_migrations_then_serves_a_healthy_api_on_local_servers()
+    public Task AppHost_runs_migrations_then_serves_a_healthy_api_on_local_servers() =>
+        AssertSystemComesUpAsync(["Tracker:Infrastructure=LocalProcesses", $"Tracker:DataDirectory={_dataDirectory}"], output);
+
+    /// <summary>Starts the AppHost with <paramref name="arguments"/> and checks the worker, the API and the schema.</summary>
+    internal static async Task AssertSystemComesUpAsync(string[] arguments, ITestOutputHelper output)
     {
         using var timeout = new CancellationTokenSource(StartTimeout);
         var stopwatch = Stopwatch.StartNew();
-        var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Tracker_AppHost>(
-            ["Tracker:Infrastructure=LocalProcesses", $"Tracker:DataDirectory={_dataDirectory}"], timeout.Token);
+        var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Tracker_AppHost>(arguments, timeout.Token);
         foreach (var project in builder.Resources.OfType<ProjectResource>())
         {
             // No dashboard runs under test: exporting telemetry would only make every process retry on exit.
