@@ -1,3 +1,6 @@
+using Tracker.ApiService.ApiKeys;
+using Tracker.ApiService.Auth;
+using Tracker.ApiService.Caching;
 using Tracker.ApiService.Http;
 using Tracker.ApiService.OpenApi;
 using Tracker.ApiService.Storage;
@@ -8,12 +11,19 @@ builder.AddServiceDefaults();
 builder.AddHttpPlatform();
 builder.AddApiDocumentation();
 builder.AddTrackerStorage();
+builder.AddTrackerCaching();
+builder.AddTrackerAuthentication();
 
 var app = builder.Build();
 
 app.UseHttpPlatform();
+app.UseAuthentication();
+app.UseAuthorization();
+
 app.MapDefaultEndpoints();
 app.MapApiDocumentation();
+app.MapAuthApi();
+app.MapApiKeysApi();
 
 app.Run();
 

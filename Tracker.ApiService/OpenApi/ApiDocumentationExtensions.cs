@@ -9,15 +9,20 @@ public static class ApiDocumentationExtensions
 
     public static IHostApplicationBuilder AddApiDocumentation(this IHostApplicationBuilder builder)
     {
-        builder.Services.AddOpenApi(DocumentName, options => options.AddDocumentTransformer((document, _, _) =>
+        builder.Services.AddOpenApi(DocumentName, options =>
         {
-            document.Info.Title = "Tracker API";
-            document.Info.Version = "v1";
-            document.Info.Description =
-                "Records who calls your APIs and reports usage. Clients register, get API keys, send activity logs "
-                + "(a 201 means the log is committed) and read daily and top-client usage.";
-            return Task.CompletedTask;
-        }));
+            options.AddDocumentTransformer((document, _, _) =>
+            {
+                document.Info.Title = "Tracker API";
+                document.Info.Version = "v1";
+                document.Info.Description =
+                    "Records who calls your APIs and reports usage. Clients register, get API keys, send activity logs "
+                    + "(a 201 means the log is committed) and read daily and top-client usage.";
+                return Task.CompletedTask;
+            });
+            options.AddDocumentTransformer(SecuritySchemeTransformers.AddSchemes);
+            options.AddOperationTransformer(SecuritySchemeTransformers.MarkOperation);
+        });
         return builder;
     }
 

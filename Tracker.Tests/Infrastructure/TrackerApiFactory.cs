@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.Logging;
 using Tracker.ApiService;
 
 namespace Tracker.Tests.Infrastructure;
@@ -14,15 +15,17 @@ public sealed class TrackerApiFactory : WebApplicationFactory<ApiAssemblyMarker>
     private readonly ServersFixture _servers;
     private readonly Dictionary<string, string?> _settings;
 
-    private TrackerApiFactory(ServersFixture servers, string databaseConnectionString, IDictionary<string, string?>? settings)
+    private TrackerApiFactory(ServersFixture servers, string databaseConnectionString, string jwtSigningKey, IDictionary<string, string?>? settings)
     {
         _servers = servers;
         DatabaseConnectionString = databaseConnectionString;
+        JwtSigningKey = jwtSigningKey;
         _settings = new Dictionary<string, string?>
         {
             ["ConnectionStrings:trackerdb"] = DatabaseConnectionString,
             ["ConnectionStrings:cache"] = servers.Redis.ConnectionString,
-            ["Jwt:SigningKey"] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(48)),
+            ["Jwt:SigningKey"] = jwtSigningKey,
+            ["ApiKeys:UsageFlushIntervalSeconds"] = "1",
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {
@@ -36,14 +39,22 @@ public sealed class TrackerApiFactory : WebApplicationFactory<ApiAssemblyMarker>
 
     public string DatabaseConnectionString { get; }
 
+    /// <summary>The key this API signs tokens with, so tests can forge tokens that differ in one respect only.</summary>
+    public string JwtSigningKey { get; }
+
+    public CapturedLogs Logs { get; } = new();
+
     public ServersFixture Servers => _servers;
 
     /// <summary>Creates and migrates a database of its own, then returns a factory ready to start.</summary>
     public static async Task<TrackerApiFactory> CreateAsync(ServersFixture servers, IDictionary<string, string?>? settings = null)
     {
         var connectionString = await TestDatabase.CreateMigratedAsync(servers.Postgres);
-        return new TrackerApiFactory(servers, connectionString, settings);
+        return new TrackerApiFactory(servers, connectionString, Convert.ToBase64String(RandomNumberGenerator.GetBytes(48)), settings);
     }
+
+    /// <summary>A second API instance on the same database, Redis and signing key, as behind a load balancer.</summary>
+    public TrackerApiFactory CreateSibling() => new(_servers, DatabaseConnectionString, JwtSigningKey, null);
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
@@ -53,5 +64,7 @@ public sealed class TrackerApiFactory : WebApplicationFactory<ApiAssemblyMarker>
         {
             builder.UseSetting(key, value);
         }
+
+        builder.ConfigureLogging(logging => logging.AddProvider(Logs));
     }
 }

@@ -1,0 +1,66 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Caching.Hybrid;
+using Tracker.Data;
+
+namespace Tracker.ApiService.ApiKeys;
+
+/// <summary>An active key as ingest sees it.</summary>
+public sealed record ActiveApiKey(Guid Id, Guid ClientId);
+
+/// <summary>
+/// Finds the active key for a presented key through the hybrid cache, so the ingest hot path makes no database
+/// round trip. Revocation must reach every instance within a second: the in-memory tier keeps an answer for at
+/// most <see cref="LocalLifetime"/>, after which the instance reads Redis again, where revocation removed it.
+/// </summary>
+public sealed partial class ApiKeyStore(HybridCache cache, IServiceScopeFactory scopes, ILogger<ApiKeyStore> logger)
+{
+    /// <summary>How long an instance may answer from memory; bounds how late it learns of a revocation.</summary>
+    public static readonly TimeSpan LocalLifetime = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>A second removal this long after revocation clears an entry that a lookup racing with the
+    /// revocation may have written back with the old answer.</summary>
+    private static readonly TimeSpan SecondInvalidationDelay = TimeSpan.FromSeconds(1);
+
+    private static readonly HybridCacheEntryOptions EntryOptions = new()
+    {
+        Expiration = TimeSpan.FromMinutes(10),
+        LocalCacheExpiration = LocalLifetime,
+    };
+
+    public ValueTask<ActiveApiKey?> FindActiveAsync(byte[] keyHash, CancellationToken cancellationToken) =>
+        cache.GetOrCreateAsync(CacheKey(keyHash), keyHash, LoadAsync, EntryOptions, cancellationToken: cancellationToken);
+
+    /// <summary>Forgets what is cached for a key, in Redis and in this instance's memory; call after revoking it.</summary>
+    public async Task InvalidateAsync(byte[] keyHash, CancellationToken cancellationToken)
+    {
+        var key = CacheKey(keyHash);
+        await cache.RemoveAsync(key, cancellationToken);
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await Task.Delay(SecondInvalidationDelay, CancellationToken.None);
+                await cache.RemoveAsync(key, CancellationToken.None);
+            }
+            catch (Exception exception)
+            {
+                LogSecondInvalidationFailed(exception);
+            }
+        }, CancellationToken.None);
+    }
+
+    private static string CacheKey(byte[] keyHash) => "api-key:" + Convert.ToHexStringLower(keyHash);
+
+    private async ValueTask<ActiveApiKey?> LoadAsync(byte[] keyHash, CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<TrackerDbContext>();
+        return await db.ApiKeys.AsNoTracking()
+            .Where(key => key.KeyHash == keyHash && key.RevokedAt == null)
+            .Select(key => new ActiveApiKey(key.Id, key.ClientId))
+            .FirstOrDefaultAsync(cancellationToken);
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The delayed second cache invalidation of a revoked API key failed; the key expires from the cache by itself")]
+    private partial void LogSecondInvalidationFailed(Exception exception);
+}

@@ -1,0 +1,45 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Caching.Hybrid;
+using Tracker.Data;
+
+namespace Tracker.ApiService.Auth;
+
+/// <summary>
+/// Answers "does this client exist?" for every JWT-authenticated request from the hybrid cache, so a valid
+/// token costs no database round trip. Clients are never deleted, so a "yes" stays true; a "no" is kept only
+/// briefly, in case the client is being created right now.
+/// </summary>
+public sealed class ClientDirectory(HybridCache cache, IServiceScopeFactory scopes)
+{
+    private static readonly HybridCacheEntryOptions Known = new()
+    {
+        Expiration = TimeSpan.FromHours(1),
+        LocalCacheExpiration = TimeSpan.FromMinutes(10),
+    };
+
+    private static readonly HybridCacheEntryOptions Unknown = new()
+    {
+        Expiration = TimeSpan.FromSeconds(10),
+        LocalCacheExpiration = TimeSpan.FromSeconds(10),
+    };
+
+    public async ValueTask<bool> ExistsAsync(Guid clientId, CancellationToken cancellationToken)
+    {
+        var key = $"client-exists:{clientId:N}";
+        var exists = await cache.GetOrCreateAsync(key, clientId, LoadAsync, Known, cancellationToken: cancellationToken);
+        if (!exists)
+        {
+            // Replace the long-lived entry with a short one: a forged subject must not pin a "no" for an hour.
+            await cache.SetAsync(key, false, Unknown, cancellationToken: cancellationToken);
+        }
+
+        return exists;
+    }
+
+    private async ValueTask<bool> LoadAsync(Guid clientId, CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<TrackerDbContext>();
+        return await db.Clients.AnyAsync(client => client.Id == clientId, cancellationToken);
+    }
+}

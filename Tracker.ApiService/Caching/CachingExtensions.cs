@@ -1,0 +1,40 @@
+using Microsoft.Extensions.Caching.Hybrid;
+using Microsoft.Extensions.Caching.StackExchangeRedis;
+using StackExchange.Redis;
+
+namespace Tracker.ApiService.Caching;
+
+/// <summary>
+/// HybridCache: an in-memory tier in each instance and Redis as the shared tier, on the same connection the
+/// Aspire Redis integration manages (so it reconnects by itself and is traced). HybridCache itself makes a miss
+/// stampede-safe: concurrent callers for one key share one factory call.
+/// </summary>
+public static class CachingExtensions
+{
+    /// <summary>Prefix of every Tracker key in Redis, so the cache can share a Redis with other data.</summary>
+    public const string RedisInstanceName = "tracker:";
+
+    public static IHostApplicationBuilder AddTrackerCaching(this IHostApplicationBuilder builder)
+    {
+        // The Aspire integration for IDistributedCache on Redis is not available here; this registers the
+        // same RedisCache on the integration's IConnectionMultiplexer instead of a second connection.
+        builder.Services.AddStackExchangeRedisCache(_ => { });
+        builder.Services.AddOptions<RedisCacheOptions>()
+            .Configure<IServiceProvider>((options, services) =>
+            {
+                options.InstanceName = RedisInstanceName;
+                options.ConnectionMultiplexerFactory = () => Task.FromResult(services.GetRequiredService<IConnectionMultiplexer>());
+            });
+
+        builder.Services.AddHybridCache(options =>
+        {
+            options.MaximumPayloadBytes = 1024 * 1024;
+            options.DefaultEntryOptions = new HybridCacheEntryOptions
+            {
+                Expiration = TimeSpan.FromMinutes(5),
+                LocalCacheExpiration = TimeSpan.FromSeconds(30),
+            };
+        });
+        return builder;
+    }
+}
