@@ -12,7 +12,8 @@ public sealed record ActiveApiKey(Guid Id, Guid ClientId);
 /// round trip. Revocation must reach every instance within a second: the in-memory tier keeps an answer for at
 /// most <see cref="LocalLifetime"/>, after which the instance reads Redis again, where revocation removed it.
 /// </summary>
-public sealed partial class ApiKeyStore(HybridCache cache, IServiceScopeFactory scopes, ILogger<ApiKeyStore> logger)
+public sealed partial class ApiKeyStore(
+    HybridCache cache, IServiceScopeFactory scopes, IHostApplicationLifetime lifetime, ILogger<ApiKeyStore> logger)
 {
     /// <summary>How long an instance may answer from memory; bounds how late it learns of a revocation.</summary>
     public static readonly TimeSpan LocalLifetime = TimeSpan.FromMilliseconds(500);
@@ -35,12 +36,17 @@ public sealed partial class ApiKeyStore(HybridCache cache, IServiceScopeFactory 
     {
         var key = CacheKey(keyHash);
         await cache.RemoveAsync(key, cancellationToken);
+        var stopping = lifetime.ApplicationStopping;
         _ = Task.Run(async () =>
         {
             try
             {
-                await Task.Delay(SecondInvalidationDelay, CancellationToken.None);
-                await cache.RemoveAsync(key, CancellationToken.None);
+                await Task.Delay(SecondInvalidationDelay, stopping);
+                await cache.RemoveAsync(key, stopping);
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                // Shutting down: this instance's memory goes with it, and the Redis entry expires by itself.
             }
             catch (Exception exception)
             {

@@ -155,6 +155,48 @@ public sealed class PlatformTests(ServersFixture servers, ITestOutputHelper outp
         Assert.Contains("MaxRequestBodyBytes", validation.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("")]
+    [InlineData("too-short-for-hs256")]
+    public async Task A_missing_or_short_jwt_signing_key_stops_the_api_at_start(string signingKey)
+    {
+        await using var misconfigured = await TrackerApiFactory.CreateAsync(
+            servers, new Dictionary<string, string?> { ["Jwt:SigningKey"] = signingKey });
+
+        var exception = Assert.ThrowsAny<Exception>(() => misconfigured.CreateClient());
+        var validation = Assert.IsType<Microsoft.Extensions.Options.OptionsValidationException>(exception.GetBaseException());
+        Assert.Contains("Jwt:SigningKey must be set to a secret of at least 32 bytes", validation.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task OpenApi_document_declares_both_security_schemes_and_uses_them_per_route()
+    {
+        using var response = await _client.GetAsync(new Uri("/openapi/v1.json", UriKind.Relative));
+        using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        var root = document.RootElement;
+
+        var schemes = root.GetProperty("components").GetProperty("securitySchemes");
+        Assert.Equal("bearer", schemes.GetProperty("Bearer").GetProperty("scheme").GetString());
+        Assert.Equal("X-API-Key", schemes.GetProperty("ApiKey").GetProperty("name").GetString());
+
+        var paths = root.GetProperty("paths");
+        Assert.True(SecuredBy(paths, "/api/v1/keys", "get", "Bearer"));
+        Assert.True(SecuredBy(paths, "/api/v1/keys/{id}", "delete", "Bearer"));
+        Assert.True(SecuredBy(paths, "/api/v1/keys/current", "get", "ApiKey"));
+        Assert.False(paths.GetProperty("/api/v1/auth/login").GetProperty("post").TryGetProperty("security", out _));
+        foreach (var (path, method) in new[] { ("/api/v1/auth/register", "post"), ("/api/v1/auth/login", "post"), ("/api/v1/keys", "post") })
+        {
+            var operation = paths.GetProperty(path).GetProperty(method);
+            Assert.False(string.IsNullOrEmpty(operation.GetProperty("summary").GetString()));
+            Assert.False(string.IsNullOrEmpty(operation.GetProperty("operationId").GetString()));
+            Assert.True(operation.TryGetProperty("requestBody", out _));
+        }
+    }
+
+    private static bool SecuredBy(JsonElement paths, string path, string method, string scheme) =>
+        paths.GetProperty(path).GetProperty(method).TryGetProperty("security", out var security)
+        && security.EnumerateArray().Any(requirement => requirement.TryGetProperty(scheme, out _));
+
     private static string? Header(HttpResponseMessage response, string name) =>
         response.Headers.TryGetValues(name, out var values) ? string.Join(",", values)
         : response.Content.Headers.TryGetValues(name, out var contentValues) ? string.Join(",", contentValues)

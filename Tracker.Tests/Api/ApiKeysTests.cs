@@ -1,0 +1,263 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json;
+using Tracker.Tests.Infrastructure;
+using Xunit.Abstractions;
+using static Tracker.Tests.Infrastructure.ApiClient;
+using static Tracker.Tests.Infrastructure.ProblemAssertions;
+
+namespace Tracker.Tests.Api;
+
+/// <summary>Key management with a JWT and key authentication, against real PostgreSQL and Redis.</summary>
+[Collection(nameof(RealServers))]
+public sealed class ApiKeysTests(ServersFixture servers, ITestOutputHelper output) : IAsyncLifetime
+{
+    private const string CurrentKey = "/api/v1/keys/current";
+
+    private TrackerApiFactory _factory = null!;
+    private HttpClient _http = null!;
+    private RegisteredClient _client = null!;
+    private string _token = null!;
+
+    public async Task InitializeAsync()
+    {
+        _factory = await TrackerApiFactory.CreateAsync(servers);
+        _http = _factory.CreateClient();
+        _client = await _http.RegisterNewAsync();
+        _token = await _http.LoginTokenAsync(_client);
+    }
+
+    public async Task DisposeAsync()
+    {
+        _http.Dispose();
+        await _factory.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task The_list_shows_each_key_by_prefix_and_never_the_key_or_its_hash()
+    {
+        using var response = await _http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/keys", _token);
+
+        var keys = await DataAsync(response, HttpStatusCode.OK);
+        var key = Assert.Single(keys.EnumerateArray());
+        Assert.Equal(["id", "name", "prefix", "createdAt", "lastUsedAt", "revokedAt"], key.EnumerateObject().Select(property => property.Name));
+        Assert.Equal("default", key.GetProperty("name").GetString());
+        Assert.Equal(_client.ApiKey[..8], key.GetProperty("prefix").GetString());
+        Assert.Equal(JsonValueKind.Null, key.GetProperty("revokedAt").ValueKind);
+    }
+
+    [Fact]
+    public async Task A_created_key_is_shown_once_and_works()
+    {
+        using var created = await _http.SendWithTokenAsync(HttpMethod.Post, "/api/v1/keys", _token, new { name = " ci pipeline " });
+        var data = await DataAsync(created, HttpStatusCode.Created);
+        var secret = data.GetProperty("apiKey").GetString()!;
+        Assert.Equal("ci pipeline", data.GetProperty("name").GetString());
+        Assert.Equal(secret[..8], data.GetProperty("prefix").GetString());
+
+        using var current = await _http.GetWithApiKeyAsync(CurrentKey, secret);
+        var key = await DataAsync(current, HttpStatusCode.OK);
+        Assert.Equal(data.GetProperty("id").GetGuid(), key.GetProperty("id").GetGuid());
+
+        using var list = await _http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/keys", _token);
+        Assert.DoesNotContain(secret, await list.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("   ")]
+    [InlineData(null)]
+    public async Task A_key_needs_a_name(string? name)
+    {
+        using var response = await _http.SendWithTokenAsync(HttpMethod.Post, "/api/v1/keys", _token, new { name });
+
+        var problem = await AssertProblemAsync(response, HttpStatusCode.BadRequest);
+        Assert.Single(ErrorsFor(problem, "name"));
+    }
+
+    [Fact]
+    public async Task A_key_is_accepted_as_X_API_Key_and_as_a_bearer_token()
+    {
+        using var header = await _http.GetWithApiKeyAsync(CurrentKey, _client.ApiKey);
+        using var bearer = await _http.GetWithApiKeyAsync(CurrentKey, _client.ApiKey, asBearer: true);
+
+        Assert.Equal(HttpStatusCode.OK, header.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, bearer.StatusCode);
+    }
+
+    [Fact]
+    public async Task Malformed_unknown_and_revoked_keys_get_one_and_the_same_401()
+    {
+        var revoked = await CreateKeyAsync("to revoke");
+        using (var revoke = await _http.SendWithTokenAsync(HttpMethod.Delete, $"/api/v1/keys/{revoked.Id}", _token))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, revoke.StatusCode);
+        }
+
+        var unknown = "ak_" + new string('A', 43);
+        var answers = new List<(string Title, string Detail, string Challenge)>();
+        foreach (var key in new[] { "nonsense", unknown, revoked.Secret, _client.ApiKey + "x", string.Empty })
+        {
+            using var response = await _http.GetWithApiKeyAsync(CurrentKey, key);
+            var problem = await AssertProblemAsync(response, HttpStatusCode.Unauthorized);
+            answers.Add((problem.GetProperty("title").GetString()!, problem.GetProperty("detail").GetString()!,
+                string.Join(", ", response.Headers.WwwAuthenticate)));
+        }
+
+        Assert.Single(answers.Distinct());
+        Assert.Contains("ApiKey", answers[0].Challenge, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_JWT_does_not_authenticate_ingest()
+    {
+        using var response = await _http.SendWithTokenAsync(HttpMethod.Get, CurrentKey, _token);
+
+        await AssertProblemAsync(response, HttpStatusCode.Unauthorized);
+    }
+
+    [Fact]
+    public async Task Another_clients_keys_are_invisible_and_cannot_be_revoked()
+    {
+        var other = await _http.RegisterNewAsync();
+        var otherToken = await _http.LoginTokenAsync(other);
+        using var otherList = await _http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/keys", otherToken);
+        var otherKeyId = (await DataAsync(otherList, HttpStatusCode.OK))[0].GetProperty("id").GetGuid();
+
+        using var revoke = await _http.SendWithTokenAsync(HttpMethod.Delete, $"/api/v1/keys/{otherKeyId}", _token);
+        await AssertProblemAsync(revoke, HttpStatusCode.NotFound);
+
+        using var mine = await _http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/keys", _token);
+        Assert.DoesNotContain(otherKeyId.ToString(), await mine.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        using var stillWorks = await _http.GetWithApiKeyAsync(CurrentKey, other.ApiKey);
+        Assert.Equal(HttpStatusCode.OK, stillWorks.StatusCode);
+    }
+
+    [Fact]
+    public async Task Revoking_is_idempotent_and_keeps_the_key_listed_with_its_revocation_time()
+    {
+        var key = await CreateKeyAsync("short lived");
+
+        using var first = await _http.SendWithTokenAsync(HttpMethod.Delete, $"/api/v1/keys/{key.Id}", _token);
+        using var second = await _http.SendWithTokenAsync(HttpMethod.Delete, $"/api/v1/keys/{key.Id}", _token);
+        Assert.Equal(HttpStatusCode.NoContent, first.StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, second.StatusCode);
+
+        using var list = await _http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/keys", _token);
+        var listed = (await DataAsync(list, HttpStatusCode.OK)).EnumerateArray().Single(candidate => candidate.GetProperty("id").GetGuid() == key.Id);
+        Assert.Equal(JsonValueKind.String, listed.GetProperty("revokedAt").ValueKind);
+    }
+
+    [Fact]
+    public async Task A_revoked_key_fails_on_every_instance_within_one_second()
+    {
+        await using var secondInstance = _factory.CreateSibling();
+        using var secondHttp = secondInstance.CreateClient();
+        var key = await CreateKeyAsync("revoked across instances");
+
+        // Both instances have the key in their memory tier before it is revoked.
+        for (var warm = 0; warm < 3; warm++)
+        {
+            using var first = await _http.GetWithApiKeyAsync(CurrentKey, key.Secret);
+            using var second = await secondHttp.GetWithApiKeyAsync(CurrentKey, key.Secret);
+            Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+            Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+        }
+
+        using (var revoke = await _http.SendWithTokenAsync(HttpMethod.Delete, $"/api/v1/keys/{key.Id}", _token))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, revoke.StatusCode);
+        }
+
+        var stopwatch = Stopwatch.StartNew();
+        using (var onRevokingInstance = await _http.GetWithApiKeyAsync(CurrentKey, key.Secret))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, onRevokingInstance.StatusCode);
+        }
+
+        HttpStatusCode status;
+        do
+        {
+            using var onOtherInstance = await secondHttp.GetWithApiKeyAsync(CurrentKey, key.Secret);
+            status = onOtherInstance.StatusCode;
+        }
+        while (status == HttpStatusCode.OK && stopwatch.Elapsed < TimeSpan.FromSeconds(3));
+
+        output.WriteLine($"Refused by the other instance {stopwatch.Elapsed.TotalMilliseconds:F0} ms after revocation");
+        Assert.Equal(HttpStatusCode.Unauthorized, status);
+        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(1), $"took {stopwatch.Elapsed.TotalMilliseconds:F0} ms");
+    }
+
+    [Fact]
+    public async Task Last_use_is_recorded_without_writing_on_every_request()
+    {
+        for (var use = 0; use < 5; use++)
+        {
+            using var response = await _http.GetWithApiKeyAsync(CurrentKey, _client.ApiKey);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        var deadline = Stopwatch.StartNew();
+        DateTimeOffset? lastUsed = null;
+        while (lastUsed is null && deadline.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(250);
+            await using var db = TestDatabase.CreateContext(_factory.DatabaseConnectionString);
+            lastUsed = db.ApiKeys.Single(key => key.ClientId == _client.Id).LastUsedAt;
+        }
+
+        Assert.NotNull(lastUsed);
+
+        // More uses within the minute change nothing.
+        using (var again = await _http.GetWithApiKeyAsync(CurrentKey, _client.ApiKey))
+        {
+            Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(2.5));
+        await using var check = TestDatabase.CreateContext(_factory.DatabaseConnectionString);
+        Assert.Equal(lastUsed, check.ApiKeys.Single(key => key.ClientId == _client.Id).LastUsedAt);
+    }
+
+    [Fact]
+    public async Task A_client_holds_at_most_50_active_keys()
+    {
+        for (var index = 1; index < 50; index++)
+        {
+            await CreateKeyAsync($"key {index}");
+        }
+
+        using var oneTooMany = await _http.SendWithTokenAsync(HttpMethod.Post, "/api/v1/keys", _token, new { name = "one too many" });
+        await AssertProblemAsync(oneTooMany, HttpStatusCode.Conflict);
+
+        using (var revoke = await _http.SendWithTokenAsync(HttpMethod.Delete, $"/api/v1/keys/{(await CreateKeyIdsAsync())[0]}", _token))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, revoke.StatusCode);
+        }
+
+        using var afterRevoking = await _http.SendWithTokenAsync(HttpMethod.Post, "/api/v1/keys", _token, new { name = "room again" });
+        Assert.Equal(HttpStatusCode.Created, afterRevoking.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_key_id_that_is_not_a_guid_is_a_404()
+    {
+        using var response = await _http.SendWithTokenAsync(HttpMethod.Delete, "/api/v1/keys/not-a-guid", _token);
+
+        await AssertProblemAsync(response, HttpStatusCode.NotFound);
+    }
+
+    private async Task<(Guid Id, string Secret)> CreateKeyAsync(string name)
+    {
+        using var response = await _http.SendWithTokenAsync(HttpMethod.Post, "/api/v1/keys", _token, new { name });
+        var data = await DataAsync(response, HttpStatusCode.Created);
+        return (data.GetProperty("id").GetGuid(), data.GetProperty("apiKey").GetString()!);
+    }
+
+    private async Task<List<Guid>> CreateKeyIdsAsync()
+    {
+        using var list = await _http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/keys", _token);
+        return (await DataAsync(list, HttpStatusCode.OK)).EnumerateArray().Select(key => key.GetProperty("id").GetGuid()).ToList();
+    }
+}
