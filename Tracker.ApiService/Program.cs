@@ -2,6 +2,7 @@ using Tracker.ApiService.ApiKeys;
 using Tracker.ApiService.Auth;
 using Tracker.ApiService.Caching;
 using Tracker.ApiService.Http;
+using Tracker.ApiService.Ingest;
 using Tracker.ApiService.OpenApi;
 using Tracker.ApiService.Storage;
 
@@ -13,6 +14,7 @@ builder.AddApiDocumentation();
 builder.AddTrackerStorage();
 builder.AddTrackerCaching();
 builder.AddTrackerAuthentication();
+builder.AddIngest();
 
 var app = builder.Build();
 
@@ -24,6 +26,7 @@ app.MapDefaultEndpoints();
 app.MapApiDocumentation();
 app.MapAuthApi();
 app.MapApiKeysApi();
+app.MapIngestApi();
 
 app.Run();
 

@@ -14,4 +14,10 @@ public static class ClaimsPrincipalExtensions
         Guid.TryParse(principal.FindFirstValue(JwtRegisteredClaimNames.Sub), out var clientId)
             ? clientId
             : throw new InvalidOperationException("The principal names no client; is the endpoint missing its authorization policy?");
+
+    /// <summary>The id of the API key the request authenticated with (API-key scheme only).</summary>
+    public static Guid GetApiKeyId(this ClaimsPrincipal principal) =>
+        Guid.TryParse(principal.FindFirstValue(ApiKeyIdClaim), out var apiKeyId)
+            ? apiKeyId
+            : throw new InvalidOperationException("The principal names no API key; is the endpoint missing the ingest policy?");
 }

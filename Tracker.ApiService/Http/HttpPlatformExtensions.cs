@@ -57,6 +57,7 @@ public static class HttpPlatformExtensions
         });
         app.UseStatusCodePages();
         app.UseMiddleware<SecurityHeadersMiddleware>();
+        app.UseMiddleware<BatchRequestBodyLimitMiddleware>();
         return app;
     }
 

@@ -1,3 +1,5 @@
+using Microsoft.EntityFrameworkCore;
+using Npgsql;
 using StackExchange.Redis;
 using Tracker.Data;
 
@@ -15,8 +17,16 @@ public static class StorageExtensions
 
     public static IHostApplicationBuilder AddTrackerStorage(this IHostApplicationBuilder builder)
     {
-        builder.AddNpgsqlDbContext<TrackerDbContext>(
-            DatabaseConnectionName, configureDbContextOptions: TrackerDbContext.ConfigureConventions);
+        // One connection pool for both EF Core and the raw Npgsql paths (COPY on ingest): the data source is
+        // registered by the Aspire integration, the DbContext is built on it and enriched with retries,
+        // health check and telemetry.
+        builder.AddNpgsqlDataSource(DatabaseConnectionName);
+        builder.Services.AddDbContextPool<TrackerDbContext>((services, options) =>
+        {
+            options.UseNpgsql(services.GetRequiredService<NpgsqlDataSource>());
+            TrackerDbContext.ConfigureConventions(options);
+        });
+        builder.EnrichNpgsqlDbContext<TrackerDbContext>(settings => settings.DisableHealthChecks = true);
         builder.AddRedisClient(CacheConnectionName, settings => settings.DisableHealthChecks = true, options =>
         {
             // While Redis is down, commands fail at once instead of queueing until a timeout: every caller has a

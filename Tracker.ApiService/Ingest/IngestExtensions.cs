@@ -1,0 +1,23 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace Tracker.ApiService.Ingest;
+
+public static class IngestExtensions
+{
+    public static IHostApplicationBuilder AddIngest(this IHostApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<IngestOptions>().BindConfiguration(IngestOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<RetentionOptions>().BindConfiguration(RetentionOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<IUsageChangeObserver, NoUsageObserver>();
+        services.AddSingleton<LogValidator>();
+        services.AddSingleton<IngestMetrics>();
+        services.AddSingleton<LogBatchCommitter>();
+        services.AddSingleton<LogBatchWriter>();
+        services.AddHostedService(provider => provider.GetRequiredService<LogBatchWriter>());
+        services.AddHostedService<PartitionMaintenance>();
+        return builder;
+    }
+}

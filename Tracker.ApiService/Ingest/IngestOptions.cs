@@ -1,0 +1,54 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Tracker.ApiService.Ingest;
+
+/// <summary>When a log request is answered.</summary>
+public enum AcknowledgeMode
+{
+    /// <summary>201 once the log is committed in PostgreSQL (the default, and the product's promise).</summary>
+    Committed,
+
+    /// <summary>202 as soon as the log is queued: lower latency, at-most-once if the process crashes.</summary>
+    Queued,
+}
+
+/// <summary>The batching log writer and its endpoints (<c>Ingest</c> section).</summary>
+public sealed class IngestOptions
+{
+    public const string SectionName = "Ingest";
+
+    /// <summary>Logs waiting to be written, at most; beyond it requests get 503 with Retry-After at once.</summary>
+    [Range(1, 10_000_000)]
+    public int QueueCapacity { get; set; } = 200_000;
+
+    /// <summary>Logs per transaction, at most (a request's logs are never split across transactions).</summary>
+    [Range(1, 100_000)]
+    public int MaxBatchSize { get; set; } = 5_000;
+
+    /// <summary>Writer loops, each with its own connection; they commit in parallel.</summary>
+    [Range(1, 64)]
+    public int Writers { get; set; } = 2;
+
+    /// <summary>How long a writer waits for more logs before writing a batch that is not full; 0 writes at once.</summary>
+    [Range(0, 1000)]
+    public int LingerMilliseconds { get; set; }
+
+    /// <summary>A request whose logs are not committed this long after it was queued gets 503.</summary>
+    [Range(1, 300)]
+    public int CommitTimeoutSeconds { get; set; } = 5;
+
+    /// <summary>Logs in one batch request, at most.</summary>
+    [Range(1, 100_000)]
+    public int MaxLogsPerBatchRequest { get; set; } = 1000;
+
+    public AcknowledgeMode Acknowledge { get; set; } = AcknowledgeMode.Committed;
+}
+
+/// <summary>How long logs are kept (<c>Retention</c> section); older daily partitions are dropped.</summary>
+public sealed class RetentionOptions
+{
+    public const string SectionName = "Retention";
+
+    [Range(1, 3650)]
+    public int Days { get; set; } = 90;
+}
