@@ -35,6 +35,7 @@ public static class StorageExtensions
             options.AbortOnConnectFail = false;
         });
         builder.Services.AddHealthChecks().AddCheck<RedisReadinessCheck>(CacheConnectionName);
+        builder.Services.AddHostedService<RedisConnectionWarmup>();
         return builder;
     }
 }

@@ -55,6 +55,8 @@ public sealed class PostgresTestServer : IAsyncDisposable
         // fsync off: these clusters are thrown away, and a clean stop still writes everything.
         var options = $"-p {Port} -k {_dataDirectory} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200";
         await RunAsOwnerAsync("pg_ctl", "-D", _dataDirectory, "-l", Path.Combine(_dataDirectory, "server.log"), "-o", options, "-w", "-t", "60", "start");
+        // Connections pooled before a restart are dead; the tests' own helpers must not pick them up.
+        NpgsqlConnection.ClearAllPools();
     }
 
     /// <summary>Stops the server at once, dropping its connections, as a crash or a failover would.</summary>
