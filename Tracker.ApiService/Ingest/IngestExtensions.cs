@@ -17,7 +17,8 @@ public static class IngestExtensions
         services.AddSingleton<LogBatchCommitter>();
         services.AddSingleton<LogBatchWriter>();
         services.AddHostedService(provider => provider.GetRequiredService<LogBatchWriter>());
-        services.AddHostedService<PartitionMaintenance>();
+        services.AddSingleton<PartitionMaintenance>();
+        services.AddHostedService(provider => provider.GetRequiredService<PartitionMaintenance>());
         return builder;
     }
 }

@@ -1,6 +1,8 @@
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Tracker.ApiService;
 
@@ -14,6 +16,7 @@ public sealed class TrackerApiFactory : WebApplicationFactory<ApiAssemblyMarker>
 {
     private readonly ServersFixture _servers;
     private readonly Dictionary<string, string?> _settings;
+    private Action<IServiceCollection>? _configureServices;
 
     private TrackerApiFactory(ServersFixture servers, string databaseConnectionString, string jwtSigningKey, IDictionary<string, string?>? settings)
     {
@@ -53,6 +56,13 @@ public sealed class TrackerApiFactory : WebApplicationFactory<ApiAssemblyMarker>
         return new TrackerApiFactory(servers, connectionString, Convert.ToBase64String(RandomNumberGenerator.GetBytes(48)), settings);
     }
 
+    /// <summary>Replaces or adds services before the host starts (call before the first request).</summary>
+    public TrackerApiFactory WithServices(Action<IServiceCollection> configure)
+    {
+        _configureServices += configure;
+        return this;
+    }
+
     /// <summary>A second API instance on the same database, Redis and signing key, as behind a load balancer.</summary>
     public TrackerApiFactory CreateSibling() => new(_servers, DatabaseConnectionString, JwtSigningKey, null);
 
@@ -66,5 +76,9 @@ public sealed class TrackerApiFactory : WebApplicationFactory<ApiAssemblyMarker>
         }
 
         builder.ConfigureLogging(logging => logging.AddProvider(Logs));
+        if (_configureServices is { } configure)
+        {
+            builder.ConfigureTestServices(configure);
+        }
     }
 }

@@ -1,0 +1,106 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using System.Net;
+using Microsoft.Extensions.DependencyInjection;
+using Tracker.ApiService.Ingest;
+using Tracker.Tests.Infrastructure;
+using static Tracker.Tests.Infrastructure.IngestClient;
+
+namespace Tracker.Tests.Ingest;
+
+/// <summary>What operators and the analytics capability see of ingest: partitions, telemetry, change notices.</summary>
+[Collection(nameof(RealServers))]
+public sealed class IngestOperationsTests(ServersFixture servers)
+{
+    [Fact]
+    public async Task Maintenance_keeps_a_week_of_partitions_ahead_and_drops_those_past_retention()
+    {
+        await using var factory = await TrackerApiFactory.CreateAsync(servers, new Dictionary<string, string?> { ["Retention:Days"] = "30" });
+        using var http = factory.CreateClient();
+        var cs = factory.DatabaseConnectionString;
+        var today = DateTime.UtcNow.Date;
+        await ExecuteAsync(cs, $"DROP TABLE logs_p{today.AddDays(7):yyyyMMdd}");
+
+        await factory.Services.GetRequiredService<PartitionMaintenance>().RunOnceAsync(CancellationToken.None);
+
+        Assert.Equal(1, await PartitionCountAsync(cs, today.AddDays(7)));
+        Assert.Equal(1, await PartitionCountAsync(cs, today.AddDays(-30)));
+        Assert.Equal(0, await PartitionCountAsync(cs, today.AddDays(-31)));
+        Assert.Equal(0, await PartitionCountAsync(cs, today.AddDays(-90)));
+    }
+
+    [Fact]
+    public async Task Commits_and_refusals_are_counted_in_the_ingest_meter()
+    {
+        var measurements = new ConcurrentBag<(string Instrument, long Value, string? Reason)>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, meterListener) =>
+        {
+            if (instrument.Meter.Name == IngestMetrics.Name)
+            {
+                meterListener.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            string? reason = null;
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "reason")
+                {
+                    reason = tag.Value as string;
+                }
+            }
+
+            measurements.Add((instrument.Name, value, reason));
+        });
+        listener.Start();
+
+        await using var factory = await TrackerApiFactory.CreateAsync(servers);
+        using var http = factory.CreateClient();
+        var client = await http.RegisterNewAsync();
+        using (var ok = await http.PostBatchAsync(client.ApiKey, [Log(), Log(), Log()]))
+        {
+            Assert.Equal(HttpStatusCode.Created, ok.StatusCode);
+        }
+
+        using (var bad = await http.PostLogAsync(client.ApiKey, Log(ip: "nope")))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        }
+
+        Assert.Contains(("tracker.ingest.logs.committed", 3L, (string?)null), measurements);
+        Assert.Contains(("tracker.ingest.logs.rejected", 1L, "invalid"), measurements);
+    }
+
+    [Fact]
+    public async Task Usage_observers_hear_which_clients_changed_after_each_commit()
+    {
+        var observer = new RecordingObserver();
+        await using var factory = (await TrackerApiFactory.CreateAsync(servers))
+            .WithServices(services => services.AddSingleton<IUsageChangeObserver>(observer));
+        using var http = factory.CreateClient();
+        var client = await http.RegisterNewAsync();
+
+        using var response = await http.PostLogAsync(client.ApiKey, Log());
+
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        Assert.Contains(client.Id, observer.Changed);
+    }
+
+    private static Task<long> PartitionCountAsync(string cs, DateTime day) =>
+        ScalarAsync(cs, $"SELECT count(*) FROM pg_class WHERE relname = 'logs_p{day:yyyyMMdd}'");
+
+    private sealed class RecordingObserver : IUsageChangeObserver
+    {
+        public ConcurrentBag<Guid> Changed { get; } = [];
+
+        public void UsageChanged(IReadOnlyCollection<Guid> clientIds)
+        {
+            foreach (var clientId in clientIds)
+            {
+                Changed.Add(clientId);
+            }
+        }
+    }
+}
