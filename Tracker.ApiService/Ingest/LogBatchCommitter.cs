@@ -32,13 +32,15 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource)
             {
                 foreach (var log in pending.Logs)
                 {
-                    await importer.StartRowAsync(cancellationToken);
-                    await importer.WriteAsync(log.ClientId, NpgsqlDbType.Uuid, cancellationToken);
-                    await importer.WriteAsync(log.ApiKeyId, NpgsqlDbType.Uuid, cancellationToken);
-                    await importer.WriteAsync(log.OccurredAt.UtcDateTime, NpgsqlDbType.TimestampTz, cancellationToken);
-                    await importer.WriteAsync(log.IpAddress, NpgsqlDbType.Inet, cancellationToken);
-                    await importer.WriteAsync(log.Method, NpgsqlDbType.Varchar, cancellationToken);
-                    await importer.WriteAsync(log.Endpoint, NpgsqlDbType.Varchar, cancellationToken);
+                    // Synchronous writes fill Npgsql's buffer and only block when it flushes (every few kB);
+                    // awaiting each of six fields per row cost more CPU than the COPY itself.
+                    importer.StartRow();
+                    importer.Write(log.ClientId, NpgsqlDbType.Uuid);
+                    importer.Write(log.ApiKeyId, NpgsqlDbType.Uuid);
+                    importer.Write(log.OccurredAt.UtcDateTime, NpgsqlDbType.TimestampTz);
+                    importer.Write(log.IpAddress, NpgsqlDbType.Inet);
+                    importer.Write(log.Method, NpgsqlDbType.Varchar);
+                    importer.Write(log.Endpoint, NpgsqlDbType.Varchar);
 
                     var utc = log.OccurredAt.UtcDateTime;
                     var hour = new DateTime(utc.Year, utc.Month, utc.Day, utc.Hour, 0, 0, DateTimeKind.Utc);

@@ -1,0 +1,195 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+// A closed-loop HTTP load generator for bench/run.sh. Each connection sends one request at a time until the
+// run ends, then every request still in flight is awaited, so the count of 201s is exact and can be checked
+// against the rows in PostgreSQL (a tool that abandons in-flight requests at its deadline cannot do that).
+// Usage: LoadGen --url U --connections N --seconds S --warmup W [--api-key K] [--batch B] [--scenario NAME]
+var options = ParseArguments(args);
+var url = new Uri(options["url"]);
+var connections = int.Parse(options.GetValueOrDefault("connections", "32"), CultureInfo.InvariantCulture);
+var seconds = double.Parse(options.GetValueOrDefault("seconds", "10"), CultureInfo.InvariantCulture);
+var warmup = double.Parse(options.GetValueOrDefault("warmup", "2"), CultureInfo.InvariantCulture);
+var batch = int.Parse(options.GetValueOrDefault("batch", "0"), CultureInfo.InvariantCulture);
+var apiKey = options.GetValueOrDefault("api-key");
+var scenario = options.GetValueOrDefault("scenario", "load");
+
+var body = Encoding.UTF8.GetBytes(batch > 0
+    ? JsonSerializer.Serialize(new { logs = Enumerable.Range(0, batch).Select(index => Log(index)).ToArray() })
+    : JsonSerializer.Serialize(Log(0)));
+var logsPerRequest = Math.Max(batch, 1);
+
+// The request is serialised once; each connection writes the same bytes. HttpClient is not used: its cost per
+// request would take a large share of the two cores the server under test shares with this tool.
+var request = Encoding.ASCII.GetBytes(
+    $"POST {url.PathAndQuery} HTTP/1.1\r\nHost: {url.Authority}\r\nContent-Type: application/json\r\n"
+    + (apiKey is null ? string.Empty : $"X-API-Key: {apiKey}\r\n")
+    + $"Content-Length: {body.Length}\r\n\r\n").Concat(body).ToArray();
+
+var measuring = false;
+var stop = false;
+var workers = Enumerable.Range(0, connections).Select(_ => Task.Run(RunConnectionAsync)).ToArray();
+await Task.Delay(TimeSpan.FromSeconds(warmup));
+var measuredFrom = Stopwatch.GetTimestamp();
+Volatile.Write(ref measuring, true);
+await Task.Delay(TimeSpan.FromSeconds(seconds));
+Volatile.Write(ref measuring, false);
+var measuredFor = Stopwatch.GetElapsedTime(measuredFrom);
+Volatile.Write(ref stop, true);
+var results = await Task.WhenAll(workers);
+
+var latencies = results.SelectMany(result => result.Latencies).Order().ToArray();
+var measuredRequests = latencies.Length;
+var report = new
+{
+    scenario,
+    connections,
+    requestsPerSecond = measuredRequests / measuredFor.TotalSeconds,
+    logsPerSecond = results.Sum(result => result.MeasuredOk) * logsPerRequest / measuredFor.TotalSeconds,
+    p50Ms = Percentile(latencies, 0.50),
+    p99Ms = Percentile(latencies, 0.99),
+    maxMs = latencies.Length == 0 ? 0 : latencies[^1],
+    errors = results.Sum(result => result.Errors),
+    // Over the whole run, warm-up included: what the database must hold.
+    acknowledgedRequests = results.Sum(result => result.Ok),
+    acknowledgedLogs = results.Sum(result => result.Ok) * (long)logsPerRequest,
+};
+Console.WriteLine(JsonSerializer.Serialize(report));
+return 0;
+
+async Task<ConnectionResult> RunConnectionAsync()
+{
+    var result = new ConnectionResult();
+    using var connection = new HttpConnection(url.Host, url.Port);
+    while (!Volatile.Read(ref stop))
+    {
+        var started = Stopwatch.GetTimestamp();
+        var inWindow = Volatile.Read(ref measuring);
+        try
+        {
+            var status = await connection.SendAsync(request);
+            var ok = status is 201 or 202;
+            result.Ok += ok ? 1 : 0;
+            if (inWindow)
+            {
+                result.Latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                result.MeasuredOk += ok ? 1 : 0;
+                result.Errors += ok ? 0 : 1;
+            }
+        }
+        catch (IOException)
+        {
+            // The server closed the connection: that request was not acknowledged. Reconnect and go on.
+            result.Errors++;
+            connection.Reset();
+        }
+    }
+
+    return result;
+}
+
+static object Log(int index) => new
+{
+    ipAddress = $"203.0.113.{index % 250 + 1}",
+    endpoint = $"/v1/orders/{index}",
+    method = "GET",
+    timestamp = DateTimeOffset.UtcNow.AddSeconds(-1).ToUnixTimeMilliseconds(),
+};
+
+static double Percentile(double[] sorted, double quantile) =>
+    sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(quantile * sorted.Length) - 1)];
+
+static Dictionary<string, string> ParseArguments(string[] arguments)
+{
+    var parsed = new Dictionary<string, string>();
+    for (var index = 0; index + 1 < arguments.Length; index += 2)
+    {
+        parsed[arguments[index].TrimStart('-')] = arguments[index + 1];
+    }
+
+    return parsed;
+}
+
+/// <summary>One keep-alive HTTP/1.1 connection: writes a request, reads the status line, headers and body.</summary>
+sealed class HttpConnection(string host, int port) : IDisposable
+{
+    private readonly byte[] _buffer = new byte[64 * 1024];
+    private System.Net.Sockets.Socket? _socket;
+
+    public async Task<int> SendAsync(byte[] request)
+    {
+        if (_socket is null)
+        {
+            _socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+            await _socket.ConnectAsync(host, port);
+        }
+
+        await _socket.SendAsync(request);
+        var filled = 0;
+        var headerEnd = -1;
+        while (headerEnd < 0)
+        {
+            filled += await ReceiveAsync(filled);
+            headerEnd = _buffer.AsSpan(0, filled).IndexOf("\r\n\r\n"u8);
+        }
+
+        var head = Encoding.ASCII.GetString(_buffer, 0, headerEnd);
+        var status = int.Parse(head.AsSpan(9, 3), CultureInfo.InvariantCulture);
+        var contentLength = 0;
+        var chunked = false;
+        foreach (var line in head.Split("\r\n"))
+        {
+            if (line.StartsWith("Content-Length:", StringComparison.OrdinalIgnoreCase))
+            {
+                contentLength = int.Parse(line.AsSpan(15).Trim(), CultureInfo.InvariantCulture);
+            }
+            else if (line.StartsWith("Transfer-Encoding:", StringComparison.OrdinalIgnoreCase) && line.Contains("chunked", StringComparison.OrdinalIgnoreCase))
+            {
+                chunked = true;
+            }
+        }
+
+        var bodyStart = headerEnd + 4;
+        if (chunked)
+        {
+            // Problem responses are chunked; read until the terminating zero-length chunk.
+            while (_buffer.AsSpan(bodyStart, filled - bodyStart).IndexOf("0\r\n\r\n"u8) < 0)
+            {
+                filled += await ReceiveAsync(filled);
+            }
+        }
+        else
+        {
+            while (filled - bodyStart < contentLength)
+            {
+                filled += await ReceiveAsync(filled);
+            }
+        }
+
+        return status;
+    }
+
+    public void Reset()
+    {
+        _socket?.Dispose();
+        _socket = null;
+    }
+
+    public void Dispose() => Reset();
+
+    private async Task<int> ReceiveAsync(int offset)
+    {
+        var read = await _socket!.ReceiveAsync(_buffer.AsMemory(offset));
+        return read == 0 ? throw new IOException("The server closed the connection.") : read;
+    }
+}
+
+sealed class ConnectionResult
+{
+    public List<double> Latencies { get; } = new(200_000);
+    public long Ok { get; set; }
+    public long MeasuredOk { get; set; }
+    public long Errors { get; set; }
+}

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Tracker's benchmark: one command, a Markdown table, and a check that nothing was lost.
+#   bench/run.sh [--quick] [scenario ...]      scenarios: baseline ingest-single-32 ingest-single-64 ingest-batch-100
+# Builds Release; starts PostgreSQL, Redis, the migration worker and the API on free loopback ports (durable
+# commits: fsync and synchronous_commit stay on); registers a client; runs each scenario after a warm-up; after
+# every write scenario compares the rows in PostgreSQL with the acknowledged logs and fails on any difference;
+# stops everything it started.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$PWD
+
+seconds=10 warmup=3
+scenarios=()
+for argument in "$@"; do
+  case "$argument" in
+    --quick) seconds=2 warmup=1 ;;
+    *) scenarios+=("$argument") ;;
+  esac
+done
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(baseline ingest-single-32 ingest-single-64 ingest-batch-100)
+
+work=$(mktemp -d /tmp/tracker-bench.XXXXXX)
+chmod 755 "$work"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  [ -f "$work/pg/postmaster.pid" ] && pg_as_owner "$pg_bin/pg_ctl" -D "$work/pg" -m fast -w stop >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
+
+# --- what the benchmark needs -------------------------------------------------------------------------------
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || ! command -v redis-server >/dev/null; then
+  sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq postgresql redis-server >/dev/null
+fi
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+pg_as_owner() { if [ "$(id -u)" -eq 0 ]; then setpriv --reuid=postgres --regid=postgres --init-groups "$@"; else "$@"; fi; }
+
+echo "Building Release..." >&2
+dotnet build "$root/Tracker.ApiService" -c Release -nologo -v:q -clp:NoSummary >&2
+dotnet build "$root/Tracker.MigrationService" -c Release -nologo -v:q -clp:NoSummary >&2
+dotnet build "$root/bench/LoadGen" -c Release -nologo -v:q -clp:NoSummary >&2
+dotnet build "$root/bench/Baseline" -c Release -nologo -v:q -clp:NoSummary >&2
+
+# --- servers ------------------------------------------------------------------------------------------------
+pg_port=$(free_port); redis_port=$(free_port); api_port=$(free_port); baseline_port=$(free_port)
+mkdir -p "$work/pg" "$work/redis"
+[ "$(id -u)" -eq 0 ] && chown postgres:postgres "$work/pg"
+pg_as_owner "$pg_bin/initdb" -D "$work/pg" -U postgres --auth=trust -E UTF8 >/dev/null
+pg_as_owner "$pg_bin/pg_ctl" -D "$work/pg" -l "$work/pg/server.log" -w -o \
+  "-p $pg_port -k $work/pg -c listen_addresses=127.0.0.1 -c shared_buffers=512MB -c max_wal_size=4GB -c max_connections=200" start >/dev/null
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no --dir "$work/redis" >/dev/null &
+pids+=($!)
+
+db="Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=trackerdb"
+psql_db() { psql -h 127.0.0.1 -p "$pg_port" -U postgres -d trackerdb -tAc "$1"; }
+
+ConnectionStrings__trackerdb="$db" OTEL_EXPORTER_OTLP_ENDPOINT='' \
+  dotnet "$root/Tracker.MigrationService/bin/Release/net10.0/Tracker.MigrationService.dll" >"$work/migrations.log" 2>&1 \
+  || { cat "$work/migrations.log"; exit 1; }
+
+ASPNETCORE_URLS="http://127.0.0.1:$api_port" ASPNETCORE_ENVIRONMENT=Production \
+  ConnectionStrings__trackerdb="$db;Maximum Pool Size=100" ConnectionStrings__cache="127.0.0.1:$redis_port" \
+  Jwt__SigningKey="$(head -c 48 /dev/urandom | base64 -w0)" Logging__LogLevel__Default=Warning \
+  dotnet "$root/Tracker.ApiService/bin/Release/net10.0/Tracker.ApiService.dll" >"$work/api.log" 2>&1 &
+api_pid=$!; pids+=($api_pid)
+ASPNETCORE_URLS="http://127.0.0.1:$baseline_port" dotnet "$root/bench/Baseline/bin/Release/net10.0/Baseline.dll" >"$work/baseline.log" 2>&1 &
+pids+=($!)
+
+for _ in $(seq 1 120); do
+  curl -fsS "http://127.0.0.1:$api_port/health" >/dev/null 2>&1 && curl -fsS -o /dev/null -X POST "http://127.0.0.1:$baseline_port/api/v1/logs" \
+    -H 'Content-Type: application/json' -d '{}' 2>/dev/null && break
+  sleep 0.5
+done
+curl -fsS "http://127.0.0.1:$api_port/health" >/dev/null || { echo "The API did not become healthy:"; cat "$work/api.log"; exit 1; }
+
+api_key=$(curl -fsS -X POST "http://127.0.0.1:$api_port/api/v1/auth/register" -H 'Content-Type: application/json' \
+  -d "{\"name\":\"bench\",\"email\":\"bench-$RANDOM@example.com\",\"password\":\"Bench-password-1\"}" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["apiKey"])')
+
+# --- scenarios ----------------------------------------------------------------------------------------------
+loadgen() { dotnet "$root/bench/LoadGen/bin/Release/net10.0/LoadGen.dll" --seconds "$seconds" --warmup "$warmup" "$@"; }
+results=()
+failed=0
+for scenario in "${scenarios[@]}"; do
+  echo "Running $scenario..." >&2
+  before=$(psql_db "SELECT count(*) FROM logs")
+  case "$scenario" in
+    baseline) json=$(loadgen --scenario baseline --url "http://127.0.0.1:$baseline_port/api/v1/logs" --connections 32) ;;
+    ingest-single-32) json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs" --api-key "$api_key" --connections 32) ;;
+    ingest-single-64) json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs" --api-key "$api_key" --connections 64) ;;
+    ingest-batch-100) json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs/batch" --api-key "$api_key" --connections 32 --batch 100) ;;
+    *) echo "Unknown scenario: $scenario" >&2; exit 2 ;;
+  esac
+  rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$api_pid/status")
+  if [ "$scenario" != baseline ]; then
+    after=$(psql_db "SELECT count(*) FROM logs")
+    acknowledged=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["acknowledgedLogs"])' "$json")
+    if [ "$((after - before))" -ne "$acknowledged" ]; then
+      echo "LOST OR DUPLICATED LOGS in $scenario: $acknowledged acknowledged, $((after - before)) rows written" >&2
+      failed=1
+    fi
+  fi
+  results+=("$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r["rssMb"]=int(sys.argv[2])//1024; print(json.dumps(r))' "$json" "$rss_kb")")
+done
+
+# --- report -------------------------------------------------------------------------------------------------
+python3 - "${results[@]}" <<'PY'
+import json, sys
+rows = [json.loads(arg) for arg in sys.argv[1:]]
+ceiling = next((r["requestsPerSecond"] for r in rows if r["scenario"] == "baseline"), None)
+print("| scenario | connections | requests/s | logs/s | p50 ms | p99 ms | max ms | errors | API peak RSS MB | of HTTP ceiling |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for r in rows:
+    ratio = f'{r["requestsPerSecond"] / ceiling:.0%}' if ceiling and r["scenario"] != "baseline" else "—"
+    rss = r["rssMb"] if r["scenario"] != "baseline" else "—"
+    print(f'| {r["scenario"]} | {r["connections"]} | {r["requestsPerSecond"]:,.0f} | {r["logsPerSecond"]:,.0f} | '
+          f'{r["p50Ms"]:.2f} | {r["p99Ms"]:.2f} | {r["maxMs"]:.1f} | {r["errors"]} | {rss} | {ratio} |')
+PY
+[ "$failed" -eq 0 ] || { echo "FAILED: rows in PostgreSQL differ from acknowledged logs." >&2; exit 1; }
+echo "Rows in PostgreSQL equal acknowledged logs after every write scenario." >&2
