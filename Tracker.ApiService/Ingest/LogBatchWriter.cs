@@ -177,12 +177,13 @@ public sealed partial class LogBatchWriter : BackgroundService
         {
             var changedClients = await _committer.CommitAsync(part, CancellationToken.None);
             _metrics.Committed(logs, _time.GetElapsedTime(started));
+
+            // Caches hear of the change before any client hears 201, so a fresh read after a 201 sees it.
+            NotifyUsageChanged(changedClients);
             foreach (var pending in part)
             {
                 pending.Settle(WriteOutcome.Committed);
             }
-
-            _usage.UsageChanged(changedClients);
         }
         catch (Exception exception)
         {
@@ -191,6 +192,22 @@ public sealed partial class LogBatchWriter : BackgroundService
             throw;
         }
     }
+
+    // Past the commit, nothing may throw: an exception here would make the writer retry a committed batch.
+    private void NotifyUsageChanged(IReadOnlyCollection<Guid> clientIds)
+    {
+        try
+        {
+            _usage.UsageChanged(clientIds);
+        }
+        catch (Exception exception)
+        {
+            LogObserverFailed(exception);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A usage observer failed; the logs are committed, usage caches may lag until they expire")]
+    private partial void LogObserverFailed(Exception exception);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Committing activity logs fails; retrying with backoff, requests past their deadline get 503")]
     private partial void LogCommitFailing(Exception exception);
