@@ -10,33 +10,24 @@ namespace Tracker.Tests.Api;
 
 /// <summary>Key management with a JWT and key authentication, against real PostgreSQL and Redis.</summary>
 [Collection(nameof(RealServers))]
-public sealed class ApiKeysTests(ServersFixture servers, ITestOutputHelper output) : IAsyncLifetime
+public sealed class ApiKeysTests(ServersFixture servers, ITestOutputHelper output) : ApiTest(servers)
 {
     private const string CurrentKey = "/api/v1/keys/current";
 
-    private TrackerApiFactory _factory = null!;
-    private HttpClient _http = null!;
     private RegisteredClient _client = null!;
     private string _token = null!;
 
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        _factory = await TrackerApiFactory.CreateAsync(servers);
-        _http = _factory.CreateClient();
-        _client = await _http.RegisterNewAsync();
-        _token = await _http.LoginTokenAsync(_client);
-    }
-
-    public async Task DisposeAsync()
-    {
-        _http.Dispose();
-        await _factory.DisposeAsync();
+        await base.InitializeAsync();
+        _client = await Http.RegisterNewAsync();
+        _token = await Http.LoginTokenAsync(_client);
     }
 
     [Fact]
     public async Task The_list_shows_each_key_by_prefix_and_never_the_key_or_its_hash()
     {
-        using var response = await _http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/keys", _token);
+        using var response = await Http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/keys", _token);
 
         var keys = await DataAsync(response, HttpStatusCode.OK);
         var key = Assert.Single(keys.EnumerateArray());
@@ -49,17 +40,17 @@ public sealed class ApiKeysTests(ServersFixture servers, ITestOutputHelper outpu
     [Fact]
     public async Task A_created_key_is_shown_once_and_works()
     {
-        using var created = await _http.SendWithTokenAsync(HttpMethod.Post, "/api/v1/keys", _token, new { name = " ci pipeline " });
+        using var created = await Http.SendWithTokenAsync(HttpMethod.Post, "/api/v1/keys", _token, new { name = " ci pipeline " });
         var data = await DataAsync(created, HttpStatusCode.Created);
         var secret = data.GetProperty("apiKey").GetString()!;
         Assert.Equal("ci pipeline", data.GetProperty("name").GetString());
         Assert.Equal(secret[..8], data.GetProperty("prefix").GetString());
 
-        using var current = await _http.GetWithApiKeyAsync(CurrentKey, secret);
+        using var current = await Http.GetWithApiKeyAsync(CurrentKey, secret);
         var key = await DataAsync(current, HttpStatusCode.OK);
         Assert.Equal(data.GetProperty("id").GetGuid(), key.GetProperty("id").GetGuid());
 
-        using var list = await _http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/keys", _token);
+        using var list = await Http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/keys", _token);
         Assert.DoesNotContain(secret, await list.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
 
@@ -69,7 +60,7 @@ public sealed class ApiKeysTests(ServersFixture servers, ITestOutputHelper outpu
     [InlineData(null)]
     public async Task A_key_needs_a_name(string? name)
     {
-        using var response = await _http.SendWithTokenAsync(HttpMethod.Post, "/api/v1/keys", _token, new { name });
+        using var response = await Http.SendWithTokenAsync(HttpMethod.Post, "/api/v1/keys", _token, new { name });
 
         var problem = await AssertProblemAsync(response, HttpStatusCode.BadRequest);
         Assert.Single(ErrorsFor(problem, "name"));
@@ -78,8 +69,8 @@ public sealed class ApiKeysTests(ServersFixture servers, ITestOutputHelper outpu
     [Fact]
     public async Task A_key_is_accepted_as_X_API_Key_and_as_a_bearer_token()
     {
-        using var header = await _http.GetWithApiKeyAsync(CurrentKey, _client.ApiKey);
-        using var bearer = await _http.GetWithApiKeyAsync(CurrentKey, _client.ApiKey, asBearer: true);
+        using var header = await Http.GetWithApiKeyAsync(CurrentKey, _client.ApiKey);
+        using var bearer = await Http.GetWithApiKeyAsync(CurrentKey, _client.ApiKey, asBearer: true);
 
         Assert.Equal(HttpStatusCode.OK, header.StatusCode);
         Assert.Equal(HttpStatusCode.OK, bearer.StatusCode);
@@ -89,7 +80,7 @@ public sealed class ApiKeysTests(ServersFixture servers, ITestOutputHelper outpu
     public async Task Malformed_unknown_and_revoked_keys_get_one_and_the_same_401()
     {
         var revoked = await CreateKeyAsync("to revoke");
-        using (var revoke = await _http.SendWithTokenAsync(HttpMethod.Delete, $"/api/v1/keys/{revoked.Id}", _token))
+        using (var revoke = await Http.SendWithTokenAsync(HttpMethod.Delete, $"/api/v1/keys/{revoked.Id}", _token))
         {
             Assert.Equal(HttpStatusCode.NoContent, revoke.StatusCode);
         }
@@ -98,7 +89,7 @@ public sealed class ApiKeysTests(ServersFixture servers, ITestOutputHelper outpu
         var answers = new List<(string Title, string Detail, string Challenge)>();
         foreach (var key in new[] { "nonsense", unknown, revoked.Secret, _client.ApiKey + "x", string.Empty })
         {
-            using var response = await _http.GetWithApiKeyAsync(CurrentKey, key);
+            using var response = await Http.GetWithApiKeyAsync(CurrentKey, key);
             var problem = await AssertProblemAsync(response, HttpStatusCode.Unauthorized);
             answers.Add((problem.GetProperty("title").GetString()!, problem.GetProperty("detail").GetString()!,
                 string.Join(", ", response.Headers.WwwAuthenticate)));
@@ -111,7 +102,7 @@ public sealed class ApiKeysTests(ServersFixture servers, ITestOutputHelper outpu
     [Fact]
     public async Task A_JWT_does_not_authenticate_ingest()
     {
-        using var response = await _http.SendWithTokenAsync(HttpMethod.Get, CurrentKey, _token);
+        using var response = await Http.SendWithTokenAsync(HttpMethod.Get, CurrentKey, _token);
 
         await AssertProblemAsync(response, HttpStatusCode.Unauthorized);
     }
@@ -119,18 +110,18 @@ public sealed class ApiKeysTests(ServersFixture servers, ITestOutputHelper outpu
     [Fact]
     public async Task Another_clients_keys_are_invisible_and_cannot_be_revoked()
     {
-        var other = await _http.RegisterNewAsync();
-        var otherToken = await _http.LoginTokenAsync(other);
-        using var otherList = await _http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/keys", otherToken);
+        var other = await Http.RegisterNewAsync();
+        var otherToken = await Http.LoginTokenAsync(other);
+        using var otherList = await Http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/keys", otherToken);
         var otherKeyId = (await DataAsync(otherList, HttpStatusCode.OK))[0].GetProperty("id").GetGuid();
 
-        using var revoke = await _http.SendWithTokenAsync(HttpMethod.Delete, $"/api/v1/keys/{otherKeyId}", _token);
+        using var revoke = await Http.SendWithTokenAsync(HttpMethod.Delete, $"/api/v1/keys/{otherKeyId}", _token);
         await AssertProblemAsync(revoke, HttpStatusCode.NotFound);
 
-        using var mine = await _http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/keys", _token);
+        using var mine = await Http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/keys", _token);
         Assert.DoesNotContain(otherKeyId.ToString(), await mine.Content.ReadAsStringAsync(), StringComparison.Ordinal);
 
-        using var stillWorks = await _http.GetWithApiKeyAsync(CurrentKey, other.ApiKey);
+        using var stillWorks = await Http.GetWithApiKeyAsync(CurrentKey, other.ApiKey);
         Assert.Equal(HttpStatusCode.OK, stillWorks.StatusCode);
     }
 
@@ -139,12 +130,12 @@ public sealed class ApiKeysTests(ServersFixture servers, ITestOutputHelper outpu
     {
         var key = await CreateKeyAsync("short lived");
 
-        using var first = await _http.SendWithTokenAsync(HttpMethod.Delete, $"/api/v1/keys/{key.Id}", _token);
-        using var second = await _http.SendWithTokenAsync(HttpMethod.Delete, $"/api/v1/keys/{key.Id}", _token);
+        using var first = await Http.SendWithTokenAsync(HttpMethod.Delete, $"/api/v1/keys/{key.Id}", _token);
+        using var second = await Http.SendWithTokenAsync(HttpMethod.Delete, $"/api/v1/keys/{key.Id}", _token);
         Assert.Equal(HttpStatusCode.NoContent, first.StatusCode);
         Assert.Equal(HttpStatusCode.NoContent, second.StatusCode);
 
-        using var list = await _http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/keys", _token);
+        using var list = await Http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/keys", _token);
         var listed = (await DataAsync(list, HttpStatusCode.OK)).EnumerateArray().Single(candidate => candidate.GetProperty("id").GetGuid() == key.Id);
         Assert.Equal(JsonValueKind.String, listed.GetProperty("revokedAt").ValueKind);
     }
@@ -152,26 +143,26 @@ public sealed class ApiKeysTests(ServersFixture servers, ITestOutputHelper outpu
     [Fact]
     public async Task A_revoked_key_fails_on_every_instance_within_one_second()
     {
-        await using var secondInstance = _factory.CreateSibling();
+        await using var secondInstance = Factory.CreateSibling();
         using var secondHttp = secondInstance.CreateClient();
         var key = await CreateKeyAsync("revoked across instances");
 
         // Both instances have the key in their memory tier before it is revoked.
         for (var warm = 0; warm < 3; warm++)
         {
-            using var first = await _http.GetWithApiKeyAsync(CurrentKey, key.Secret);
+            using var first = await Http.GetWithApiKeyAsync(CurrentKey, key.Secret);
             using var second = await secondHttp.GetWithApiKeyAsync(CurrentKey, key.Secret);
             Assert.Equal(HttpStatusCode.OK, first.StatusCode);
             Assert.Equal(HttpStatusCode.OK, second.StatusCode);
         }
 
-        using (var revoke = await _http.SendWithTokenAsync(HttpMethod.Delete, $"/api/v1/keys/{key.Id}", _token))
+        using (var revoke = await Http.SendWithTokenAsync(HttpMethod.Delete, $"/api/v1/keys/{key.Id}", _token))
         {
             Assert.Equal(HttpStatusCode.NoContent, revoke.StatusCode);
         }
 
         var stopwatch = Stopwatch.StartNew();
-        using (var onRevokingInstance = await _http.GetWithApiKeyAsync(CurrentKey, key.Secret))
+        using (var onRevokingInstance = await Http.GetWithApiKeyAsync(CurrentKey, key.Secret))
         {
             Assert.Equal(HttpStatusCode.Unauthorized, onRevokingInstance.StatusCode);
         }
@@ -194,7 +185,7 @@ public sealed class ApiKeysTests(ServersFixture servers, ITestOutputHelper outpu
     {
         for (var use = 0; use < 5; use++)
         {
-            using var response = await _http.GetWithApiKeyAsync(CurrentKey, _client.ApiKey);
+            using var response = await Http.GetWithApiKeyAsync(CurrentKey, _client.ApiKey);
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
@@ -203,20 +194,20 @@ public sealed class ApiKeysTests(ServersFixture servers, ITestOutputHelper outpu
         while (lastUsed is null && deadline.Elapsed < TimeSpan.FromSeconds(10))
         {
             await Task.Delay(250);
-            await using var db = TestDatabase.CreateContext(_factory.DatabaseConnectionString);
+            await using var db = TestDatabase.CreateContext(Factory.DatabaseConnectionString);
             lastUsed = db.ApiKeys.Single(key => key.ClientId == _client.Id).LastUsedAt;
         }
 
         Assert.NotNull(lastUsed);
 
         // More uses within the minute change nothing.
-        using (var again = await _http.GetWithApiKeyAsync(CurrentKey, _client.ApiKey))
+        using (var again = await Http.GetWithApiKeyAsync(CurrentKey, _client.ApiKey))
         {
             Assert.Equal(HttpStatusCode.OK, again.StatusCode);
         }
 
         await Task.Delay(TimeSpan.FromSeconds(2.5));
-        await using var check = TestDatabase.CreateContext(_factory.DatabaseConnectionString);
+        await using var check = TestDatabase.CreateContext(Factory.DatabaseConnectionString);
         Assert.Equal(lastUsed, check.ApiKeys.Single(key => key.ClientId == _client.Id).LastUsedAt);
     }
 
@@ -228,36 +219,36 @@ public sealed class ApiKeysTests(ServersFixture servers, ITestOutputHelper outpu
             await CreateKeyAsync($"key {index}");
         }
 
-        using var oneTooMany = await _http.SendWithTokenAsync(HttpMethod.Post, "/api/v1/keys", _token, new { name = "one too many" });
+        using var oneTooMany = await Http.SendWithTokenAsync(HttpMethod.Post, "/api/v1/keys", _token, new { name = "one too many" });
         await AssertProblemAsync(oneTooMany, HttpStatusCode.Conflict);
 
-        using (var revoke = await _http.SendWithTokenAsync(HttpMethod.Delete, $"/api/v1/keys/{(await CreateKeyIdsAsync())[0]}", _token))
+        using (var revoke = await Http.SendWithTokenAsync(HttpMethod.Delete, $"/api/v1/keys/{(await CreateKeyIdsAsync())[0]}", _token))
         {
             Assert.Equal(HttpStatusCode.NoContent, revoke.StatusCode);
         }
 
-        using var afterRevoking = await _http.SendWithTokenAsync(HttpMethod.Post, "/api/v1/keys", _token, new { name = "room again" });
+        using var afterRevoking = await Http.SendWithTokenAsync(HttpMethod.Post, "/api/v1/keys", _token, new { name = "room again" });
         Assert.Equal(HttpStatusCode.Created, afterRevoking.StatusCode);
     }
 
     [Fact]
     public async Task A_key_id_that_is_not_a_guid_is_a_404()
     {
-        using var response = await _http.SendWithTokenAsync(HttpMethod.Delete, "/api/v1/keys/not-a-guid", _token);
+        using var response = await Http.SendWithTokenAsync(HttpMethod.Delete, "/api/v1/keys/not-a-guid", _token);
 
         await AssertProblemAsync(response, HttpStatusCode.NotFound);
     }
 
     private async Task<(Guid Id, string Secret)> CreateKeyAsync(string name)
     {
-        using var response = await _http.SendWithTokenAsync(HttpMethod.Post, "/api/v1/keys", _token, new { name });
+        using var response = await Http.SendWithTokenAsync(HttpMethod.Post, "/api/v1/keys", _token, new { name });
         var data = await DataAsync(response, HttpStatusCode.Created);
         return (data.GetProperty("id").GetGuid(), data.GetProperty("apiKey").GetString()!);
     }
 
     private async Task<List<Guid>> CreateKeyIdsAsync()
     {
-        using var list = await _http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/keys", _token);
+        using var list = await Http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/keys", _token);
         return (await DataAsync(list, HttpStatusCode.OK)).EnumerateArray().Select(key => key.GetProperty("id").GetGuid()).ToList();
     }
 }

@@ -11,27 +11,12 @@ namespace Tracker.Tests.Api;
 
 /// <summary>Registration and login against real PostgreSQL and Redis.</summary>
 [Collection(nameof(RealServers))]
-public sealed partial class AuthTests(ServersFixture servers) : IAsyncLifetime
+public sealed partial class AuthTests(ServersFixture servers) : ApiTest(servers)
 {
-    private TrackerApiFactory _factory = null!;
-    private HttpClient _http = null!;
-
-    public async Task InitializeAsync()
-    {
-        _factory = await TrackerApiFactory.CreateAsync(servers);
-        _http = _factory.CreateClient();
-    }
-
-    public async Task DisposeAsync()
-    {
-        _http.Dispose();
-        await _factory.DisposeAsync();
-    }
-
     [Fact]
     public async Task Register_creates_a_client_and_returns_its_first_api_key_once()
     {
-        using var response = await _http.RegisterAsync(new { name = "  Ada  ", email = UniqueEmail(), password = StrongPassword });
+        using var response = await Http.RegisterAsync(new { name = "  Ada  ", email = UniqueEmail(), password = StrongPassword });
 
         var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
@@ -44,7 +29,7 @@ public sealed partial class AuthTests(ServersFixture servers) : IAsyncLifetime
     [Fact]
     public async Task Register_reports_every_broken_rule_with_what_is_allowed()
     {
-        using var response = await _http.RegisterAsync(new { name = "   ", email = "not-an-email", password = "short" });
+        using var response = await Http.RegisterAsync(new { name = "   ", email = "not-an-email", password = "short" });
 
         var problem = await AssertProblemAsync(response, HttpStatusCode.BadRequest);
         Assert.Contains("1 to 100 characters", Assert.Single(ErrorsFor(problem, "name")), StringComparison.Ordinal);
@@ -59,7 +44,7 @@ public sealed partial class AuthTests(ServersFixture servers) : IAsyncLifetime
     [InlineData("Ab1defg", "Password must be 8 to 128 characters long.")]
     public async Task Passwords_need_length_and_three_character_classes(string password, string message)
     {
-        using var response = await _http.RegisterAsync(new { name = "A", email = UniqueEmail(), password });
+        using var response = await Http.RegisterAsync(new { name = "A", email = UniqueEmail(), password });
 
         var problem = await AssertProblemAsync(response, HttpStatusCode.BadRequest);
         Assert.Equal([message], ErrorsFor(problem, "password"));
@@ -70,7 +55,7 @@ public sealed partial class AuthTests(ServersFixture servers) : IAsyncLifetime
     public async Task Names_and_emails_over_their_limits_are_refused(int nameLength, int emailLength)
     {
         var email = new string('a', emailLength - "@example.com".Length) + "@example.com";
-        using var response = await _http.RegisterAsync(new { name = new string('n', nameLength), email, password = StrongPassword });
+        using var response = await Http.RegisterAsync(new { name = new string('n', nameLength), email, password = StrongPassword });
 
         var problem = await AssertProblemAsync(response, HttpStatusCode.BadRequest);
         Assert.Single(ErrorsFor(problem, "name"));
@@ -81,9 +66,9 @@ public sealed partial class AuthTests(ServersFixture servers) : IAsyncLifetime
     public async Task An_email_registered_in_other_case_is_a_409()
     {
         var email = UniqueEmail("Mixed.Case");
-        await _http.RegisterNewAsync(email);
+        await Http.RegisterNewAsync(email);
 
-        using var response = await _http.RegisterAsync(new { name = "Again", email = email.ToUpperInvariant(), password = StrongPassword });
+        using var response = await Http.RegisterAsync(new { name = "Again", email = email.ToUpperInvariant(), password = StrongPassword });
 
         var problem = await AssertProblemAsync(response, HttpStatusCode.Conflict);
         Assert.Equal("Email already registered.", problem.GetProperty("title").GetString());
@@ -95,7 +80,7 @@ public sealed partial class AuthTests(ServersFixture servers) : IAsyncLifetime
         var email = UniqueEmail("race");
         var attempts = Enumerable.Range(0, 12).Select(async index =>
         {
-            using var response = await _http.RegisterAsync(new { name = $"Racer {index}", email, password = StrongPassword });
+            using var response = await Http.RegisterAsync(new { name = $"Racer {index}", email, password = StrongPassword });
             return response.StatusCode;
         });
 
@@ -108,9 +93,9 @@ public sealed partial class AuthTests(ServersFixture servers) : IAsyncLifetime
     [Fact]
     public async Task Login_returns_the_masked_client_and_a_token_that_works()
     {
-        var client = await _http.RegisterNewAsync();
+        var client = await Http.RegisterNewAsync();
 
-        using var response = await _http.LoginAsync(client.Email.ToUpperInvariant(), client.Password);
+        using var response = await Http.LoginAsync(client.Email.ToUpperInvariant(), client.Password);
 
         var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -124,17 +109,17 @@ public sealed partial class AuthTests(ServersFixture servers) : IAsyncLifetime
         Assert.Equal(3600, data.GetProperty("token").GetProperty("accessTokenExpiresIn").GetInt32());
 
         var token = data.GetProperty("token").GetProperty("accessToken").GetString();
-        using var keys = await _http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/keys", token);
+        using var keys = await Http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/keys", token);
         Assert.Equal(HttpStatusCode.OK, keys.StatusCode);
     }
 
     [Fact]
     public async Task Unknown_email_and_wrong_password_get_the_same_401()
     {
-        var client = await _http.RegisterNewAsync();
+        var client = await Http.RegisterNewAsync();
 
-        using var wrongPassword = await _http.LoginAsync(client.Email, "Wrong-password-1");
-        using var unknownEmail = await _http.LoginAsync(UniqueEmail("nobody"), "Wrong-password-1");
+        using var wrongPassword = await Http.LoginAsync(client.Email, "Wrong-password-1");
+        using var unknownEmail = await Http.LoginAsync(UniqueEmail("nobody"), "Wrong-password-1");
 
         var first = await AssertProblemAsync(wrongPassword, HttpStatusCode.Unauthorized);
         var second = await AssertProblemAsync(unknownEmail, HttpStatusCode.Unauthorized);
@@ -148,7 +133,7 @@ public sealed partial class AuthTests(ServersFixture servers) : IAsyncLifetime
     [Fact]
     public async Task Login_takes_as_long_for_an_unknown_email_as_for_a_wrong_password()
     {
-        var client = await _http.RegisterNewAsync();
+        var client = await Http.RegisterNewAsync();
         await MedianLoginAsync(client.Email); // warm up both paths
 
         var wrongPassword = await MedianLoginAsync(client.Email);
@@ -162,7 +147,7 @@ public sealed partial class AuthTests(ServersFixture servers) : IAsyncLifetime
     [Fact]
     public async Task Login_without_email_or_password_is_a_400()
     {
-        using var response = await _http.PostAsJsonAsync("/api/v1/auth/login", new { email = "" });
+        using var response = await Http.PostAsJsonAsync("/api/v1/auth/login", new { email = "" });
 
         var problem = await AssertProblemAsync(response, HttpStatusCode.BadRequest);
         Assert.Single(ErrorsFor(problem, "email"));
@@ -172,22 +157,22 @@ public sealed partial class AuthTests(ServersFixture servers) : IAsyncLifetime
     [Fact]
     public async Task No_password_key_or_hash_appears_in_any_answer_or_log_line()
     {
-        var client = await _http.RegisterNewAsync();
-        var token = await _http.LoginTokenAsync(client);
-        using var login = await _http.LoginAsync(client.Email, client.Password);
-        using var keys = await _http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/keys", token);
-        using var badLogin = await _http.LoginAsync(client.Email, "Wrong-password-1");
+        var client = await Http.RegisterNewAsync();
+        var token = await Http.LoginTokenAsync(client);
+        using var login = await Http.LoginAsync(client.Email, client.Password);
+        using var keys = await Http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/keys", token);
+        using var badLogin = await Http.LoginAsync(client.Email, "Wrong-password-1");
         var answers = await login.Content.ReadAsStringAsync() + await keys.Content.ReadAsStringAsync() + await badLogin.Content.ReadAsStringAsync();
 
-        await using var db = TestDatabase.CreateContext(_factory.DatabaseConnectionString);
+        await using var db = TestDatabase.CreateContext(Factory.DatabaseConnectionString);
         var passwordHash = db.Clients.Single(candidate => candidate.Id == client.Id).PasswordHash;
         var keyHash = Convert.ToHexStringLower(db.ApiKeys.Single(key => key.ClientId == client.Id).KeyHash);
-        var secrets = new[] { client.Password, client.ApiKey, passwordHash, keyHash, token, _factory.JwtSigningKey };
+        var secrets = new[] { client.Password, client.ApiKey, passwordHash, keyHash, token, Factory.JwtSigningKey };
 
         foreach (var secret in secrets)
         {
             Assert.DoesNotContain(secret, answers, StringComparison.Ordinal);
-            Assert.DoesNotContain(_factory.Logs.Lines, line => line.Contains(secret, StringComparison.Ordinal));
+            Assert.DoesNotContain(Factory.Logs.Lines, line => line.Contains(secret, StringComparison.Ordinal));
         }
     }
 
@@ -197,7 +182,7 @@ public sealed partial class AuthTests(ServersFixture servers) : IAsyncLifetime
         for (var attempt = 0; attempt < 5; attempt++)
         {
             var stopwatch = Stopwatch.StartNew();
-            using var response = await _http.LoginAsync(email, "Wrong-password-1");
+            using var response = await Http.LoginAsync(email, "Wrong-password-1");
             durations.Add(stopwatch.Elapsed);
             Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
         }

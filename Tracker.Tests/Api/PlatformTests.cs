@@ -8,27 +8,12 @@ namespace Tracker.Tests.Api;
 
 /// <summary>The API's shared behaviour, on Kestrel against real PostgreSQL and Redis.</summary>
 [Collection(nameof(RealServers))]
-public sealed class PlatformTests(ServersFixture servers, ITestOutputHelper output) : IAsyncLifetime
+public sealed class PlatformTests(ServersFixture servers, ITestOutputHelper output) : ApiTest(servers)
 {
-    private TrackerApiFactory _factory = null!;
-    private HttpClient _client = null!;
-
-    public async Task InitializeAsync()
-    {
-        _factory = await TrackerApiFactory.CreateAsync(servers);
-        _client = _factory.CreateClient();
-    }
-
-    public async Task DisposeAsync()
-    {
-        _client.Dispose();
-        await _factory.DisposeAsync();
-    }
-
     [Fact]
     public async Task Health_is_healthy_when_database_and_redis_answer()
     {
-        using var response = await _client.GetAsync(new Uri("/health", UriKind.Relative));
+        using var response = await Http.GetAsync(new Uri("/health", UriKind.Relative));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("Healthy", await response.Content.ReadAsStringAsync());
@@ -37,26 +22,26 @@ public sealed class PlatformTests(ServersFixture servers, ITestOutputHelper outp
     [Fact]
     public async Task Health_is_unhealthy_while_redis_is_down_and_recovers_when_it_returns()
     {
-        using (var beforeOutage = await _client.GetAsync(new Uri("/health", UriKind.Relative)))
+        using (var beforeOutage = await Http.GetAsync(new Uri("/health", UriKind.Relative)))
         {
             Assert.Equal(HttpStatusCode.OK, beforeOutage.StatusCode);
         }
 
-        await servers.Redis.StopAsync();
+        await Servers.Redis.StopAsync();
         var stopwatch = System.Diagnostics.Stopwatch.StartNew();
         try
         {
-            using var whileDown = await _client.GetAsync(new Uri("/health", UriKind.Relative));
+            using var whileDown = await Http.GetAsync(new Uri("/health", UriKind.Relative));
             Assert.Equal(HttpStatusCode.ServiceUnavailable, whileDown.StatusCode);
             output.WriteLine($"Unhealthy answered after {stopwatch.Elapsed.TotalSeconds:F1} s");
 
             // Liveness does not depend on Redis: the process is fine, so no orchestrator should restart it.
-            using var alive = await _client.GetAsync(new Uri("/alive", UriKind.Relative));
+            using var alive = await Http.GetAsync(new Uri("/alive", UriKind.Relative));
             Assert.Equal(HttpStatusCode.OK, alive.StatusCode);
         }
         finally
         {
-            await servers.Redis.StartAsync();
+            await Servers.Redis.StartAsync();
         }
 
         var deadline = DateTime.UtcNow.AddSeconds(30);
@@ -64,7 +49,7 @@ public sealed class PlatformTests(ServersFixture servers, ITestOutputHelper outp
         do
         {
             await Task.Delay(200);
-            using var afterRestart = await _client.GetAsync(new Uri("/health", UriKind.Relative));
+            using var afterRestart = await Http.GetAsync(new Uri("/health", UriKind.Relative));
             status = afterRestart.StatusCode;
         }
         while (status != HttpStatusCode.OK && DateTime.UtcNow < deadline);
@@ -76,7 +61,7 @@ public sealed class PlatformTests(ServersFixture servers, ITestOutputHelper outp
     [Fact]
     public async Task Unknown_route_is_a_404_problem()
     {
-        using var response = await _client.GetAsync(new Uri("/api/v1/nothing-here", UriKind.Relative));
+        using var response = await Http.GetAsync(new Uri("/api/v1/nothing-here", UriKind.Relative));
 
         var problem = await AssertProblemAsync(response, HttpStatusCode.NotFound);
         Assert.Equal("No resource matches GET /api/v1/nothing-here.", problem.GetProperty("detail").GetString());
@@ -85,7 +70,7 @@ public sealed class PlatformTests(ServersFixture servers, ITestOutputHelper outp
     [Fact]
     public async Task Wrong_method_is_a_405_problem()
     {
-        using var response = await _client.DeleteAsync(new Uri("/openapi/v1.json", UriKind.Relative));
+        using var response = await Http.DeleteAsync(new Uri("/openapi/v1.json", UriKind.Relative));
 
         var problem = await AssertProblemAsync(response, HttpStatusCode.MethodNotAllowed);
         Assert.Equal("DELETE is not allowed on /openapi/v1.json.", problem.GetProperty("detail").GetString());
@@ -94,7 +79,7 @@ public sealed class PlatformTests(ServersFixture servers, ITestOutputHelper outp
     [Fact]
     public async Task OpenApi_document_describes_the_api()
     {
-        using var response = await _client.GetAsync(new Uri("/openapi/v1.json", UriKind.Relative));
+        using var response = await Http.GetAsync(new Uri("/openapi/v1.json", UriKind.Relative));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
@@ -105,7 +90,7 @@ public sealed class PlatformTests(ServersFixture servers, ITestOutputHelper outp
     [Fact]
     public async Task Docs_page_loads_its_script_from_this_server_only()
     {
-        using var page = await _client.GetAsync(new Uri("/api/", UriKind.Relative));
+        using var page = await Http.GetAsync(new Uri("/api/", UriKind.Relative));
         var html = await page.Content.ReadAsStringAsync();
 
         Assert.Equal(HttpStatusCode.OK, page.StatusCode);
@@ -113,7 +98,7 @@ public sealed class PlatformTests(ServersFixture servers, ITestOutputHelper outp
         Assert.DoesNotContain("src=\"http", html, StringComparison.OrdinalIgnoreCase);
         Assert.DoesNotContain("cdn.", html, StringComparison.OrdinalIgnoreCase);
 
-        using var script = await _client.GetAsync(new Uri("/api/scalar.js", UriKind.Relative));
+        using var script = await Http.GetAsync(new Uri("/api/scalar.js", UriKind.Relative));
         Assert.Equal(HttpStatusCode.OK, script.StatusCode);
         Assert.True((await script.Content.ReadAsByteArrayAsync()).Length > 100_000, "the bundled docs script is served locally");
     }
@@ -124,7 +109,7 @@ public sealed class PlatformTests(ServersFixture servers, ITestOutputHelper outp
     [InlineData("/api/v1/nothing-here")]
     public async Task Every_response_carries_the_security_headers(string path)
     {
-        using var response = await _client.GetAsync(new Uri(path, UriKind.Relative));
+        using var response = await Http.GetAsync(new Uri(path, UriKind.Relative));
 
         Assert.Equal("nosniff", Header(response, "X-Content-Type-Options"));
         Assert.Equal("no-referrer", Header(response, "Referrer-Policy"));
@@ -135,7 +120,7 @@ public sealed class PlatformTests(ServersFixture servers, ITestOutputHelper outp
     [Fact]
     public async Task Docs_page_may_run_its_own_script_but_nothing_from_elsewhere()
     {
-        using var response = await _client.GetAsync(new Uri("/api/", UriKind.Relative));
+        using var response = await Http.GetAsync(new Uri("/api/", UriKind.Relative));
 
         Assert.Equal("nosniff", Header(response, "X-Content-Type-Options"));
         Assert.Null(Header(response, "X-Frame-Options"));
@@ -148,7 +133,7 @@ public sealed class PlatformTests(ServersFixture servers, ITestOutputHelper outp
     public async Task An_invalid_setting_stops_the_api_at_start_naming_the_setting()
     {
         await using var misconfigured = await TrackerApiFactory.CreateAsync(
-            servers, new Dictionary<string, string?> { ["RequestLimits:MaxRequestBodyBytes"] = "10" });
+            Servers, new Dictionary<string, string?> { ["RequestLimits:MaxRequestBodyBytes"] = "10" });
 
         var exception = Assert.ThrowsAny<Exception>(() => misconfigured.CreateClient());
         var validation = Assert.IsType<Microsoft.Extensions.Options.OptionsValidationException>(exception.GetBaseException());
@@ -161,7 +146,7 @@ public sealed class PlatformTests(ServersFixture servers, ITestOutputHelper outp
     public async Task A_missing_or_short_jwt_signing_key_stops_the_api_at_start(string signingKey)
     {
         await using var misconfigured = await TrackerApiFactory.CreateAsync(
-            servers, new Dictionary<string, string?> { ["Jwt:SigningKey"] = signingKey });
+            Servers, new Dictionary<string, string?> { ["Jwt:SigningKey"] = signingKey });
 
         var exception = Assert.ThrowsAny<Exception>(() => misconfigured.CreateClient());
         var validation = Assert.IsType<Microsoft.Extensions.Options.OptionsValidationException>(exception.GetBaseException());
@@ -171,7 +156,7 @@ public sealed class PlatformTests(ServersFixture servers, ITestOutputHelper outp
     [Fact]
     public async Task OpenApi_document_declares_both_security_schemes_and_uses_them_per_route()
     {
-        using var response = await _client.GetAsync(new Uri("/openapi/v1.json", UriKind.Relative));
+        using var response = await Http.GetAsync(new Uri("/openapi/v1.json", UriKind.Relative));
         using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         var root = document.RootElement;
 

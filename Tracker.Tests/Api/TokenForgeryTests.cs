@@ -11,23 +11,14 @@ namespace Tracker.Tests.Api;
 
 /// <summary>Every way to forge or misuse an access token is a 401 with WWW-Authenticate, never access.</summary>
 [Collection(nameof(RealServers))]
-public sealed class TokenForgeryTests(ServersFixture servers) : IAsyncLifetime
+public sealed class TokenForgeryTests(ServersFixture servers) : ApiTest(servers)
 {
-    private TrackerApiFactory _factory = null!;
-    private HttpClient _http = null!;
     private RegisteredClient _client = null!;
 
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        _factory = await TrackerApiFactory.CreateAsync(servers);
-        _http = _factory.CreateClient();
-        _client = await _http.RegisterNewAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        _http.Dispose();
-        await _factory.DisposeAsync();
+        await base.InitializeAsync();
+        _client = await Http.RegisterNewAsync();
     }
 
     [Fact]
@@ -74,7 +65,7 @@ public sealed class TokenForgeryTests(ServersFixture servers) : IAsyncLifetime
     [Fact]
     public async Task A_tampered_payload_is_refused()
     {
-        var victim = await _http.RegisterNewAsync();
+        var victim = await Http.RegisterNewAsync();
         var parts = Forge().Split('.');
         var tampered = Encoding.UTF8.GetString(Base64UrlEncoder.DecodeBytes(parts[1])).Replace(_client.Id.ToString(), victim.Id.ToString(), StringComparison.Ordinal);
         await AssertRefusedAsync($"{parts[0]}.{Base64UrlEncoder.Encode(tampered)}.{parts[2]}");
@@ -113,7 +104,7 @@ public sealed class TokenForgeryTests(ServersFixture servers) : IAsyncLifetime
     {
         var now = DateTime.UtcNow;
         credentials ??= new SigningCredentials(
-            new SymmetricSecurityKey(Encoding.UTF8.GetBytes(_factory.JwtSigningKey)), algorithm ?? SecurityAlgorithms.HmacSha256);
+            new SymmetricSecurityKey(Encoding.UTF8.GetBytes(Factory.JwtSigningKey)), algorithm ?? SecurityAlgorithms.HmacSha256);
         var claims = new List<Claim>();
         if (subject is not null)
         {
@@ -134,7 +125,7 @@ public sealed class TokenForgeryTests(ServersFixture servers) : IAsyncLifetime
     }
 
     private async Task<HttpResponseMessage> GetKeysAsync(string? token) =>
-        await _http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/keys", token);
+        await Http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/keys", token);
 
     private async Task AssertRefusedAsync(string? token)
     {

@@ -8,37 +8,29 @@ namespace Tracker.Tests.Ingest;
 
 /// <summary>Ingest against real PostgreSQL: what a 201 promises, and every way a request is refused.</summary>
 [Collection(nameof(RealServers))]
-public sealed class IngestTests(ServersFixture servers) : IAsyncLifetime
+public sealed class IngestTests(ServersFixture servers)
+    : ApiTest(servers, new Dictionary<string, string?> { ["Ingest:LingerMilliseconds"] = "20" })
 {
-    private TrackerApiFactory _factory = null!;
-    private HttpClient _http = null!;
     private RegisteredClient _client = null!;
 
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        _factory = await TrackerApiFactory.CreateAsync(servers, new Dictionary<string, string?> { ["Ingest:LingerMilliseconds"] = "20" });
-        _http = _factory.CreateClient();
-        _client = await _http.RegisterNewAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        _http.Dispose();
-        await _factory.DisposeAsync();
+        await base.InitializeAsync();
+        _client = await Http.RegisterNewAsync();
     }
 
     [Fact]
     public async Task A_201_means_the_log_is_in_postgres_with_its_rollup()
     {
         var at = DateTimeOffset.UtcNow.AddMinutes(-2);
-        using var response = await _http.PostLogAsync(_client.ApiKey, Log(ip: "2001:db8::7", method: "patch", endpoint: "/v1/items/42", at: at));
+        using var response = await Http.PostLogAsync(_client.ApiKey, Log(ip: "2001:db8::7", method: "patch", endpoint: "/v1/items/42", at: at));
 
         var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         Assert.Equal("Log created successfully", body.GetProperty("message").GetString());
         Assert.Equal(JsonValueKind.Null, body.GetProperty("data").ValueKind);
 
-        var cs = _factory.DatabaseConnectionString;
+        var cs = Factory.DatabaseConnectionString;
         Assert.Equal(1, await ScalarAsync(cs, $"""
             SELECT count(*) FROM logs WHERE client_id = '{_client.Id}' AND method = 'PATCH' AND endpoint = '/v1/items/42'
               AND ip_address = '2001:db8::7'::inet AND occurred_at = to_timestamp({at.ToUnixTimeMilliseconds()} / 1000.0)
@@ -51,12 +43,12 @@ public sealed class IngestTests(ServersFixture servers) : IAsyncLifetime
     [Fact]
     public async Task A_batch_is_stored_whole_and_counted()
     {
-        using var response = await _http.PostBatchAsync(_client.ApiKey, Enumerable.Range(0, 100).Select(index => Log(endpoint: $"/v1/items/{index}")));
+        using var response = await Http.PostBatchAsync(_client.ApiKey, Enumerable.Range(0, 100).Select(index => Log(endpoint: $"/v1/items/{index}")));
 
         var data = await ApiClient.DataAsync(response, HttpStatusCode.Created);
         Assert.Equal(100, data.GetProperty("accepted").GetInt32());
-        Assert.Equal(100, await CountLogsAsync(_factory.DatabaseConnectionString));
-        Assert.Equal(100, await ScalarAsync(_factory.DatabaseConnectionString, "SELECT sum(request_count) FROM usage_hourly"));
+        Assert.Equal(100, await CountLogsAsync(Factory.DatabaseConnectionString));
+        Assert.Equal(100, await ScalarAsync(Factory.DatabaseConnectionString, "SELECT sum(request_count) FROM usage_hourly"));
     }
 
     [Fact]
@@ -64,12 +56,12 @@ public sealed class IngestTests(ServersFixture servers) : IAsyncLifetime
     {
         var responses = await Task.WhenAll(Enumerable.Range(0, 200).Select(async index =>
         {
-            using var response = await _http.PostLogAsync(_client.ApiKey, Log(endpoint: $"/v1/concurrent/{index}"));
+            using var response = await Http.PostLogAsync(_client.ApiKey, Log(endpoint: $"/v1/concurrent/{index}"));
             return response.StatusCode;
         }));
 
         Assert.All(responses, status => Assert.Equal(HttpStatusCode.Created, status));
-        var cs = _factory.DatabaseConnectionString;
+        var cs = Factory.DatabaseConnectionString;
         Assert.Equal(200, await CountLogsAsync(cs));
         Assert.Equal(200, await ScalarAsync(cs, "SELECT count(DISTINCT endpoint) FROM logs"));
         // Rows written by one transaction share its id (xmin): fewer transactions than requests means batches formed.
@@ -80,17 +72,17 @@ public sealed class IngestTests(ServersFixture servers) : IAsyncLifetime
     [Fact]
     public async Task Invalid_logs_are_400s_naming_each_field_and_nothing_is_stored()
     {
-        using var single = await _http.PostLogAsync(_client.ApiKey, new { ipAddress = "127.1", endpoint = "", method = "GE T", timestamp = 1 });
+        using var single = await Http.PostLogAsync(_client.ApiKey, new { ipAddress = "127.1", endpoint = "", method = "GE T", timestamp = 1 });
         var problem = await AssertProblemAsync(single, HttpStatusCode.BadRequest);
         Assert.Equal(["endpoint", "ipAddress", "method", "timestamp"], problem.GetProperty("errors").EnumerateObject().Select(error => error.Name).Order());
 
         var logs = Enumerable.Range(0, 5).Select(_ => Log()).ToList();
         logs[3] = Log(ip: "not-an-ip");
-        using var batch = await _http.PostBatchAsync(_client.ApiKey, logs);
+        using var batch = await Http.PostBatchAsync(_client.ApiKey, logs);
         var batchProblem = await AssertProblemAsync(batch, HttpStatusCode.BadRequest);
         Assert.Single(ErrorsFor(batchProblem, "logs[3].ipAddress"));
 
-        Assert.Equal(0, await CountLogsAsync(_factory.DatabaseConnectionString));
+        Assert.Equal(0, await CountLogsAsync(Factory.DatabaseConnectionString));
     }
 
     [Theory]
@@ -98,7 +90,7 @@ public sealed class IngestTests(ServersFixture servers) : IAsyncLifetime
     [InlineData(1001)]
     public async Task A_batch_holds_1_to_1000_logs(int count)
     {
-        using var response = await _http.PostBatchAsync(_client.ApiKey, Enumerable.Range(0, count).Select(_ => Log()));
+        using var response = await Http.PostBatchAsync(_client.ApiKey, Enumerable.Range(0, count).Select(_ => Log()));
 
         var problem = await AssertProblemAsync(response, HttpStatusCode.BadRequest);
         Assert.Equal(["logs must hold 1 to 1000 logs."], ErrorsFor(problem, "logs"));
@@ -108,24 +100,24 @@ public sealed class IngestTests(ServersFixture servers) : IAsyncLifetime
     public async Task A_batch_of_1000_long_logs_fits_the_batch_body_limit_but_a_single_log_route_keeps_64_KiB()
     {
         var endpoint = "/" + new string('e', 500);
-        using var batch = await _http.PostBatchAsync(_client.ApiKey, Enumerable.Range(0, 1000).Select(_ => Log(endpoint: endpoint)));
+        using var batch = await Http.PostBatchAsync(_client.ApiKey, Enumerable.Range(0, 1000).Select(_ => Log(endpoint: endpoint)));
         Assert.Equal(HttpStatusCode.Created, batch.StatusCode);
 
-        using var tooLarge = await _http.PostLogAsync(_client.ApiKey, new { ipAddress = "203.0.113.7", endpoint = new string('e', 70_000), method = "GET", timestamp = 1 });
+        using var tooLarge = await Http.PostLogAsync(_client.ApiKey, new { ipAddress = "203.0.113.7", endpoint = new string('e', 70_000), method = "GET", timestamp = 1 });
         await AssertProblemAsync(tooLarge, HttpStatusCode.RequestEntityTooLarge);
     }
 
     [Fact]
     public async Task Logs_need_an_api_key_not_a_token()
     {
-        var token = await _http.LoginTokenAsync(_client);
+        var token = await Http.LoginTokenAsync(_client);
 
-        using var withToken = await _http.SendWithTokenAsync(HttpMethod.Post, "/api/v1/logs", token, Log());
-        using var withoutCredentials = await _http.SendWithTokenAsync(HttpMethod.Post, "/api/v1/logs", null, Log());
+        using var withToken = await Http.SendWithTokenAsync(HttpMethod.Post, "/api/v1/logs", token, Log());
+        using var withoutCredentials = await Http.SendWithTokenAsync(HttpMethod.Post, "/api/v1/logs", null, Log());
 
         await AssertProblemAsync(withToken, HttpStatusCode.Unauthorized);
         await AssertProblemAsync(withoutCredentials, HttpStatusCode.Unauthorized);
-        Assert.Equal(0, await CountLogsAsync(_factory.DatabaseConnectionString));
+        Assert.Equal(0, await CountLogsAsync(Factory.DatabaseConnectionString));
     }
 
     [Fact]
@@ -133,17 +125,17 @@ public sealed class IngestTests(ServersFixture servers) : IAsyncLifetime
     {
         // A day whose partition is missing: validation accepts it, PostgreSQL refuses the row.
         var missingDay = DateTime.UtcNow.Date.AddDays(-3);
-        await ExecuteAsync(_factory.DatabaseConnectionString, $"DROP TABLE logs_p{missingDay:yyyyMMdd}");
+        await ExecuteAsync(Factory.DatabaseConnectionString, $"DROP TABLE logs_p{missingDay:yyyyMMdd}");
 
-        var good = Enumerable.Range(0, 30).Select(index => _http.PostLogAsync(_client.ApiKey, Log(endpoint: $"/good/{index}"))).ToList();
-        var poison = _http.PostBatchAsync(_client.ApiKey, [Log(endpoint: "/poison/1"), Log(endpoint: "/poison/2", at: new DateTimeOffset(missingDay.AddHours(12)))]);
+        var good = Enumerable.Range(0, 30).Select(index => Http.PostLogAsync(_client.ApiKey, Log(endpoint: $"/good/{index}"))).ToList();
+        var poison = Http.PostBatchAsync(_client.ApiKey, [Log(endpoint: "/poison/1"), Log(endpoint: "/poison/2", at: new DateTimeOffset(missingDay.AddHours(12)))]);
         var answers = await Task.WhenAll(good.Append(poison));
 
         var poisonProblem = await AssertProblemAsync(await poison, HttpStatusCode.UnprocessableEntity);
         Assert.Equal("The database refused the logs.", poisonProblem.GetProperty("title").GetString());
         Assert.All(answers.Take(30), response => Assert.Equal(HttpStatusCode.Created, response.StatusCode));
-        Assert.Equal(30, await CountLogsAsync(_factory.DatabaseConnectionString));
-        Assert.Equal(0, await ScalarAsync(_factory.DatabaseConnectionString, "SELECT count(*) FROM logs WHERE endpoint LIKE '/poison/%'"));
+        Assert.Equal(30, await CountLogsAsync(Factory.DatabaseConnectionString));
+        Assert.Equal(0, await ScalarAsync(Factory.DatabaseConnectionString, "SELECT count(*) FROM logs WHERE endpoint LIKE '/poison/%'"));
         foreach (var answer in answers)
         {
             answer.Dispose();
