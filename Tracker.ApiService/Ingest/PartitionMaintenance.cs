@@ -65,8 +65,8 @@ public sealed partial class PartitionMaintenance(
             while (await reader.ReadAsync(cancellationToken))
             {
                 var name = reader.GetString(0);
-                if (DateOnly.TryParseExact(name[LogTable.PartitionPrefix.Length..], "yyyyMMdd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var day)
-                    && name.StartsWith(LogTable.PartitionPrefix, StringComparison.Ordinal)
+                if (name.StartsWith(LogTable.PartitionPrefix, StringComparison.Ordinal)
+                    && DateOnly.TryParseExact(name[LogTable.PartitionPrefix.Length..], "yyyyMMdd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var day)
                     && day < oldestKept)
                 {
                     expired.Add(name);
