@@ -14,7 +14,7 @@ public static class IngestExtensions
         services.TryAddSingleton<IUsageChangeObserver, NoUsageObserver>();
         services.AddSingleton<LogValidator>();
         services.AddSingleton<IngestMetrics>();
-        services.AddSingleton<LogBatchCommitter>();
+        services.AddSingleton<ILogBatchCommitter, LogBatchCommitter>();
         services.AddSingleton<LogBatchWriter>();
         services.AddHostedService(provider => provider.GetRequiredService<LogBatchWriter>());
         services.AddSingleton<PartitionMaintenance>();

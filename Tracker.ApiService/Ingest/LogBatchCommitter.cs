@@ -3,11 +3,34 @@ using NpgsqlTypes;
 
 namespace Tracker.ApiService.Ingest;
 
+/// <summary>Writes batches of logs; see <see cref="LogBatchCommitter"/>.</summary>
+public interface ILogBatchCommitter
+{
+    /// <summary>
+    /// Commits every log of <paramref name="batch"/> under <paramref name="batchId"/>. Throws
+    /// <see cref="AmbiguousCommitException"/> when the outcome of COMMIT is unknown.
+    /// </summary>
+    Task CommitAsync(IReadOnlyList<PendingLogs> batch, Guid batchId, CancellationToken cancellationToken);
+
+    /// <summary>Whether the batch with this id was committed (after an <see cref="AmbiguousCommitException"/>).</summary>
+    Task<bool> WasCommittedAsync(Guid batchId, CancellationToken cancellationToken);
+}
+
+/// <summary>The connection failed while COMMIT was in flight: the batch may or may not be committed.</summary>
+public sealed class AmbiguousCommitException(Guid batchId, IReadOnlyList<PendingLogs> batch, Exception innerException)
+    : Exception("The outcome of committing an ingest batch is unknown.", innerException)
+{
+    public Guid BatchId { get; } = batchId;
+
+    /// <summary>The requests whose logs that commit held.</summary>
+    public IReadOnlyList<PendingLogs> Batch { get; } = batch;
+}
+
 /// <summary>
-/// Writes a batch in one transaction: the logs with binary COPY, then one statement that adds them to the
-/// hourly usage rollups. Either both are committed or neither is.
+/// Writes a batch in one transaction: the logs with binary COPY, then one round trip that adds them to the
+/// hourly usage rollups and records the batch id. Either all of it is committed or none is.
 /// </summary>
-public sealed class LogBatchCommitter(NpgsqlDataSource dataSource)
+public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCommitter
 {
     private const string CopyCommand =
         "COPY logs (client_id, api_key_id, occurred_at, ip_address, method, endpoint) FROM STDIN (FORMAT BINARY)";
@@ -19,8 +42,7 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource)
         ON CONFLICT (client_id, hour_start) DO UPDATE SET request_count = usage_hourly.request_count + excluded.request_count
         """;
 
-    /// <summary>Commits every log of <paramref name="batch"/>; returns the clients whose usage changed.</summary>
-    public async Task<IReadOnlyCollection<Guid>> CommitAsync(IReadOnlyList<PendingLogs> batch, CancellationToken cancellationToken)
+    public async Task CommitAsync(IReadOnlyList<PendingLogs> batch, Guid batchId, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -52,16 +74,35 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource)
         }
 
         var rows = rollup.OrderBy(row => row.Key.ClientId).ThenBy(row => row.Key.HourStart).ToList();
-        await using (var upsert = new NpgsqlCommand(RollupUpsert, connection, transaction))
+        await using (var statements = new NpgsqlBatch(connection, transaction))
         {
+            var upsert = new NpgsqlBatchCommand(RollupUpsert);
             upsert.Parameters.Add(new NpgsqlParameter<Guid[]>("client_ids", rows.Select(row => row.Key.ClientId).ToArray()));
             upsert.Parameters.Add(new NpgsqlParameter<DateTime[]>("hour_starts", rows.Select(row => row.Key.HourStart).ToArray()));
             upsert.Parameters.Add(new NpgsqlParameter<long[]>("counts", rows.Select(row => row.Value).ToArray()));
-            await upsert.ExecuteNonQueryAsync(cancellationToken);
+            var record = new NpgsqlBatchCommand("INSERT INTO ingest_batches (id) VALUES (@id)");
+            record.Parameters.Add(new NpgsqlParameter<Guid>("id", batchId));
+            statements.BatchCommands.Add(upsert);
+            statements.BatchCommands.Add(record);
+            await statements.ExecuteNonQueryAsync(cancellationToken);
         }
 
-        await transaction.CommitAsync(cancellationToken);
-        return rows.Select(row => row.Key.ClientId).Distinct().ToList();
+        try
+        {
+            await transaction.CommitAsync(cancellationToken);
+        }
+        catch (Exception exception) when (exception is not PostgresException)
+        {
+            // A server error means "not committed"; a broken connection leaves it unknown.
+            throw new AmbiguousCommitException(batchId, batch, exception);
+        }
+    }
+
+    public async Task<bool> WasCommittedAsync(Guid batchId, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand("SELECT EXISTS (SELECT 1 FROM ingest_batches WHERE id = @id)");
+        command.Parameters.Add(new NpgsqlParameter<Guid>("id", batchId));
+        return (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
     /// <summary>

@@ -32,7 +32,7 @@ public sealed partial class LogBatchWriter : BackgroundService
         new UnboundedChannelOptions { SingleReader = false, SingleWriter = false });
 
     private readonly IngestOptions _options;
-    private readonly LogBatchCommitter _committer;
+    private readonly ILogBatchCommitter _committer;
     private readonly IngestMetrics _metrics;
     private readonly IUsageChangeObserver _usage;
     private readonly TimeProvider _time;
@@ -43,7 +43,7 @@ public sealed partial class LogBatchWriter : BackgroundService
 
     public LogBatchWriter(
         IOptions<IngestOptions> options,
-        LogBatchCommitter committer,
+        ILogBatchCommitter committer,
         IngestMetrics metrics,
         IUsageChangeObserver usage,
         TimeProvider time,
@@ -121,8 +121,30 @@ public sealed partial class LogBatchWriter : BackgroundService
     private async Task WriteAsync(List<PendingLogs> batch)
     {
         var failures = 0;
+        AmbiguousCommitException? ambiguous = null;
         while (true)
         {
+            if (ambiguous is not null)
+            {
+                // Until it is known whether that attempt committed, its requests are neither retried (that could
+                // write them twice) nor answered 503 (they may be stored).
+                try
+                {
+                    if (await _committer.WasCommittedAsync(ambiguous.BatchId, CancellationToken.None))
+                    {
+                        Settle(ambiguous.Batch);
+                        batch.RemoveAll(pending => pending.Outcome.IsCompleted);
+                    }
+
+                    ambiguous = null;
+                }
+                catch (Exception exception) when (exception is not OperationCanceledException)
+                {
+                    await Task.Delay(Backoff(failures++));
+                    continue;
+                }
+            }
+
             _metrics.Rejected(BatchingPolicy.ExpireOverdue(batch, _time.GetTimestamp()), "timeout");
             if (batch.Count == 0)
             {
@@ -152,6 +174,12 @@ public sealed partial class LogBatchWriter : BackgroundService
             }
             catch (Exception exception)
             {
+                if (exception is AmbiguousCommitException uncertain)
+                {
+                    ambiguous = uncertain;
+                    LogAmbiguousCommit(uncertain.BatchId);
+                }
+
                 // Parts committed before the failure are settled: only the rest is retried, so nothing is written twice.
                 batch.RemoveAll(pending => pending.Outcome.IsCompleted);
                 if (failures++ == 0 && Interlocked.Increment(ref _failingWriters) == 1)
@@ -160,11 +188,14 @@ public sealed partial class LogBatchWriter : BackgroundService
                     LogCommitFailing(exception);
                 }
 
-                var backoff = TimeSpan.FromMilliseconds(Math.Min(MaxBackoff.TotalMilliseconds, 25 * Math.Pow(2, Math.Min(failures, 10))));
-                await Task.Delay(backoff + TimeSpan.FromMilliseconds(Random.Shared.Next(0, 25)));
+                await Task.Delay(Backoff(failures));
             }
         }
     }
+
+    private static TimeSpan Backoff(int failures) =>
+        TimeSpan.FromMilliseconds(Math.Min(MaxBackoff.TotalMilliseconds, 25 * Math.Pow(2, Math.Min(failures, 10)))
+            + Random.Shared.Next(0, 25));
 
     private async Task CommitAndSettleAsync(IReadOnlyList<PendingLogs> part)
     {
@@ -175,21 +206,25 @@ public sealed partial class LogBatchWriter : BackgroundService
         var started = _time.GetTimestamp();
         try
         {
-            var changedClients = await _committer.CommitAsync(part, CancellationToken.None);
+            await _committer.CommitAsync(part, Guid.CreateVersion7(), CancellationToken.None);
             _metrics.Committed(logs, _time.GetElapsedTime(started));
-
-            // Caches hear of the change before any client hears 201, so a fresh read after a 201 sees it.
-            NotifyUsageChanged(changedClients);
-            foreach (var pending in part)
-            {
-                pending.Settle(WriteOutcome.Committed);
-            }
+            Settle(part);
         }
         catch (Exception exception)
         {
             activity?.AddException(exception);
             activity?.SetStatus(ActivityStatusCode.Error);
             throw;
+        }
+    }
+
+    private void Settle(IReadOnlyList<PendingLogs> committed)
+    {
+        // Caches hear of the change before any client hears 201, so a fresh read after a 201 sees it.
+        NotifyUsageChanged([.. committed.SelectMany(pending => pending.Logs).Select(log => log.ClientId).Distinct()]);
+        foreach (var pending in committed)
+        {
+            pending.Settle(WriteOutcome.Committed);
         }
     }
 
@@ -211,6 +246,9 @@ public sealed partial class LogBatchWriter : BackgroundService
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Committing activity logs fails; retrying with backoff, requests past their deadline get 503")]
     private partial void LogCommitFailing(Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The connection failed while committing ingest batch {BatchId}; checking whether it was committed before retrying")]
+    private partial void LogAmbiguousCommit(Guid batchId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Committing activity logs works again")]
     private partial void LogRecovered();

@@ -74,6 +74,12 @@ public sealed partial class PartitionMaintenance(
             }
         }
 
+        // Batch ids only matter while a writer may still be retrying that batch: seconds, not days.
+        await using (var prune = new NpgsqlCommand("DELETE FROM ingest_batches WHERE committed_at < now() - interval '1 day'", connection, transaction))
+        {
+            await prune.ExecuteNonQueryAsync(cancellationToken);
+        }
+
         foreach (var partition in expired)
         {
             await using var drop = new NpgsqlCommand($"DROP TABLE IF EXISTS \"{partition}\"", connection, transaction);
