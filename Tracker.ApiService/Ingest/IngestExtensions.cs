@@ -10,6 +10,7 @@ public static class IngestExtensions
         services.AddOptions<IngestOptions>().BindConfiguration(IngestOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<RetentionOptions>().BindConfiguration(RetentionOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
 
+        services.ConfigureHttpJsonOptions(options => options.SerializerOptions.TypeInfoResolverChain.Insert(0, IngestJsonContext.Default));
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IUsageChangeObserver, NoUsageObserver>();
         services.AddSingleton<LogValidator>();

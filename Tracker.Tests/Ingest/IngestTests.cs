@@ -85,6 +85,19 @@ public sealed class IngestTests(ServersFixture servers)
         Assert.Equal(0, await CountLogsAsync(Factory.DatabaseConnectionString));
     }
 
+    [Fact]
+    public async Task Unknown_properties_in_a_log_are_refused_by_name()
+    {
+        var log = new { ipAddress = "203.0.113.7", endpoint = "/v1/a", method = "GET", timestamp = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), userAgent = "curl" };
+
+        using var single = await Http.PostLogAsync(_client.ApiKey, log);
+        using var batch = await Http.PostBatchAsync(_client.ApiKey, [Log(), log]);
+
+        Assert.Single(ErrorsFor(await AssertProblemAsync(single, HttpStatusCode.BadRequest), "userAgent"));
+        Assert.Single(ErrorsFor(await AssertProblemAsync(batch, HttpStatusCode.BadRequest), "logs[1].userAgent"));
+        Assert.Equal(0, await CountLogsAsync(Factory.DatabaseConnectionString));
+    }
+
     [Theory]
     [InlineData(0)]
     [InlineData(1001)]
