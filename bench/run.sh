@@ -96,6 +96,8 @@ for scenario in "${scenarios[@]}"; do
     *) echo "Unknown scenario: $scenario" >&2; exit 2 ;;
   esac
   rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$api_pid/status")
+  # Only for the harness's own test: damage the result to prove the check below catches it.
+  [ -z "${TRACKER_BENCH_TAMPER_SQL:-}" ] || psql_db "$TRACKER_BENCH_TAMPER_SQL" >/dev/null
   if [ "$scenario" != baseline ]; then
     after=$(psql_db "SELECT count(*) FROM logs")
     acknowledged=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["acknowledgedLogs"])' "$json")

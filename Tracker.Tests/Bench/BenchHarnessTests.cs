@@ -17,8 +17,33 @@ public sealed class BenchHarnessTests(ITestOutputHelper output)
     [Fact]
     public async Task Quick_benchmark_runs_every_scenario_and_finds_every_acknowledged_log()
     {
+        var (exitCode, table, log) = await RunBenchAsync(null, "--quick");
+        output.WriteLine(table);
+
+        Assert.True(exitCode == 0, log);
+        foreach (var scenario in new[] { "baseline", "ingest-single-32", "ingest-single-64", "ingest-batch-100" })
+        {
+            Assert.Contains($"| {scenario} |", table, StringComparison.Ordinal);
+        }
+
+        Assert.Contains("Rows in PostgreSQL equal acknowledged logs after every write scenario.", log, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("DELETE FROM logs WHERE ctid = (SELECT ctid FROM logs LIMIT 1)")]
+    [InlineData("INSERT INTO logs SELECT * FROM logs LIMIT 1")]
+    public async Task A_lost_or_duplicated_log_fails_the_benchmark(string tamper)
+    {
+        var (exitCode, _, log) = await RunBenchAsync(tamper, "--quick", "ingest-single-32");
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains("LOST OR DUPLICATED LOGS in ingest-single-32", log, StringComparison.Ordinal);
+    }
+
+    private static async Task<(int ExitCode, string Table, string Log)> RunBenchAsync(string? tamperSql, params string[] arguments)
+    {
         var root = Path.GetDirectoryName(AppHostProcess.ProjectDirectory)!;
-        var startInfo = new ProcessStartInfo("bash", [Path.Combine(root, "bench", "run.sh"), "--quick"])
+        var startInfo = new ProcessStartInfo("bash", [Path.Combine(root, "bench", "run.sh"), .. arguments])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -26,20 +51,16 @@ public sealed class BenchHarnessTests(ITestOutputHelper output)
             WorkingDirectory = root,
         };
         startInfo.Environment.Remove("OTEL_EXPORTER_OTLP_ENDPOINT");
+        if (tamperSql is not null)
+        {
+            startInfo.Environment["TRACKER_BENCH_TAMPER_SQL"] = tamperSql;
+        }
 
         using var bench = Process.Start(startInfo)!;
         var table = bench.StandardOutput.ReadToEndAsync();
         var log = bench.StandardError.ReadToEndAsync();
         using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(5));
         await bench.WaitForExitAsync(deadline.Token);
-        output.WriteLine(await table);
-
-        Assert.True(bench.ExitCode == 0, await log);
-        foreach (var scenario in new[] { "baseline", "ingest-single-32", "ingest-single-64", "ingest-batch-100" })
-        {
-            Assert.Contains($"| {scenario} |", await table, StringComparison.Ordinal);
-        }
-
-        Assert.Contains("Rows in PostgreSQL equal acknowledged logs after every write scenario.", await log, StringComparison.Ordinal);
+        return (bench.ExitCode, await table, await log);
     }
 }
