@@ -5,6 +5,7 @@ using Tracker.ApiService.Http;
 using Tracker.ApiService.Ingest;
 using Tracker.ApiService.OpenApi;
 using Tracker.ApiService.Storage;
+using Tracker.ApiService.Usage;
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -14,6 +15,7 @@ builder.AddApiDocumentation();
 builder.AddTrackerStorage();
 builder.AddTrackerCaching();
 builder.AddTrackerAuthentication();
+builder.AddUsageAnalytics();
 builder.AddIngest();
 
 var app = builder.Build();
@@ -27,6 +29,7 @@ app.MapApiDocumentation();
 app.MapAuthApi();
 app.MapApiKeysApi();
 app.MapIngestApi();
+app.MapUsageApi();
 
 app.Run();
 

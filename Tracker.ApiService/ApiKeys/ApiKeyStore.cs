@@ -1,5 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Caching.Hybrid;
+using Tracker.ApiService.Caching;
 using Tracker.Data;
 
 namespace Tracker.ApiService.ApiKeys;
@@ -13,7 +14,7 @@ public sealed record ActiveApiKey(Guid Id, Guid ClientId);
 /// most <see cref="LocalLifetime"/>, after which the instance reads Redis again, where revocation removed it.
 /// </summary>
 public sealed partial class ApiKeyStore(
-    HybridCache cache, IServiceScopeFactory scopes, IHostApplicationLifetime lifetime, ILogger<ApiKeyStore> logger)
+    TieredCache cache, IServiceScopeFactory scopes, IHostApplicationLifetime lifetime, ILogger<ApiKeyStore> logger)
 {
     /// <summary>How long an instance may answer from memory; bounds how late it learns of a revocation.</summary>
     public static readonly TimeSpan LocalLifetime = TimeSpan.FromMilliseconds(500);
@@ -28,14 +29,25 @@ public sealed partial class ApiKeyStore(
         LocalCacheExpiration = LocalLifetime,
     };
 
+    private const string CacheName = "api-key";
+
     public ValueTask<ActiveApiKey?> FindActiveAsync(byte[] keyHash, CancellationToken cancellationToken) =>
-        cache.GetOrCreateAsync(CacheKey(keyHash), keyHash, LoadAsync, EntryOptions, cancellationToken: cancellationToken);
+        cache.GetOrCreateAsync(CacheName, CacheKey(keyHash), keyHash, LoadAsync, EntryOptions, cancellationToken);
 
     /// <summary>Forgets what is cached for a key, in Redis and in this instance's memory; call after revoking it.</summary>
     public async Task InvalidateAsync(byte[] keyHash, CancellationToken cancellationToken)
     {
         var key = CacheKey(keyHash);
-        await cache.RemoveAsync(key, cancellationToken);
+        try
+        {
+            await cache.RemoveAsync(key, cancellationToken);
+        }
+        catch (Exception exception) when (exception is StackExchange.Redis.RedisException or TimeoutException)
+        {
+            // The revocation is committed; while Redis is down no instance reads the Redis tier, and the second
+            // removal below tries again.
+        }
+
         var stopping = lifetime.ApplicationStopping;
         _ = Task.Run(async () =>
         {

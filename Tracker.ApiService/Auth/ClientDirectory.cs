@@ -1,5 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Caching.Hybrid;
+using Tracker.ApiService.Caching;
 using Tracker.Data;
 
 namespace Tracker.ApiService.Auth;
@@ -9,7 +10,7 @@ namespace Tracker.ApiService.Auth;
 /// token costs no database round trip. Clients are never deleted, so a "yes" stays true; a "no" is kept only
 /// briefly, in case the client is being created right now.
 /// </summary>
-public sealed class ClientDirectory(HybridCache cache, IServiceScopeFactory scopes)
+public sealed class ClientDirectory(TieredCache cache, IServiceScopeFactory scopes)
 {
     private static readonly HybridCacheEntryOptions Known = new()
     {
@@ -26,20 +27,23 @@ public sealed class ClientDirectory(HybridCache cache, IServiceScopeFactory scop
     public async ValueTask<bool> ExistsAsync(Guid clientId, CancellationToken cancellationToken)
     {
         var key = $"client-exists:{clientId:N}";
-        var exists = await cache.GetOrCreateAsync(key, clientId, LoadAsync, Known, cancellationToken: cancellationToken);
-        if (!exists)
+        var presence = await cache.GetOrCreateAsync("client", key, clientId, LoadAsync, Known, cancellationToken);
+        if (!presence.Exists)
         {
             // Replace the long-lived entry with a short one: a forged subject must not pin a "no" for an hour.
-            await cache.SetAsync(key, false, Unknown, cancellationToken: cancellationToken);
+            await cache.SetAsync(key, presence, Unknown, cancellationToken);
         }
 
-        return exists;
+        return presence.Exists;
     }
 
-    private async ValueTask<bool> LoadAsync(Guid clientId, CancellationToken cancellationToken)
+    private async ValueTask<ClientPresence> LoadAsync(Guid clientId, CancellationToken cancellationToken)
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<TrackerDbContext>();
-        return await db.Clients.AnyAsync(client => client.Id == clientId, cancellationToken);
+        return new ClientPresence(await db.Clients.AnyAsync(client => client.Id == clientId, cancellationToken));
     }
+
+    /// <summary>The cached answer; a class, so the cache can tell a memory hit from a miss.</summary>
+    private sealed record ClientPresence(bool Exists);
 }

@@ -35,6 +35,8 @@ public static class CachingExtensions
                 LocalCacheExpiration = TimeSpan.FromSeconds(30),
             };
         });
+        builder.Services.AddSingleton<CacheMetrics>();
+        builder.Services.AddSingleton<TieredCache>();
         return builder;
     }
 }

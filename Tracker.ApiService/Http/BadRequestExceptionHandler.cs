@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Mvc;
 
@@ -8,7 +9,7 @@ namespace Tracker.ApiService.Http;
 /// Answers requests that could not be read — malformed JSON, unknown properties, a body over the limit, a
 /// non-JSON content type — with a ProblemDetails that says what is wrong, in the client's terms.
 /// </summary>
-internal sealed class BadRequestExceptionHandler(IProblemDetailsService problemDetails) : IExceptionHandler
+internal sealed partial class BadRequestExceptionHandler(IProblemDetailsService problemDetails) : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
     {
@@ -33,6 +34,17 @@ internal sealed class BadRequestExceptionHandler(IProblemDetailsService problemD
                     Detail = $"'{field}': {message}",
                 };
         }
+        else if (UnboundParameter().Match(badRequest.Message) is { Success: true } unbound)
+        {
+            // A query or header value of the wrong type, e.g. ?days=abc for an integer: named like a validation error.
+            var name = unbound.Groups["name"].Value;
+            problem = new HttpValidationProblemDetails(new Dictionary<string, string[]> { [name] = [$"'{unbound.Groups["value"].Value}' is not a valid value."] })
+            {
+                Status = status,
+                Title = "One or more validation errors occurred.",
+                Detail = $"'{name}' has a value of the wrong type.",
+            };
+        }
         else
         {
             problem = new ProblemDetails
@@ -51,6 +63,10 @@ internal sealed class BadRequestExceptionHandler(IProblemDetailsService problemD
             Exception = exception,
         });
     }
+
+    // The framework's message for a parameter it could not convert: Failed to bind parameter "int? days" from "abc".
+    [GeneratedRegex("""^Failed to bind parameter "(?:[^"]* )?(?<name>[^" ]+)" from "(?<value>.*)"\.$""", RegexOptions.Singleline)]
+    private static partial Regex UnboundParameter();
 
     private static JsonException? FindJsonException(Exception exception)
     {

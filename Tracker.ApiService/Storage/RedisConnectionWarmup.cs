@@ -1,5 +1,3 @@
-using StackExchange.Redis;
-
 namespace Tracker.ApiService.Storage;
 
 /// <summary>
@@ -11,7 +9,9 @@ namespace Tracker.ApiService.Storage;
 internal sealed class RedisConnectionWarmup(IServiceProvider services) : IHostedLifecycleService
 {
     public Task StartingAsync(CancellationToken cancellationToken) =>
-        Task.Run(() => services.GetRequiredService<IConnectionMultiplexer>(), cancellationToken);
+        // Resolving RedisAvailability connects and subscribes it to the connection's events, so an outage that
+        // starts before the first request is noticed too.
+        Task.Run(() => services.GetRequiredService<RedisAvailability>(), cancellationToken);
 
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 

@@ -34,6 +34,7 @@ public static class StorageExtensions
             options.BacklogPolicy = BacklogPolicy.FailFast;
             options.AbortOnConnectFail = false;
         });
+        builder.Services.AddSingleton<RedisAvailability>();
         builder.Services.AddHealthChecks().AddCheck<RedisReadinessCheck>(CacheConnectionName);
         builder.Services.AddHostedService<RedisConnectionWarmup>();
         return builder;

@@ -1,0 +1,81 @@
+using Microsoft.Extensions.Caching.Hybrid;
+using Tracker.ApiService.Storage;
+
+namespace Tracker.ApiService.Caching;
+
+/// <summary>
+/// HybridCache as every capability uses it: memory tier, then Redis, then the factory, with one factory call
+/// per key however many callers miss at once (HybridCache's own stampede protection). Two things are added,
+/// because HybridCache does neither: it skips the Redis tier while Redis is known to be down (instead of a
+/// failed command, and a logged error, per lookup), and it counts which tier answered each lookup.
+/// </summary>
+public sealed class TieredCache(HybridCache cache, RedisAvailability redis, CacheMetrics metrics)
+{
+    // Reads the memory tier only: no Redis, no factory, nothing written. A miss returns null.
+    private static readonly HybridCacheEntryOptions MemoryOnlyProbe = new()
+    {
+        Flags = HybridCacheEntryFlags.DisableDistributedCache | HybridCacheEntryFlags.DisableUnderlyingData
+            | HybridCacheEntryFlags.DisableLocalCacheWrite,
+    };
+
+    /// <summary>
+    /// Gets the value for <paramref name="key"/> from the first tier that has it, or from
+    /// <paramref name="factory"/>, which then fills the tiers. <paramref name="cacheName"/> tags the metrics.
+    /// </summary>
+    public async ValueTask<T> GetOrCreateAsync<TState, T>(
+        string cacheName, string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
+        HybridCacheEntryOptions options, CancellationToken cancellationToken)
+        where T : class?
+    {
+        // The probe is a second dictionary lookup on a hit; it is what tells a memory hit from a Redis hit.
+        var inMemory = await cache.GetOrCreateAsync<T?>(key, static _ => ValueTask.FromResult<T?>(null), MemoryOnlyProbe, cancellationToken: cancellationToken);
+        if (inMemory is not null)
+        {
+            metrics.Answered(cacheName, CacheTier.Memory);
+            return inMemory;
+        }
+
+        var load = new Load<TState, T>(state, factory);
+        var value = await cache.GetOrCreateAsync(key, load, static (load, token) => load.RunAsync(token), WithAvailableTiers(options), cancellationToken: cancellationToken);
+        // A cached null (a negative answer) is indistinguishable from a probe miss; it is counted as a memory hit.
+        metrics.Answered(cacheName, load.Ran ? CacheTier.Database : value is null ? CacheTier.Memory : CacheTier.Redis);
+        return value;
+    }
+
+    /// <summary>Stores <paramref name="value"/> in the tiers available now, replacing what they hold.</summary>
+    public ValueTask SetAsync<T>(string key, T value, HybridCacheEntryOptions options, CancellationToken cancellationToken) =>
+        cache.SetAsync(key, value, WithAvailableTiers(options), cancellationToken: cancellationToken);
+
+    /// <summary>Removes <paramref name="key"/> from this instance's memory and, when it is reachable, from Redis.</summary>
+    public async ValueTask RemoveAsync(string key, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await cache.RemoveAsync(key, cancellationToken);
+        }
+        catch (Exception exception) when (exception is StackExchange.Redis.RedisException or TimeoutException)
+        {
+            redis.CommandFailed(nameof(TieredCache), exception);
+            throw;
+        }
+    }
+
+    private HybridCacheEntryOptions WithAvailableTiers(HybridCacheEntryOptions options) =>
+        redis.IsAvailable ? options : new HybridCacheEntryOptions
+        {
+            Expiration = options.Expiration,
+            LocalCacheExpiration = options.LocalCacheExpiration,
+            Flags = (options.Flags ?? HybridCacheEntryFlags.None) | HybridCacheEntryFlags.DisableDistributedCache,
+        };
+
+    private sealed class Load<TState, T>(TState state, Func<TState, CancellationToken, ValueTask<T>> factory)
+    {
+        public bool Ran { get; private set; }
+
+        public ValueTask<T> RunAsync(CancellationToken cancellationToken)
+        {
+            Ran = true;
+            return factory(state, cancellationToken);
+        }
+    }
+}

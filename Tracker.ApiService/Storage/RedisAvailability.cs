@@ -1,0 +1,79 @@
+using System.Diagnostics.Metrics;
+using StackExchange.Redis;
+
+namespace Tracker.ApiService.Storage;
+
+/// <summary>
+/// Whether Redis can be used right now, as the shared connection sees it. Callers with a fallback (the memory
+/// tier, in-process rate limits) check it before each use instead of paying a failed command per request. An
+/// outage is logged once when it starts and once when it ends, and counted; the connection reconnects by itself,
+/// and callers return to Redis as soon as it has.
+/// </summary>
+public sealed partial class RedisAvailability
+{
+    private readonly IConnectionMultiplexer _redis;
+    private readonly ILogger<RedisAvailability> _logger;
+    private readonly Counter<long> _outages;
+    private readonly Counter<long> _commandFailures;
+    private int _down;
+
+    public const string MeterName = "Tracker.Redis";
+
+    public RedisAvailability(IConnectionMultiplexer redis, IMeterFactory meterFactory, ILogger<RedisAvailability> logger)
+    {
+        _redis = redis;
+        _logger = logger;
+        var meter = meterFactory.Create(MeterName);
+        _outages = meter.CreateCounter<long>("tracker.redis.outages", "{outage}", "Times the shared Redis connection was lost.");
+        _commandFailures = meter.CreateCounter<long>("tracker.redis.command.failures", "{command}",
+            "Redis commands that failed and fell back (to memory, PostgreSQL or in-process state), by caller.");
+        // The multiplexer raises these once per connection (interactive and subscription), so both handlers only
+        // act on a change of state.
+        redis.ConnectionFailed += (_, failure) => MarkDown(failure.FailureType, failure.Exception);
+        redis.ConnectionRestored += (_, _) => MarkUp();
+        if (!redis.IsConnected)
+        {
+            MarkDown(ConnectionFailureType.UnableToConnect, exception: null);
+        }
+    }
+
+    /// <summary>True while the shared connection is up; false during an outage, until it reconnects.</summary>
+    public bool IsAvailable => _redis.IsConnected;
+
+    /// <summary>
+    /// Records a command that failed although the connection looked up: the caller fell back for that call. The
+    /// outage itself, if it is one, is logged by the connection's own failure event; this is counted, and logged
+    /// only at debug level, so an outage does not produce a line per request.
+    /// </summary>
+    public void CommandFailed(string caller, Exception exception)
+    {
+        _commandFailures.Add(1, new KeyValuePair<string, object?>("caller", caller));
+        LogCommandFailed(caller, exception);
+    }
+
+    private void MarkDown(ConnectionFailureType failureType, Exception? exception)
+    {
+        if (Interlocked.Exchange(ref _down, 1) == 0)
+        {
+            _outages.Add(1);
+            LogOutage(failureType, exception?.Message);
+        }
+    }
+
+    private void MarkUp()
+    {
+        if (_redis.IsConnected && Interlocked.Exchange(ref _down, 0) == 1)
+        {
+            LogRestored();
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Redis is unavailable ({FailureType}: {Reason}); caches run from memory and PostgreSQL and rate limits per instance until it is back")]
+    private partial void LogOutage(ConnectionFailureType failureType, string? reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "A Redis command from {Caller} failed; it fell back for this call")]
+    private partial void LogCommandFailed(string caller, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Redis is available again; shared caching and rate limits resume")]
+    private partial void LogRestored();
+}

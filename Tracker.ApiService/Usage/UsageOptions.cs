@@ -1,0 +1,23 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Tracker.ApiService.Usage;
+
+/// <summary>Usage analytics (<c>Usage</c> section).</summary>
+public sealed class UsageOptions
+{
+    public const string SectionName = "Usage";
+
+    /// <summary>
+    /// A log acknowledged with 201 shows in every usage answer, on every instance, within this many milliseconds.
+    /// </summary>
+    [Range(200, 60_000)]
+    public int FreshnessMilliseconds { get; set; } = 2_000;
+
+    internal TimeSpan Freshness => TimeSpan.FromMilliseconds(FreshnessMilliseconds);
+
+    /// <summary>How often an instance tells Redis which clients' usage it changed; changes in between coalesce.</summary>
+    internal TimeSpan PublishInterval => Freshness / 4;
+
+    /// <summary>How long an instance trusts the generation it last read from Redis.</summary>
+    internal TimeSpan GenerationLifetime => Freshness / 2;
+}

@@ -1,0 +1,54 @@
+using Microsoft.Extensions.Caching.Hybrid;
+using Tracker.ApiService.Caching;
+
+namespace Tracker.ApiService.Usage;
+
+/// <summary>
+/// The analytics answers, through the tiered cache. Keys carry the current UTC day or hour (so windows move on
+/// by themselves) and the current generation (so a commit makes them obsolete on every instance within the
+/// freshness bound); see <see cref="UsageGenerations"/>.
+/// </summary>
+public sealed class UsageStatistics(TieredCache cache, UsageGenerations generations, UsageQueries queries, TimeProvider time)
+{
+    // Entries are never invalidated, only superseded by a newer generation, so they may live long in Redis; the
+    // memory tier keeps them briefly because under steady ingest each busy client leaves a trail of superseded
+    // entries. Redis's lifetime also bounds staleness if an instance dies before publishing its last changes.
+    private static readonly HybridCacheEntryOptions EntryOptions = new()
+    {
+        Expiration = TimeSpan.FromMinutes(1),
+        LocalCacheExpiration = TimeSpan.FromSeconds(10),
+    };
+
+    /// <summary>The caller's counts for the last <paramref name="days"/> UTC days including today, oldest first.</summary>
+    public async Task<IReadOnlyList<DailyCount>> DailyAsync(Guid clientId, int days, CancellationToken cancellationToken)
+    {
+        var today = DateOnly.FromDateTime(time.GetUtcNow().UtcDateTime);
+        var generation = await generations.OfClientAsync(clientId, cancellationToken);
+        var key = $"usage-daily:{clientId:N}:{today.DayNumber}:{generation}";
+        var cached = await cache.GetOrCreateAsync("usage-daily", key, (Queries: queries, ClientId: clientId, Today: today),
+            static (state, token) => new ValueTask<DailyCounts>(state.Queries.DailyAsync(state.ClientId, state.Today, token)),
+            EntryOptions, cancellationToken);
+
+        var answer = new DailyCount[days];
+        var offset = cached.Counts.Length - days;
+        for (var index = 0; index < days; index++)
+        {
+            answer[index] = new DailyCount(today.AddDays(index - days + 1), cached.Counts[offset + index]);
+        }
+
+        return answer;
+    }
+
+    /// <summary>The <paramref name="limit"/> busiest clients of the current UTC hour and the <paramref name="hours"/> - 1 before it.</summary>
+    public async Task<IReadOnlyList<TopClient>> TopAsync(int hours, int limit, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        var currentHour = new DateTime(now.Year, now.Month, now.Day, now.Hour, 0, 0, DateTimeKind.Utc);
+        var generation = await generations.OfAllAsync(cancellationToken);
+        var key = $"usage-top:{hours}:{currentHour.Ticks / TimeSpan.TicksPerHour}:{generation}";
+        var cached = await cache.GetOrCreateAsync("usage-top", key, (Queries: queries, From: currentHour.AddHours(1 - hours), To: currentHour),
+            static (state, token) => new ValueTask<TopClients>(state.Queries.TopAsync(state.From, state.To, token)),
+            EntryOptions, cancellationToken);
+        return cached.Clients.Length <= limit ? cached.Clients : cached.Clients[..limit];
+    }
+}
