@@ -1,23 +1,28 @@
 #!/usr/bin/env bash
 # Tracker's benchmark: one command, a Markdown table, and a check that nothing was lost.
-#   bench/run.sh [--quick] [scenario ...]      scenarios: baseline ingest-single-32 ingest-single-64 ingest-batch-100
+#   bench/run.sh [--quick] [scenario ...]
+#   scenarios: baseline ingest-single-32 ingest-single-64 ingest-batch-100
+#              usage-daily-32 usage-daily-64 usage-top-32 usage-top-64 usage-daily-uncached usage-top-uncached
 # Builds Release; starts PostgreSQL, Redis, the migration worker and the API on free loopback ports (durable
 # commits: fsync and synchronous_commit stay on); registers a client; runs each scenario after a warm-up; after
 # every write scenario compares the rows in PostgreSQL with the acknowledged logs and fails on any difference;
-# stops everything it started.
+# stops everything it started. Before the first usage scenario, bench/DataLoader loads 10 million logs of 10,000
+# clients over 30 days by COPY (--quick: 100,000 logs of 1,000 clients); uncached scenarios run against a second
+# API instance with Usage:CacheAnswers off.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
 
-seconds=10 warmup=3
+seconds=10 warmup=3 load_clients=10000 load_logs=10000000
 scenarios=()
 for argument in "$@"; do
   case "$argument" in
-    --quick) seconds=2 warmup=1 ;;
+    --quick) seconds=2 warmup=1 load_clients=1000 load_logs=100000 ;;
     *) scenarios+=("$argument") ;;
   esac
 done
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(baseline ingest-single-32 ingest-single-64 ingest-batch-100)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(baseline ingest-single-32 ingest-single-64 ingest-batch-100
+  usage-daily-32 usage-daily-64 usage-top-32 usage-top-64 usage-daily-uncached usage-top-uncached)
 
 work=$(mktemp -d /tmp/tracker-bench.XXXXXX)
 chmod 755 "$work"
@@ -44,9 +49,10 @@ dotnet build "$root/Tracker.ApiService" -c Release -nologo -v:q -clp:NoSummary >
 dotnet build "$root/Tracker.MigrationService" -c Release -nologo -v:q -clp:NoSummary >&2
 dotnet build "$root/bench/LoadGen" -c Release -nologo -v:q -clp:NoSummary >&2
 dotnet build "$root/bench/Baseline" -c Release -nologo -v:q -clp:NoSummary >&2
+dotnet build "$root/bench/DataLoader" -c Release -nologo -v:q -clp:NoSummary >&2
 
 # --- servers ------------------------------------------------------------------------------------------------
-pg_port=$(free_port); redis_port=$(free_port); api_port=$(free_port); baseline_port=$(free_port)
+pg_port=$(free_port); redis_port=$(free_port); api_port=$(free_port); uncached_port=$(free_port); baseline_port=$(free_port)
 mkdir -p "$work/pg" "$work/redis"
 [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$work/pg"
 pg_as_owner "$pg_bin/initdb" -D "$work/pg" -U postgres --auth=trust -E UTF8 >/dev/null
@@ -62,11 +68,20 @@ ConnectionStrings__trackerdb="$db" OTEL_EXPORTER_OTLP_ENDPOINT='' \
   dotnet "$root/Tracker.MigrationService/bin/Release/net10.0/Tracker.MigrationService.dll" >"$work/migrations.log" 2>&1 \
   || { cat "$work/migrations.log"; exit 1; }
 
-ASPNETCORE_URLS="http://127.0.0.1:$api_port" ASPNETCORE_ENVIRONMENT=Production \
-  ConnectionStrings__trackerdb="$db;Maximum Pool Size=100" ConnectionStrings__cache="127.0.0.1:$redis_port" \
-  Jwt__SigningKey="$(head -c 48 /dev/urandom | base64 -w0)" Logging__LogLevel__Default=Warning \
-  dotnet "$root/Tracker.ApiService/bin/Release/net10.0/Tracker.ApiService.dll" >"$work/api.log" 2>&1 &
-api_pid=$!; pids+=($api_pid)
+signing_key=$(head -c 48 /dev/urandom | base64 -w0)
+start_api() { # port, extra settings...
+  local port=$1; shift
+  env ASPNETCORE_URLS="http://127.0.0.1:$port" ASPNETCORE_ENVIRONMENT=Production \
+    ConnectionStrings__trackerdb="$db;Maximum Pool Size=100" ConnectionStrings__cache="127.0.0.1:$redis_port" \
+    Jwt__SigningKey="$signing_key" Logging__LogLevel__Default=Warning "$@" \
+    dotnet "$root/Tracker.ApiService/bin/Release/net10.0/Tracker.ApiService.dll" >"$work/api-$port.log" 2>&1 &
+  pids+=($!)
+}
+start_api "$api_port"; api_pid=$!
+uncached_pid=
+if printf '%s\n' "${scenarios[@]}" | grep -q -- '-uncached$'; then
+  start_api "$uncached_port" Usage__CacheAnswers=false; uncached_pid=$!
+fi
 ASPNETCORE_URLS="http://127.0.0.1:$baseline_port" dotnet "$root/bench/Baseline/bin/Release/net10.0/Baseline.dll" >"$work/baseline.log" 2>&1 &
 pids+=($!)
 
@@ -75,11 +90,25 @@ for _ in $(seq 1 120); do
     -H 'Content-Type: application/json' -d '{}' 2>/dev/null && break
   sleep 0.5
 done
-curl -fsS "http://127.0.0.1:$api_port/health" >/dev/null || { echo "The API did not become healthy:"; cat "$work/api.log"; exit 1; }
+for port in "$api_port" ${uncached_pid:+"$uncached_port"}; do
+  for _ in $(seq 1 60); do curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.5; done
+  curl -fsS "http://127.0.0.1:$port/health" >/dev/null || { echo "The API did not become healthy:"; cat "$work/api-$port.log"; exit 1; }
+done
 
 api_key=$(curl -fsS -X POST "http://127.0.0.1:$api_port/api/v1/auth/register" -H 'Content-Type: application/json' \
   -d "{\"name\":\"bench\",\"email\":\"bench-$RANDOM@example.com\",\"password\":\"Bench-password-1\"}" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["apiKey"])')
+
+# Analytics history, loaded once before the first usage scenario needs it.
+tokens="$work/tokens"
+load_history() {
+  [ -f "$tokens" ] && return
+  echo "Loading $load_logs logs of $load_clients clients..." >&2
+  dotnet "$root/bench/DataLoader/bin/Release/net10.0/DataLoader.dll" --connection "$db" --signing-key "$signing_key" \
+    --tokens "$tokens" --clients "$load_clients" --logs "$load_logs" --days 30 >&2
+  # Cached scenarios read as 1,000 different clients; uncached ones rotate through all of them.
+  head -n 1000 "$tokens" >"$tokens.cached"
+}
 
 # --- scenarios ----------------------------------------------------------------------------------------------
 loadgen() { dotnet "$root/bench/LoadGen/bin/Release/net10.0/LoadGen.dll" --seconds "$seconds" --warmup "$warmup" "$@"; }
@@ -87,24 +116,38 @@ results=()
 failed=0
 for scenario in "${scenarios[@]}"; do
   echo "Running $scenario..." >&2
+  case "$scenario" in usage-*) load_history ;; esac
   before=$(psql_db "SELECT count(*) FROM logs")
+  measured_pid=$api_pid
   case "$scenario" in
     baseline) json=$(loadgen --scenario baseline --url "http://127.0.0.1:$baseline_port/api/v1/logs" --connections 32) ;;
     ingest-single-32) json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs" --api-key "$api_key" --connections 32) ;;
     ingest-single-64) json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs" --api-key "$api_key" --connections 64) ;;
     ingest-batch-100) json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs/batch" --api-key "$api_key" --connections 32 --batch 100) ;;
+    usage-daily-32|usage-daily-64|usage-top-32|usage-top-64)
+      endpoint=${scenario#usage-}; endpoint=${endpoint%-*}
+      json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/usages/$endpoint" --method GET \
+        --bearer-file "$tokens.cached" --connections "${scenario##*-}") ;;
+    usage-daily-uncached|usage-top-uncached)
+      endpoint=${scenario#usage-}; endpoint=${endpoint%-uncached}; measured_pid=$uncached_pid
+      json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$uncached_port/api/v1/usages/$endpoint" --method GET \
+        --bearer-file "$tokens" --connections 4) ;;
     *) echo "Unknown scenario: $scenario" >&2; exit 2 ;;
   esac
-  rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$api_pid/status")
+  rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$measured_pid/status")
   # Only for the harness's own test: damage the result to prove the check below catches it.
   [ -z "${TRACKER_BENCH_TAMPER_SQL:-}" ] || psql_db "$TRACKER_BENCH_TAMPER_SQL" >/dev/null
-  if [ "$scenario" != baseline ]; then
+  if [[ "$scenario" == ingest-* ]]; then
     after=$(psql_db "SELECT count(*) FROM logs")
     acknowledged=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["acknowledgedLogs"])' "$json")
     if [ "$((after - before))" -ne "$acknowledged" ]; then
       echo "LOST OR DUPLICATED LOGS in $scenario: $acknowledged acknowledged, $((after - before)) rows written" >&2
       failed=1
     fi
+  fi
+  if [[ "$scenario" == usage-* ]]; then
+    errors=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["errors"])' "$json")
+    [ "$errors" -eq 0 ] || { echo "FAILED ANSWERS in $scenario: $errors requests were not answered with 200" >&2; failed=1; }
   fi
   results+=("$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r["rssMb"]=int(sys.argv[2])//1024; print(json.dumps(r))' "$json" "$rss_kb")")
 done
@@ -122,5 +165,5 @@ for r in rows:
     print(f'| {r["scenario"]} | {r["connections"]} | {r["requestsPerSecond"]:,.0f} | {r["logsPerSecond"]:,.0f} | '
           f'{r["p50Ms"]:.2f} | {r["p99Ms"]:.2f} | {r["maxMs"]:.1f} | {r["errors"]} | {rss} | {ratio} |')
 PY
-[ "$failed" -eq 0 ] || { echo "FAILED: rows in PostgreSQL differ from acknowledged logs." >&2; exit 1; }
+[ "$failed" -eq 0 ] || { echo "FAILED: see the lines above." >&2; exit 1; }
 echo "Rows in PostgreSQL equal acknowledged logs after every write scenario." >&2

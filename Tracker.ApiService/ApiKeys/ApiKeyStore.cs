@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Caching.Hybrid;
 using Tracker.ApiService.Caching;
@@ -5,7 +6,9 @@ using Tracker.Data;
 
 namespace Tracker.ApiService.ApiKeys;
 
-/// <summary>An active key as ingest sees it.</summary>
+/// <summary>An active key as ingest sees it. Immutable, so the memory tier hands out one shared instance
+/// instead of deserializing a copy per lookup.</summary>
+[ImmutableObject(true)]
 public sealed record ActiveApiKey(Guid Id, Guid ClientId);
 
 /// <summary>

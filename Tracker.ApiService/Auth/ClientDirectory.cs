@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Caching.Hybrid;
 using Tracker.ApiService.Caching;
@@ -44,6 +45,8 @@ public sealed class ClientDirectory(TieredCache cache, IServiceScopeFactory scop
         return new ClientPresence(await db.Clients.AnyAsync(client => client.Id == clientId, cancellationToken));
     }
 
-    /// <summary>The cached answer; a class, so the cache can tell a memory hit from a miss.</summary>
+    /// <summary>The cached answer: a class, so the cache can tell a memory hit from a miss; immutable, so a memory
+    /// hit shares one instance instead of deserializing a copy.</summary>
+    [ImmutableObject(true)]
     private sealed record ClientPresence(bool Exists);
 }

@@ -13,6 +13,11 @@ public sealed class UsageOptions
     [Range(200, 60_000)]
     public int FreshnessMilliseconds { get; set; } = 2_000;
 
+    /// <summary>
+    /// Off, every analytics read queries PostgreSQL: for measuring or diagnosing the query path, not for production.
+    /// </summary>
+    public bool CacheAnswers { get; set; } = true;
+
     internal TimeSpan Freshness => TimeSpan.FromMilliseconds(FreshnessMilliseconds);
 
     /// <summary>How often an instance tells Redis which clients' usage it changed; changes in between coalesce.</summary>

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Caching.Hybrid;
+using Microsoft.Extensions.Options;
 using Tracker.ApiService.Caching;
 
 namespace Tracker.ApiService.Usage;
@@ -8,8 +9,11 @@ namespace Tracker.ApiService.Usage;
 /// by themselves) and the current generation (so a commit makes them obsolete on every instance within the
 /// freshness bound); see <see cref="UsageGenerations"/>.
 /// </summary>
-public sealed class UsageStatistics(TieredCache cache, UsageGenerations generations, UsageQueries queries, TimeProvider time)
+public sealed class UsageStatistics(
+    TieredCache cache, UsageGenerations generations, UsageQueries queries, IOptions<UsageOptions> options, TimeProvider time)
 {
+    private readonly bool _cacheAnswers = options.Value.CacheAnswers;
+
     // Entries are never invalidated, only superseded by a newer generation, so they may live long in Redis; the
     // memory tier keeps them briefly because under steady ingest each busy client leaves a trail of superseded
     // entries. Redis's lifetime also bounds staleness if an instance dies before publishing its last changes.
@@ -23,11 +27,13 @@ public sealed class UsageStatistics(TieredCache cache, UsageGenerations generati
     public async Task<IReadOnlyList<DailyCount>> DailyAsync(Guid clientId, int days, CancellationToken cancellationToken)
     {
         var today = DateOnly.FromDateTime(time.GetUtcNow().UtcDateTime);
-        var generation = await generations.OfClientAsync(clientId, cancellationToken);
-        var key = $"usage-daily:{clientId:N}:{today.DayNumber}:{generation}";
-        var cached = await cache.GetOrCreateAsync("usage-daily", key, (Queries: queries, ClientId: clientId, Today: today),
-            static (state, token) => new ValueTask<DailyCounts>(state.Queries.DailyAsync(state.ClientId, state.Today, token)),
-            EntryOptions, cancellationToken);
+        var cached = _cacheAnswers
+            ? await cache.GetOrCreateAsync("usage-daily",
+                $"usage-daily:{clientId:N}:{today.DayNumber}:{await generations.OfClientAsync(clientId, cancellationToken)}",
+                (Queries: queries, ClientId: clientId, Today: today),
+                static (state, token) => new ValueTask<DailyCounts>(state.Queries.DailyAsync(state.ClientId, state.Today, token)),
+                EntryOptions, cancellationToken)
+            : await queries.DailyAsync(clientId, today, cancellationToken);
 
         var answer = new DailyCount[days];
         var offset = cached.Counts.Length - days;
@@ -44,11 +50,14 @@ public sealed class UsageStatistics(TieredCache cache, UsageGenerations generati
     {
         var now = time.GetUtcNow().UtcDateTime;
         var currentHour = new DateTime(now.Year, now.Month, now.Day, now.Hour, 0, 0, DateTimeKind.Utc);
-        var generation = await generations.OfAllAsync(cancellationToken);
-        var key = $"usage-top:{hours}:{currentHour.Ticks / TimeSpan.TicksPerHour}:{generation}";
-        var cached = await cache.GetOrCreateAsync("usage-top", key, (Queries: queries, From: currentHour.AddHours(1 - hours), To: currentHour),
-            static (state, token) => new ValueTask<TopClients>(state.Queries.TopAsync(state.From, state.To, token)),
-            EntryOptions, cancellationToken);
+        var firstHour = currentHour.AddHours(1 - hours);
+        var cached = _cacheAnswers
+            ? await cache.GetOrCreateAsync("usage-top",
+                $"usage-top:{hours}:{currentHour.Ticks / TimeSpan.TicksPerHour}:{await generations.OfAllAsync(cancellationToken)}",
+                (Queries: queries, From: firstHour, To: currentHour),
+                static (state, token) => new ValueTask<TopClients>(state.Queries.TopAsync(state.From, state.To, token)),
+                EntryOptions, cancellationToken)
+            : await queries.TopAsync(firstHour, currentHour, cancellationToken);
         return cached.Clients.Length <= limit ? cached.Clients : cached.Clients[..limit];
     }
 }

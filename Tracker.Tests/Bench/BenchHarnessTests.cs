@@ -21,7 +21,11 @@ public sealed class BenchHarnessTests(ITestOutputHelper output)
         output.WriteLine(table);
 
         Assert.True(exitCode == 0, log);
-        foreach (var scenario in new[] { "baseline", "ingest-single-32", "ingest-single-64", "ingest-batch-100" })
+        foreach (var scenario in new[]
+        {
+            "baseline", "ingest-single-32", "ingest-single-64", "ingest-batch-100",
+            "usage-daily-32", "usage-daily-64", "usage-top-32", "usage-top-64", "usage-daily-uncached", "usage-top-uncached",
+        })
         {
             Assert.Contains($"| {scenario} |", table, StringComparison.Ordinal);
         }
