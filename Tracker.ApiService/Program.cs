@@ -4,6 +4,7 @@ using Tracker.ApiService.Caching;
 using Tracker.ApiService.Http;
 using Tracker.ApiService.Ingest;
 using Tracker.ApiService.OpenApi;
+using Tracker.ApiService.RateLimiting;
 using Tracker.ApiService.Storage;
 using Tracker.ApiService.Usage;
 
@@ -15,6 +16,7 @@ builder.AddApiDocumentation();
 builder.AddTrackerStorage();
 builder.AddTrackerCaching();
 builder.AddTrackerAuthentication();
+builder.AddTrackerRateLimiting();
 builder.AddUsageAnalytics();
 builder.AddIngest();
 
@@ -23,6 +25,7 @@ var app = builder.Build();
 app.UseHttpPlatform();
 app.UseAuthentication();
 app.UseAuthorization();
+app.UseTrackerRateLimiting();
 
 app.MapDefaultEndpoints();
 app.MapApiDocumentation();

@@ -1,8 +1,9 @@
+using System.Security.Claims;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
-using System.Security.Claims;
 using Tracker.ApiService.Auth;
 using Tracker.ApiService.Http;
+using Tracker.ApiService.RateLimiting;
 using Tracker.Data;
 
 namespace Tracker.ApiService.ApiKeys;
@@ -18,7 +19,8 @@ public static class ApiKeysApi
 
     public static IEndpointRouteBuilder MapApiKeysApi(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/api/v1/keys").WithTags("API keys").RequireAuthorization(AuthPolicies.Client);
+        var group = routes.MapGroup("/api/v1/keys").WithTags("API keys").RequireAuthorization(AuthPolicies.Client)
+            .RequireRateLimiting(RateLimitPolicies.Usage);
 
         group.MapGet("/", ListAsync)
             .WithName("ListApiKeys")
@@ -41,6 +43,7 @@ public static class ApiKeysApi
         routes.MapGet("/api/v1/keys/current", CurrentAsync)
             .WithTags("API keys")
             .RequireAuthorization(AuthPolicies.Ingest)
+            .RequireRateLimiting(RateLimitPolicies.Ingest)
             .WithName("GetCurrentApiKey")
             .WithSummary("Check an API key")
             .WithDescription("Authenticated with the API key itself; answers which of the client's keys it is.");

@@ -4,6 +4,7 @@ using Microsoft.Net.Http.Headers;
 using Npgsql;
 using Tracker.ApiService.ApiKeys;
 using Tracker.ApiService.Http;
+using Tracker.ApiService.RateLimiting;
 using Tracker.Data;
 using Tracker.Data.Entities;
 
@@ -16,7 +17,8 @@ public static class AuthApi
 
     public static IEndpointRouteBuilder MapAuthApi(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/api/v1/auth").WithTags("Authentication").AllowAnonymous();
+        var group = routes.MapGroup("/api/v1/auth").WithTags("Authentication").AllowAnonymous()
+            .RequireRateLimiting(RateLimitPolicies.Auth);
 
         group.MapPost("/register", RegisterAsync)
             .WithName("Register")

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.HttpOverrides;
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -23,6 +24,25 @@ public static class HttpPlatformExtensions
         services.AddOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>()
             .Configure<IOptions<RequestLimitsOptions>>((kestrel, limits) =>
                 kestrel.Limits.MaxRequestBodySize = limits.Value.MaxRequestBodyBytes);
+
+        services.AddOptions<TrustedProxiesOptions>()
+            .BindConfiguration(TrustedProxiesOptions.SectionName)
+            .Validate(options => options.TryParse(out _, out _), "ForwardedHeaders:TrustedProxies holds an entry that is neither an IP address nor a network (10.0.0.0/16).")
+            .ValidateOnStart();
+        services.AddOptions<ForwardedHeadersOptions>().Configure<IOptions<TrustedProxiesOptions>>((forwarded, trusted) =>
+        {
+            forwarded.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto;
+            // The framework trusts loopback by default; here only what is configured is trusted.
+            forwarded.KnownProxies.Clear();
+            forwarded.KnownIPNetworks.Clear();
+            if (trusted.Value.TryParse(out var networks, out _))
+            {
+                foreach (var network in networks)
+                {
+                    forwarded.KnownIPNetworks.Add(network);
+                }
+            }
+        });
 
         services.AddProblemDetails(options => options.CustomizeProblemDetails = ProblemDetailsDefaults.Apply);
         services.AddExceptionHandler<BadRequestExceptionHandler>();
@@ -50,6 +70,12 @@ public static class HttpPlatformExtensions
 
     public static WebApplication UseHttpPlatform(this WebApplication app)
     {
+        // Only with trusted proxies configured: with none, the middleware would believe every sender's header.
+        if (app.Services.GetRequiredService<IOptions<TrustedProxiesOptions>>().Value.TrustedProxies.Count > 0)
+        {
+            app.UseForwardedHeaders();
+        }
+
         app.UseExceptionHandler(new ExceptionHandlerOptions
         {
             // A client's malformed request is not a server error: it is answered, not logged as one.

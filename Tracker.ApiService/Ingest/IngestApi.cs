@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
 using Tracker.ApiService.Auth;
 using Tracker.ApiService.Http;
+using Tracker.ApiService.RateLimiting;
 
 namespace Tracker.ApiService.Ingest;
 
@@ -12,7 +13,8 @@ public static class IngestApi
 {
     public static IEndpointRouteBuilder MapIngestApi(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/api/v1/logs").WithTags("Activity logs").RequireAuthorization(AuthPolicies.Ingest);
+        var group = routes.MapGroup("/api/v1/logs").WithTags("Activity logs").RequireAuthorization(AuthPolicies.Ingest)
+            .RequireRateLimiting(RateLimitPolicies.Ingest);
 
         group.MapPost("/", PostLogAsync)
             .WithName("CreateLog")

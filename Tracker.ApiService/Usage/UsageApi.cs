@@ -2,6 +2,7 @@ using System.Security.Claims;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Tracker.ApiService.Auth;
 using Tracker.ApiService.Http;
+using Tracker.ApiService.RateLimiting;
 
 namespace Tracker.ApiService.Usage;
 
@@ -10,7 +11,8 @@ public static class UsageApi
 {
     public static IEndpointRouteBuilder MapUsageApi(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/api/v1/usages").WithTags("Usage analytics").RequireAuthorization(AuthPolicies.Client);
+        var group = routes.MapGroup("/api/v1/usages").WithTags("Usage analytics").RequireAuthorization(AuthPolicies.Client)
+            .RequireRateLimiting(RateLimitPolicies.Usage);
 
         group.MapGet("/daily", DailyAsync)
             .WithName("GetDailyUsage")

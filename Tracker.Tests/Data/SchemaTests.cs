@@ -36,6 +36,26 @@ public sealed class SchemaTests(ServersFixture servers) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Daily_usage_of_a_client_is_read_from_the_primary_key_alone()
+    {
+        var definition = await ScalarAsync<string>("SELECT indexdef FROM pg_indexes WHERE indexname = 'pk_usage_hourly'");
+        Assert.EndsWith("(client_id, hour_start) INCLUDE (request_count)", definition, StringComparison.Ordinal);
+
+        await ExecuteAsync("""
+            INSERT INTO clients (id, name, email, normalized_email, password_hash, created_at, updated_at)
+            VALUES ('00000000-0000-0000-0000-000000000001', 'c', 'c@example.com', 'c@example.com', 'x', now(), now());
+            INSERT INTO usage_hourly SELECT '00000000-0000-0000-0000-000000000001', hour, 1
+            FROM generate_series(date_trunc('hour', now(), 'UTC') - interval '89 days', date_trunc('hour', now(), 'UTC'), interval '1 hour') AS hour;
+            """);
+        await ExecuteAsync("VACUUM ANALYZE usage_hourly");
+        var plan = await PlanAsync("""
+            SELECT sum(request_count) FROM usage_hourly
+            WHERE client_id = '00000000-0000-0000-0000-000000000001' AND hour_start >= now() - interval '7 days'
+            """);
+        Assert.Contains("Index Only Scan using pk_usage_hourly", plan, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Partitions_created_from_any_session_time_zone_split_days_at_utc_midnight()
     {
         // A day beyond the migration's window, so its partition is created here, in a session far from UTC.
@@ -147,6 +167,20 @@ public sealed class SchemaTests(ServersFixture servers) : IAsyncLifetime
         await using var connection = await OpenAsync();
         await using var command = new NpgsqlCommand(sql, connection);
         await command.ExecuteNonQueryAsync();
+    }
+
+    private async Task<string> PlanAsync(string sql)
+    {
+        await using var connection = await OpenAsync();
+        await using var command = new NpgsqlCommand("EXPLAIN " + sql, connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        var lines = new List<string>();
+        while (await reader.ReadAsync())
+        {
+            lines.Add(reader.GetString(0));
+        }
+
+        return string.Join('\n', lines);
     }
 
     private async Task<T> ScalarAsync<T>(string sql)

@@ -18,9 +18,12 @@ public sealed class TrackerApiFactory : WebApplicationFactory<ApiAssemblyMarker>
     private readonly Dictionary<string, string?> _settings;
     private Action<IServiceCollection>? _configureServices;
 
+    private readonly IDictionary<string, string?>? _overrides;
+
     private TrackerApiFactory(ServersFixture servers, string databaseConnectionString, string jwtSigningKey, IDictionary<string, string?>? settings)
     {
         _servers = servers;
+        _overrides = settings;
         DatabaseConnectionString = databaseConnectionString;
         JwtSigningKey = jwtSigningKey;
         _settings = new Dictionary<string, string?>
@@ -29,6 +32,13 @@ public sealed class TrackerApiFactory : WebApplicationFactory<ApiAssemblyMarker>
             ["ConnectionStrings:cache"] = servers.Redis.ConnectionString,
             ["Jwt:SigningKey"] = jwtSigningKey,
             ["ApiKeys:UsageFlushIntervalSeconds"] = "1",
+            // Limits of their own (siblings share them, as instances of one deployment do), and high enough that
+            // only the rate-limiting tests, which set their own, ever meet them.
+            ["RateLimiting:KeyPrefix"] = $"test-rate:{new Npgsql.NpgsqlConnectionStringBuilder(databaseConnectionString).Database}:",
+            ["RateLimiting:Auth:PermitLimit"] = "100000",
+            ["RateLimiting:Usage:PermitLimit"] = "100000",
+            ["RateLimiting:Ingest:BurstLimit"] = "1000000",
+            ["RateLimiting:Ingest:TokensPerSecond"] = "1000000",
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {
@@ -64,7 +74,7 @@ public sealed class TrackerApiFactory : WebApplicationFactory<ApiAssemblyMarker>
     }
 
     /// <summary>A second API instance on the same database, Redis and signing key, as behind a load balancer.</summary>
-    public TrackerApiFactory CreateSibling() => new(_servers, DatabaseConnectionString, JwtSigningKey, null);
+    public TrackerApiFactory CreateSibling() => new(_servers, DatabaseConnectionString, JwtSigningKey, _overrides);
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {

@@ -1,0 +1,39 @@
+using System.Globalization;
+
+namespace Tracker.ApiService.RateLimiting;
+
+/// <summary>One policy's limit, as the Redis scripts and the in-memory fallback both apply it.</summary>
+public abstract record RateLimitRule(string Policy)
+{
+    /// <summary>The <c>RateLimit-Policy</c> header value (draft-ietf-httpapi-ratelimit-headers): quota and window.</summary>
+    public abstract string PolicyHeader { get; }
+}
+
+/// <summary>A counter per window: the first request of a window starts it, and it ends <see cref="Window"/> later.</summary>
+public sealed record FixedWindowRule(string Policy, int PermitLimit, TimeSpan Window) : RateLimitRule(Policy)
+{
+    public override string PolicyHeader { get; } =
+        string.Create(CultureInfo.InvariantCulture, $"\"{Policy}\";q={PermitLimit};w={(long)Window.TotalSeconds}");
+}
+
+/// <summary>
+/// A bucket holding up to <see cref="BurstLimit"/> tokens, refilled continuously at <see cref="TokensPerSecond"/>.
+/// Advertised as a quota of the whole burst over the time it takes to refill it (q=2000;w=2 for 1000/s, burst 2000).
+/// </summary>
+public sealed record TokenBucketRule(string Policy, int BurstLimit, double TokensPerSecond) : RateLimitRule(Policy)
+{
+    public override string PolicyHeader { get; } =
+        string.Create(CultureInfo.InvariantCulture, $"\"{Policy}\";q={BurstLimit};w={Math.Max(1, (long)Math.Ceiling(BurstLimit / TokensPerSecond))}");
+}
+
+/// <summary>The outcome of one request against one rule.</summary>
+/// <param name="Allowed">Whether the request may proceed.</param>
+/// <param name="Remaining">Requests still allowed now.</param>
+/// <param name="ResetAfter">Until the quota is whole again (end of the window, or a full bucket).</param>
+/// <param name="RetryAfter">For a refusal, until a request would be allowed.</param>
+public sealed record RateDecision(bool Allowed, long Remaining, TimeSpan ResetAfter, TimeSpan RetryAfter)
+{
+    /// <summary>The <c>RateLimit</c> header value: remaining quota and seconds until it resets.</summary>
+    public string Header(RateLimitRule rule) =>
+        string.Create(CultureInfo.InvariantCulture, $"\"{rule.Policy}\";r={Remaining};t={(long)Math.Ceiling(ResetAfter.TotalSeconds)}");
+}

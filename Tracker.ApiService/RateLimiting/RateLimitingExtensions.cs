@@ -1,0 +1,72 @@
+using System.Globalization;
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.RateLimiting;
+using Microsoft.Extensions.Options;
+using Tracker.ApiService.Auth;
+
+namespace Tracker.ApiService.RateLimiting;
+
+public static class RateLimitingExtensions
+{
+    /// <summary>
+    /// ASP.NET Core's rate-limiting middleware with the three policies, each partitioned and decided in Redis (or in
+    /// memory while Redis is unreachable); a refusal is a 429 ProblemDetails with Retry-After.
+    /// </summary>
+    public static IHostApplicationBuilder AddTrackerRateLimiting(this IHostApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<RateLimitingOptions>().BindConfiguration(RateLimitingOptions.SectionName)
+            .ValidateDataAnnotations().ValidateOnStart();
+        services.AddHttpContextAccessor();
+        services.AddSingleton<RedisRateStore>();
+        services.AddSingleton<LocalRateStore>();
+        services.AddSingleton<RateLimitingMetrics>();
+        services.AddSingleton<RateLimitingServices>();
+
+        services.AddRateLimiter(_ => { });
+        services.AddOptions<RateLimiterOptions>().Configure<IOptions<RateLimitingOptions>, IServiceProvider>((limiter, configured, provider) =>
+        {
+            var options = configured.Value;
+            var auth = new FixedWindowRule(RateLimitPolicies.Auth, options.Auth.PermitLimit, TimeSpan.FromSeconds(options.Auth.WindowSeconds));
+            var usage = new FixedWindowRule(RateLimitPolicies.Usage, options.Usage.PermitLimit, TimeSpan.FromSeconds(options.Usage.WindowSeconds));
+            var ingest = new TokenBucketRule(RateLimitPolicies.Ingest, options.Ingest.BurstLimit, options.Ingest.TokensPerSecond);
+
+            Add(limiter, auth, options, provider, http => http.Connection.RemoteIpAddress?.ToString() ?? "unknown");
+            Add(limiter, usage, options, provider, http => http.User.GetClientId().ToString("N"));
+            Add(limiter, ingest, options, provider, http => http.User.GetApiKeyId().ToString("N"));
+            limiter.OnRejected = RejectAsync;
+        });
+        return builder;
+    }
+
+    public static IApplicationBuilder UseTrackerRateLimiting(this IApplicationBuilder app) =>
+        app.ApplicationServices.GetRequiredService<IOptions<RateLimitingOptions>>().Value.Enabled ? app.UseRateLimiter() : app;
+
+    private static void Add(RateLimiterOptions limiter, RateLimitRule rule, RateLimitingOptions options, IServiceProvider provider, Func<HttpContext, string> partitionOf)
+    {
+        var prefix = options.KeyPrefix + rule.Policy + ":";
+        limiter.AddPolicy(rule.Policy, http => RateLimitPartition.Get(prefix + partitionOf(http),
+            key => new SharedRateLimiter(rule, key, provider.GetRequiredService<RateLimitingServices>())));
+    }
+
+    private static async ValueTask RejectAsync(OnRejectedContext context, CancellationToken cancellationToken)
+    {
+        var http = context.HttpContext;
+        var lease = context.Lease as DecisionLease;
+        var retryAfter = Math.Max(1, (long)Math.Ceiling((lease?.Decision?.RetryAfter ?? TimeSpan.FromSeconds(1)).TotalSeconds));
+        http.Response.StatusCode = StatusCodes.Status429TooManyRequests;
+        http.Response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
+        var policy = lease?.Rule?.Policy ?? "this";
+        await http.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = http,
+            ProblemDetails = new ProblemDetails
+            {
+                Status = StatusCodes.Status429TooManyRequests,
+                Title = "Too many requests.",
+                Detail = $"The {policy} rate limit is reached; retry after {retryAfter} s.",
+            },
+        });
+    }
+}

@@ -1,0 +1,49 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+
+namespace Tracker.ApiService.RateLimiting;
+
+/// <summary>Rate-limiting telemetry (meter "Tracker.RateLimiting"): decisions and fallback activations.</summary>
+public sealed class RateLimitingMetrics
+{
+    public const string Name = "Tracker.RateLimiting";
+
+    private readonly Counter<long> _decisions;
+    private readonly Counter<long> _fallbacks;
+    private readonly ConcurrentDictionary<string, bool> _onFallback = new();
+
+    public RateLimitingMetrics(IMeterFactory meterFactory)
+    {
+        var meter = meterFactory.Create(Name);
+        _decisions = meter.CreateCounter<long>("tracker.rate_limit.decisions", "{decision}",
+            "Rate-limit decisions by policy, outcome (allowed, rejected) and store (redis, or memory while Redis is unreachable).");
+        _fallbacks = meter.CreateCounter<long>("tracker.rate_limit.fallback.activations", "{activation}",
+            "Times a policy switched from Redis to per-instance limits in memory.");
+    }
+
+    public void Decided(string policy, bool allowed, string store) => _decisions.Add(1,
+        new KeyValuePair<string, object?>("policy", policy),
+        new KeyValuePair<string, object?>("outcome", allowed ? "allowed" : "rejected"),
+        new KeyValuePair<string, object?>("store", store));
+
+    public void UsingFallback(string policy)
+    {
+        if (_onFallback.TryGetValue(policy, out var already) && already)
+        {
+            return;
+        }
+
+        if (_onFallback.TryUpdate(policy, true, false) || _onFallback.TryAdd(policy, true))
+        {
+            _fallbacks.Add(1, new KeyValuePair<string, object?>("policy", policy));
+        }
+    }
+
+    public void UsingRedis(string policy)
+    {
+        if (_onFallback.TryGetValue(policy, out var onFallback) && onFallback)
+        {
+            _onFallback.TryUpdate(policy, false, true);
+        }
+    }
+}

@@ -1,0 +1,49 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Tracker.ApiService.RateLimiting;
+
+/// <summary>Rate limits (<c>RateLimiting</c> section). Defaults are the contract's; benchmarks set them high.</summary>
+public sealed class RateLimitingOptions
+{
+    public const string SectionName = "RateLimiting";
+
+    /// <summary>Off, no endpoint is limited: only for measuring the limiter's cost, or behind a gateway that limits.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Prefix of the limiters' keys in Redis; instances that share it share their limits.</summary>
+    [Required]
+    [MinLength(1)]
+    public string KeyPrefix { get; set; } = "tracker:rate:";
+
+    /// <summary>Registration and login, per client IP.</summary>
+    [Required]
+    public FixedWindowLimit Auth { get; set; } = new() { PermitLimit = 10, WindowSeconds = 60 };
+
+    /// <summary>Analytics and key management, per client.</summary>
+    [Required]
+    public FixedWindowLimit Usage { get; set; } = new() { PermitLimit = 60, WindowSeconds = 60 };
+
+    /// <summary>Ingest, per API key; a batch request counts as one request.</summary>
+    [Required]
+    public TokenBucketLimit Ingest { get; set; } = new() { TokensPerSecond = 1000, BurstLimit = 2000 };
+}
+
+/// <summary>At most <see cref="PermitLimit"/> requests in each window of <see cref="WindowSeconds"/>.</summary>
+public sealed class FixedWindowLimit
+{
+    [Range(1, int.MaxValue)]
+    public int PermitLimit { get; set; }
+
+    [Range(1, 86_400)]
+    public int WindowSeconds { get; set; }
+}
+
+/// <summary>A bucket of <see cref="BurstLimit"/> tokens refilled at <see cref="TokensPerSecond"/>; a request takes one.</summary>
+public sealed class TokenBucketLimit
+{
+    [Range(0.001, 1_000_000_000)]
+    public double TokensPerSecond { get; set; }
+
+    [Range(1, int.MaxValue)]
+    public int BurstLimit { get; set; }
+}

@@ -1,0 +1,234 @@
+using System.Net;
+using System.Text.Json;
+using StackExchange.Redis;
+using Tracker.Tests.Infrastructure;
+using static Tracker.Tests.Infrastructure.ApiClient;
+using static Tracker.Tests.Infrastructure.IngestClient;
+
+namespace Tracker.Tests.RateLimiting;
+
+/// <summary>
+/// The limits as clients meet them: exact under concurrent bursts, shared by every instance, announced in the
+/// standard headers, refused with a 429 ProblemDetails and Retry-After.
+/// </summary>
+[Collection(nameof(RealServers))]
+public sealed class RateLimitingTests(ServersFixture servers)
+{
+    private static Dictionary<string, string?> Limits(int usage = 100_000, int auth = 100_000, int ingestBurst = 1_000_000, double ingestPerSecond = 1_000_000) => new()
+    {
+        ["RateLimiting:Usage:PermitLimit"] = usage.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["RateLimiting:Usage:WindowSeconds"] = "60",
+        ["RateLimiting:Auth:PermitLimit"] = auth.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["RateLimiting:Auth:WindowSeconds"] = "60",
+        ["RateLimiting:Ingest:BurstLimit"] = ingestBurst.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["RateLimiting:Ingest:TokensPerSecond"] = ingestPerSecond.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+
+    [Fact]
+    public async Task A_burst_of_64_concurrent_requests_against_a_limit_of_5_lets_exactly_5_through()
+    {
+        await using var factory = await TrackerApiFactory.CreateAsync(servers, Limits(usage: 5));
+        using var http = factory.CreateClient();
+        var token = await http.LoginTokenAsync(await http.RegisterNewAsync());
+
+        var statuses = await Task.WhenAll(Enumerable.Range(0, 64).Select(async _ =>
+        {
+            using var response = await http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/usages/daily", token);
+            return response.StatusCode;
+        }));
+
+        Assert.Equal(5, statuses.Count(status => status == HttpStatusCode.OK));
+        Assert.Equal(59, statuses.Count(status => status == HttpStatusCode.TooManyRequests));
+    }
+
+    [Fact]
+    public async Task A_burst_of_64_concurrent_logs_against_a_bucket_of_5_lets_exactly_5_through()
+    {
+        await using var factory = await TrackerApiFactory.CreateAsync(servers, Limits(ingestBurst: 5, ingestPerSecond: 0.001));
+        using var http = factory.CreateClient();
+        var client = await http.RegisterNewAsync();
+
+        var statuses = await Task.WhenAll(Enumerable.Range(0, 64).Select(async _ =>
+        {
+            using var response = await http.PostLogAsync(client.ApiKey, Log());
+            return response.StatusCode;
+        }));
+
+        Assert.Equal(5, statuses.Count(status => status == HttpStatusCode.Created));
+        Assert.Equal(59, statuses.Count(status => status == HttpStatusCode.TooManyRequests));
+        Assert.Equal(5, await CountLogsAsync(factory.DatabaseConnectionString));
+    }
+
+    [Fact]
+    public async Task Two_instances_share_one_limit()
+    {
+        await using var first = await TrackerApiFactory.CreateAsync(servers, Limits(usage: 5));
+        await using var second = first.CreateSibling();
+        using var firstHttp = first.CreateClient();
+        using var secondHttp = second.CreateClient();
+        var token = await firstHttp.LoginTokenAsync(await firstHttp.RegisterNewAsync());
+
+        var statuses = new List<HttpStatusCode>();
+        for (var request = 0; request < 10; request++)
+        {
+            using var response = await (request % 2 == 0 ? firstHttp : secondHttp).SendWithTokenAsync(HttpMethod.Get, "/api/v1/keys", token);
+            statuses.Add(response.StatusCode);
+        }
+
+        Assert.Equal([.. Enumerable.Repeat(HttpStatusCode.OK, 5), .. Enumerable.Repeat(HttpStatusCode.TooManyRequests, 5)], statuses);
+    }
+
+    [Fact]
+    public async Task Limited_responses_carry_the_policy_and_what_remains_and_a_refusal_says_when_to_retry()
+    {
+        await using var factory = await TrackerApiFactory.CreateAsync(servers, Limits(usage: 3, ingestBurst: 2000, ingestPerSecond: 1000));
+        using var http = factory.CreateClient();
+        var client = await http.RegisterNewAsync();
+        var token = await http.LoginTokenAsync(client);
+
+        for (var remaining = 2; remaining >= 0; remaining--)
+        {
+            using var allowed = await http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/usages/daily", token);
+            Assert.Equal(HttpStatusCode.OK, allowed.StatusCode);
+            Assert.Equal("\"usage\";q=3;w=60", Header(allowed, "RateLimit-Policy"));
+            var state = Header(allowed, "RateLimit");
+            Assert.StartsWith($"\"usage\";r={remaining};t=", state, StringComparison.Ordinal);
+            Assert.InRange(int.Parse(state.Split("t=")[1], System.Globalization.CultureInfo.InvariantCulture), 1, 60);
+        }
+
+        using var refused = await http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/usages/top", token);
+        var body = await refused.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+        Assert.Equal("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(429, JsonDocument.Parse(body).RootElement.GetProperty("status").GetInt32());
+        Assert.InRange(int.Parse(Header(refused, "Retry-After"), System.Globalization.CultureInfo.InvariantCulture), 1, 60);
+        Assert.StartsWith("\"usage\";r=0;t=", Header(refused, "RateLimit"), StringComparison.Ordinal);
+
+        // Ingest has a policy of its own (per key, token bucket), unaffected by the exhausted usage limit.
+        using var log = await http.PostLogAsync(client.ApiKey, Log());
+        Assert.Equal(HttpStatusCode.Created, log.StatusCode);
+        Assert.Equal("\"ingest\";q=2000;w=2", Header(log, "RateLimit-Policy"));
+        Assert.StartsWith("\"ingest\";r=1999;t=", Header(log, "RateLimit"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Login_brute_force_is_throttled_per_ip_and_a_forwarded_header_does_not_dodge_it()
+    {
+        await using var factory = await TrackerApiFactory.CreateAsync(servers, Limits(auth: 10));
+        using var http = factory.CreateClient();
+        var statuses = new List<HttpStatusCode>();
+        for (var attempt = 0; attempt < 12; attempt++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/auth/login")
+            {
+                Content = System.Net.Http.Json.JsonContent.Create(new { email = "victim@example.com", password = $"guess-{attempt}" }),
+            };
+            // No proxy is trusted, so this header must not give each attempt a bucket of its own.
+            request.Headers.Add("X-Forwarded-For", $"198.51.100.{attempt + 1}");
+            using var response = await http.SendAsync(request);
+            statuses.Add(response.StatusCode);
+        }
+
+        Assert.Equal([.. Enumerable.Repeat(HttpStatusCode.Unauthorized, 10), HttpStatusCode.TooManyRequests, HttpStatusCode.TooManyRequests], statuses);
+    }
+
+    [Fact]
+    public async Task Behind_a_trusted_proxy_each_forwarded_client_ip_has_its_own_bucket()
+    {
+        var settings = Limits(auth: 2);
+        settings["ForwardedHeaders:TrustedProxies:0"] = "127.0.0.1";
+        await using var factory = await TrackerApiFactory.CreateAsync(servers, settings);
+        using var http = factory.CreateClient();
+
+        async Task<HttpStatusCode> LoginFromAsync(string ip)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/auth/login")
+            {
+                Content = System.Net.Http.Json.JsonContent.Create(new { email = "victim@example.com", password = "wrong-password" }),
+            };
+            request.Headers.Add("X-Forwarded-For", ip);
+            using var response = await http.SendAsync(request);
+            return response.StatusCode;
+        }
+
+        Assert.Equal(HttpStatusCode.Unauthorized, await LoginFromAsync("198.51.100.1"));
+        Assert.Equal(HttpStatusCode.Unauthorized, await LoginFromAsync("198.51.100.1"));
+        Assert.Equal(HttpStatusCode.TooManyRequests, await LoginFromAsync("198.51.100.1"));
+        Assert.Equal(HttpStatusCode.Unauthorized, await LoginFromAsync("198.51.100.2"));
+    }
+
+    [Fact]
+    public async Task Each_decision_is_one_redis_round_trip()
+    {
+        await using var factory = await TrackerApiFactory.CreateAsync(servers, Limits());
+        using var http = factory.CreateClient();
+        var client = await http.RegisterNewAsync();
+        using (var warm = await http.PostLogAsync(client.ApiKey, Log()))
+        {
+            Assert.Equal(HttpStatusCode.Created, warm.StatusCode);
+        }
+
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(servers.Redis.ConnectionString + ",allowAdmin=true");
+        var before = await ScriptCallsAsync(redis);
+        for (var request = 0; request < 20; request++)
+        {
+            using var response = await http.PostLogAsync(client.ApiKey, Log());
+            Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        }
+
+        Assert.Equal(20, await ScriptCallsAsync(redis) - before);
+    }
+
+    [Fact]
+    public async Task With_redis_stopped_limits_hold_per_instance_and_redis_decides_again_when_it_returns()
+    {
+        await using var factory = await TrackerApiFactory.CreateAsync(servers, Limits(usage: 5));
+        using var http = factory.CreateClient();
+        var token = await http.LoginTokenAsync(await http.RegisterNewAsync());
+        using var metrics = new MetricRecorder(factory, "tracker.rate_limit.decisions", "tracker.rate_limit.fallback.activations");
+
+        async Task<List<HttpStatusCode>> ListKeysAsync(int times)
+        {
+            var statuses = new List<HttpStatusCode>();
+            for (var request = 0; request < times; request++)
+            {
+                using var response = await http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/keys", token);
+                statuses.Add(response.StatusCode);
+            }
+
+            return statuses;
+        }
+
+        await servers.Redis.StopAsync();
+        try
+        {
+            Assert.Equal([.. Enumerable.Repeat(HttpStatusCode.OK, 5), HttpStatusCode.TooManyRequests, HttpStatusCode.TooManyRequests], await ListKeysAsync(7));
+            Assert.Equal(7, metrics.Of("tracker.rate_limit.decisions", ("policy", "usage"), ("store", "memory")).Count());
+            Assert.Single(metrics.Of("tracker.rate_limit.fallback.activations", ("policy", "usage")));
+            Assert.Single(factory.Logs.Lines, line => line.Contains("Redis is unavailable", StringComparison.Ordinal));
+        }
+        finally
+        {
+            await servers.Redis.StartAsync();
+        }
+
+        await UsageClient.WaitUntilAsync(() => Task.FromResult(factory.Logs.Lines.Any(line => line.Contains("Redis is available again", StringComparison.Ordinal))),
+            TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(100));
+        metrics.Clear();
+
+        // The restarted Redis is empty, so its window starts afresh: five more, decided in Redis.
+        Assert.Equal([.. Enumerable.Repeat(HttpStatusCode.OK, 5), HttpStatusCode.TooManyRequests], await ListKeysAsync(6));
+        Assert.Equal(6, metrics.Of("tracker.rate_limit.decisions", ("policy", "usage"), ("store", "redis")).Count());
+    }
+
+    private static string Header(HttpResponseMessage response, string name) =>
+        response.Headers.TryGetValues(name, out var values) ? Assert.Single(values) : throw new Xunit.Sdk.XunitException($"No {name} header.");
+
+    private static async Task<long> ScriptCallsAsync(ConnectionMultiplexer redis)
+    {
+        var info = await redis.GetServers().Single().InfoAsync("commandstats");
+        return info.SelectMany(group => group)
+            .Where(entry => entry.Key is "cmdstat_evalsha" or "cmdstat_eval")
+            .Sum(entry => long.Parse(entry.Value.Split(',')[0].Split('=')[1], System.Globalization.CultureInfo.InvariantCulture));
+    }
+}
