@@ -3,6 +3,7 @@
 #   bench/run.sh [--quick] [scenario ...]
 #   scenarios: baseline ingest-single-32 ingest-single-64 ingest-batch-100
 #              usage-daily-32 usage-daily-64 usage-top-32 usage-top-64 usage-daily-uncached usage-top-uncached
+#              limiter-on limiter-off (cached daily on one connection, with and without rate limiting: its added latency)
 # Builds Release; starts PostgreSQL, Redis, the migration worker and the API on free loopback ports (durable
 # commits: fsync and synchronous_commit stay on); registers a client; runs each scenario after a warm-up; after
 # every write scenario compares the rows in PostgreSQL with the acknowledged logs and fails on any difference;
@@ -25,7 +26,7 @@ for argument in "$@"; do
   esac
 done
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(baseline ingest-single-32 ingest-single-64 ingest-batch-100
-  usage-daily-32 usage-daily-64 usage-top-32 usage-top-64 usage-daily-uncached usage-top-uncached)
+  usage-daily-32 usage-daily-64 usage-top-32 usage-top-64 usage-daily-uncached usage-top-uncached limiter-on limiter-off)
 
 work=$(mktemp -d /tmp/tracker-bench.XXXXXX)
 chmod 755 "$work"
@@ -55,7 +56,8 @@ dotnet build "$root/bench/Baseline" -c Release -nologo -v:q -clp:NoSummary >&2
 dotnet build "$root/bench/DataLoader" -c Release -nologo -v:q -clp:NoSummary >&2
 
 # --- servers ------------------------------------------------------------------------------------------------
-pg_port=$(free_port); redis_port=$(free_port); api_port=$(free_port); uncached_port=$(free_port); baseline_port=$(free_port)
+pg_port=$(free_port); redis_port=$(free_port); api_port=$(free_port); uncached_port=$(free_port); unlimited_port=$(free_port)
+baseline_port=$(free_port)
 mkdir -p "$work/pg" "$work/redis"
 [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$work/pg"
 pg_as_owner "$pg_bin/initdb" -D "$work/pg" -U postgres --auth=trust -E UTF8 >/dev/null
@@ -76,7 +78,9 @@ start_api() { # port, extra settings...
   local port=$1; shift
   env ASPNETCORE_URLS="http://127.0.0.1:$port" ASPNETCORE_ENVIRONMENT=Production \
     ConnectionStrings__trackerdb="$db;Maximum Pool Size=100" ConnectionStrings__cache="127.0.0.1:$redis_port" \
-    Jwt__SigningKey="$signing_key" Logging__LogLevel__Default=Warning "$@" \
+    Jwt__SigningKey="$signing_key" Logging__LogLevel__Default=Warning \
+    RateLimiting__Auth__PermitLimit=1000000000 RateLimiting__Usage__PermitLimit=1000000000 \
+    RateLimiting__Ingest__BurstLimit=1000000000 RateLimiting__Ingest__TokensPerSecond=1000000000 "$@" \
     dotnet "$root/Tracker.ApiService/bin/Release/net10.0/Tracker.ApiService.dll" >"$work/api-$port.log" 2>&1 &
   pids+=($!)
 }
@@ -84,6 +88,10 @@ start_api "$api_port"; api_pid=$!
 uncached_pid=
 if printf '%s\n' "${scenarios[@]}" | grep -q -- '-uncached$'; then
   start_api "$uncached_port" Usage__CacheAnswers=false; uncached_pid=$!
+fi
+unlimited_pid=
+if printf '%s\n' "${scenarios[@]}" | grep -qx -- 'limiter-off'; then
+  start_api "$unlimited_port" RateLimiting__Enabled=false; unlimited_pid=$!
 fi
 ASPNETCORE_URLS="http://127.0.0.1:$baseline_port" dotnet "$root/bench/Baseline/bin/Release/net10.0/Baseline.dll" >"$work/baseline.log" 2>&1 &
 pids+=($!)
@@ -93,7 +101,7 @@ for _ in $(seq 1 120); do
     -H 'Content-Type: application/json' -d '{}' 2>/dev/null && break
   sleep 0.5
 done
-for port in "$api_port" ${uncached_pid:+"$uncached_port"}; do
+for port in "$api_port" ${uncached_pid:+"$uncached_port"} ${unlimited_pid:+"$unlimited_port"}; do
   for _ in $(seq 1 60); do curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.5; done
   curl -fsS "http://127.0.0.1:$port/health" >/dev/null || { echo "The API did not become healthy:"; cat "$work/api-$port.log"; exit 1; }
 done
@@ -123,7 +131,7 @@ results=()
 failed=0
 for scenario in "${scenarios[@]}"; do
   echo "Running $scenario..." >&2
-  case "$scenario" in usage-*) load_history ;; esac
+  case "$scenario" in usage-*|limiter-*) load_history ;; esac
   before=$(psql_db "SELECT count(*) FROM logs")
   measured_pid=$api_pid
   case "$scenario" in
@@ -138,7 +146,11 @@ for scenario in "${scenarios[@]}"; do
     usage-daily-uncached|usage-top-uncached)
       endpoint=${scenario#usage-}; endpoint=${endpoint%-uncached}; measured_pid=$uncached_pid
       json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$uncached_port/api/v1/usages/$endpoint" --method GET \
-        --bearer-file "$tokens" --connections 4) ;;
+        --bearer-file "$tokens" --connections 1) ;;
+    limiter-on|limiter-off)
+      port=$api_port; [ "$scenario" = limiter-on ] || { port=$unlimited_port; measured_pid=$unlimited_pid; }
+      json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$port/api/v1/usages/daily" --method GET \
+        --bearer-file "$tokens.cached" --connections 1) ;;
     *) echo "Unknown scenario: $scenario" >&2; exit 2 ;;
   esac
   rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$measured_pid/status")
@@ -152,7 +164,7 @@ for scenario in "${scenarios[@]}"; do
       failed=1
     fi
   fi
-  if [[ "$scenario" == usage-* ]]; then
+  if [[ "$scenario" == usage-* || "$scenario" == limiter-* ]]; then
     errors=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["errors"])' "$json")
     [ "$errors" -eq 0 ] || { echo "FAILED ANSWERS in $scenario: $errors requests were not answered with 200" >&2; failed=1; }
   fi

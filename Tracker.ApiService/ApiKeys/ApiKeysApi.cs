@@ -20,7 +20,7 @@ public static class ApiKeysApi
     public static IEndpointRouteBuilder MapApiKeysApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/v1/keys").WithTags("API keys").RequireAuthorization(AuthPolicies.Client)
-            .RequireRateLimiting(RateLimitPolicies.Usage);
+            .RequireTrackerRateLimiting(RateLimitPolicies.Usage);
 
         group.MapGet("/", ListAsync)
             .WithName("ListApiKeys")
@@ -43,7 +43,7 @@ public static class ApiKeysApi
         routes.MapGet("/api/v1/keys/current", CurrentAsync)
             .WithTags("API keys")
             .RequireAuthorization(AuthPolicies.Ingest)
-            .RequireRateLimiting(RateLimitPolicies.Ingest)
+            .RequireTrackerRateLimiting(RateLimitPolicies.Ingest)
             .WithName("GetCurrentApiKey")
             .WithSummary("Check an API key")
             .WithDescription("Authenticated with the API key itself; answers which of the client's keys it is.");

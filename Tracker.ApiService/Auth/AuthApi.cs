@@ -18,7 +18,7 @@ public static class AuthApi
     public static IEndpointRouteBuilder MapAuthApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/v1/auth").WithTags("Authentication").AllowAnonymous()
-            .RequireRateLimiting(RateLimitPolicies.Auth);
+            .RequireTrackerRateLimiting(RateLimitPolicies.Auth);
 
         group.MapPost("/register", RegisterAsync)
             .WithName("Register")

@@ -14,7 +14,7 @@ public static class IngestApi
     public static IEndpointRouteBuilder MapIngestApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/v1/logs").WithTags("Activity logs").RequireAuthorization(AuthPolicies.Ingest)
-            .RequireRateLimiting(RateLimitPolicies.Ingest);
+            .RequireTrackerRateLimiting(RateLimitPolicies.Ingest);
 
         group.MapPost("/", PostLogAsync)
             .WithName("CreateLog")

@@ -12,3 +12,12 @@ public static class RateLimitPolicies
     /// <summary>Ingest, per API key.</summary>
     public const string Ingest = "ingest";
 }
+
+/// <summary>Applies a policy to an endpoint group and documents its refusal in the OpenAPI document.</summary>
+public static class RateLimitingEndpointExtensions
+{
+    public static TBuilder RequireTrackerRateLimiting<TBuilder>(this TBuilder builder, string policy)
+        where TBuilder : IEndpointConventionBuilder =>
+        builder.RequireRateLimiting(policy)
+            .WithMetadata(new ProducesResponseTypeMetadata(StatusCodes.Status429TooManyRequests, typeof(Microsoft.AspNetCore.Mvc.ProblemDetails), ["application/problem+json"]));
+}

@@ -19,7 +19,9 @@ internal sealed class RedisReadinessCheck(IConnectionMultiplexer redis) : IHealt
         }
         catch (Exception exception) when (exception is RedisException or OperationCanceledException or TimeoutException)
         {
-            return new HealthCheckResult(context.Registration.FailureStatus, "Redis does not answer.", exception);
+            // No exception attached: the health service would log its stack on every probe, and the outage is
+            // already logged once, when it starts, by RedisAvailability.
+            return new HealthCheckResult(context.Registration.FailureStatus, $"Redis does not answer ({exception.GetType().Name}).");
         }
     }
 }

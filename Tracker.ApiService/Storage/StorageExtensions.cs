@@ -20,7 +20,15 @@ public static class StorageExtensions
         // One connection pool for both EF Core and the raw Npgsql paths (COPY on ingest): the data source is
         // registered by the Aspire integration, the DbContext is built on it and enriched with retries,
         // health check and telemetry.
-        builder.AddNpgsqlDataSource(DatabaseConnectionName);
+        builder.AddNpgsqlDataSource(DatabaseConnectionName, configureDataSourceBuilder: dataSource =>
+        {
+            // The same few statements run thousands of times a second (rollup upsert, analytics, key lookups):
+            // prepared once per connection, PostgreSQL stops planning them each time (~0.6 ms for daily usage).
+            if (dataSource.ConnectionStringBuilder.MaxAutoPrepare == 0)
+            {
+                dataSource.ConnectionStringBuilder.MaxAutoPrepare = 64;
+            }
+        });
         builder.Services.AddDbContextPool<TrackerDbContext>((services, options) =>
         {
             options.UseNpgsql(services.GetRequiredService<NpgsqlDataSource>());

@@ -12,7 +12,7 @@ public static class UsageApi
     public static IEndpointRouteBuilder MapUsageApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/v1/usages").WithTags("Usage analytics").RequireAuthorization(AuthPolicies.Client)
-            .RequireRateLimiting(RateLimitPolicies.Usage);
+            .RequireTrackerRateLimiting(RateLimitPolicies.Usage);
 
         group.MapGet("/daily", DailyAsync)
             .WithName("GetDailyUsage")

@@ -221,6 +221,19 @@ public sealed class RateLimitingTests(ServersFixture servers)
         Assert.Equal(6, metrics.Of("tracker.rate_limit.decisions", ("policy", "usage"), ("store", "redis")).Count());
     }
 
+    [Fact]
+    public async Task The_openapi_document_lists_the_refusal_of_every_limited_route()
+    {
+        await using var factory = await TrackerApiFactory.CreateAsync(servers);
+        using var http = factory.CreateClient();
+        var paths = JsonDocument.Parse(await http.GetStringAsync(new Uri("/openapi/v1.json", UriKind.Relative))).RootElement.GetProperty("paths");
+
+        foreach (var (path, method) in new[] { ("/api/v1/auth/login", "post"), ("/api/v1/usages/daily", "get"), ("/api/v1/keys", "get"), ("/api/v1/logs", "post") })
+        {
+            Assert.True(paths.GetProperty(path).GetProperty(method).GetProperty("responses").TryGetProperty("429", out _), $"{method} {path} documents no 429");
+        }
+    }
+
     private static string Header(HttpResponseMessage response, string name) =>
         response.Headers.TryGetValues(name, out var values) ? Assert.Single(values) : throw new Xunit.Sdk.XunitException($"No {name} header.");
 
