@@ -4,6 +4,7 @@
 #   scenarios: baseline ingest-single-32 ingest-single-64 ingest-batch-100
 #              usage-daily-32 usage-daily-64 usage-top-32 usage-top-64 usage-daily-uncached usage-top-uncached
 #              limiter-on limiter-off (cached daily on one connection, with and without rate limiting: its added latency)
+#              ingest-single-64-unlimited (ingest-single-64 without rate limiting: what the limiter costs in throughput)
 # Builds Release; starts PostgreSQL, Redis, the migration worker and the API on free loopback ports (durable
 # commits: fsync and synchronous_commit stay on); registers a client; runs each scenario after a warm-up; after
 # every write scenario compares the rows in PostgreSQL with the acknowledged logs and fails on any difference;
@@ -25,7 +26,7 @@ for argument in "$@"; do
     *) scenarios+=("$argument") ;;
   esac
 done
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(baseline ingest-single-32 ingest-single-64 ingest-batch-100
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(baseline ingest-single-32 ingest-single-64 ingest-single-64-unlimited ingest-batch-100
   usage-daily-32 usage-daily-64 usage-top-32 usage-top-64 usage-daily-uncached usage-top-uncached limiter-on limiter-off)
 
 work=$(mktemp -d /tmp/tracker-bench.XXXXXX)
@@ -90,7 +91,7 @@ if printf '%s\n' "${scenarios[@]}" | grep -q -- '-uncached$'; then
   start_api "$uncached_port" Usage__CacheAnswers=false; uncached_pid=$!
 fi
 unlimited_pid=
-if printf '%s\n' "${scenarios[@]}" | grep -qx -- 'limiter-off'; then
+if printf '%s\n' "${scenarios[@]}" | grep -qE -- '^(limiter-off|.*-unlimited)$'; then
   start_api "$unlimited_port" RateLimiting__Enabled=false; unlimited_pid=$!
 fi
 ASPNETCORE_URLS="http://127.0.0.1:$baseline_port" dotnet "$root/bench/Baseline/bin/Release/net10.0/Baseline.dll" >"$work/baseline.log" 2>&1 &
@@ -138,6 +139,8 @@ for scenario in "${scenarios[@]}"; do
     baseline) json=$(loadgen --scenario baseline --url "http://127.0.0.1:$baseline_port/api/v1/logs" --connections 32) ;;
     ingest-single-32) json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs" --api-key "$api_key" --connections 32) ;;
     ingest-single-64) json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs" --api-key "$api_key" --connections 64) ;;
+    ingest-single-64-unlimited) measured_pid=$unlimited_pid
+      json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$unlimited_port/api/v1/logs" --api-key "$api_key" --connections 64) ;;
     ingest-batch-100) json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs/batch" --api-key "$api_key" --connections 32 --batch 100) ;;
     usage-daily-32|usage-daily-64|usage-top-32|usage-top-64)
       endpoint=${scenario#usage-}; endpoint=${endpoint%-*}

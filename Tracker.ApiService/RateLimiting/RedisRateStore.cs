@@ -4,9 +4,11 @@ using StackExchange.Redis;
 namespace Tracker.ApiService.RateLimiting;
 
 /// <summary>
-/// Rate decisions in Redis, shared by every instance: each one is a single Lua script, so it is atomic (a burst of
-/// concurrent requests cannot slip between a read and a write) and costs one round trip. Time comes from Redis
-/// (<c>TIME</c>), never from the instances, so their clock differences do not matter.
+/// Rate decisions in Redis, shared by every instance: each call is a single Lua script, so it is atomic (a burst of
+/// concurrent requests cannot slip between a read and a write) and costs one round trip. One call decides
+/// <c>count</c> requests of one partition at once, in order: the limiter coalesces requests that arrive while a
+/// call is in flight. Time comes from Redis (<c>TIME</c>), never from the instances, so their clock differences
+/// do not matter.
 /// </summary>
 /// <remarks>
 /// RedisRateLimiting was considered: it is atomic too, but it passes each instance's own clock into its scripts
@@ -15,9 +17,10 @@ namespace Tracker.ApiService.RateLimiting;
 /// </remarks>
 public sealed class RedisRateStore(IConnectionMultiplexer redis)
 {
-    // Returns {count in the window, milliseconds until the window ends}. The first request of a window sets its expiry.
+    // Returns {count in the window after these requests, milliseconds until the window ends}. The first request
+    // of a window sets its expiry.
     private static readonly LuaScript FixedWindowScript = LuaScript.Prepare("""
-        local count = redis.call('INCR', @key)
+        local count = redis.call('INCRBY', @key, @count)
         local ttl = redis.call('PTTL', @key)
         if ttl < 0 then
           redis.call('PEXPIRE', @key, @window)
@@ -26,7 +29,7 @@ public sealed class RedisRateStore(IConnectionMultiplexer redis)
         return {count, ttl}
         """);
 
-    // Returns {1 if allowed else 0, tokens left (as a string: Lua numbers become integers on the way out)}.
+    // Returns {requests granted (the first ones), tokens left (as a string: Lua numbers become integers on the way out)}.
     private static readonly LuaScript TokenBucketScript = LuaScript.Prepare("""
         local capacity = tonumber(@capacity)
         local per_ms = tonumber(@per_ms)
@@ -40,33 +43,48 @@ public sealed class RedisRateStore(IConnectionMultiplexer redis)
           at = now
         end
         tokens = math.min(capacity, tokens + math.max(0, now - at) * per_ms)
-        local allowed = 0
-        if tokens >= 1 then
-          tokens = tokens - 1
-          allowed = 1
-        end
+        local granted = math.min(tonumber(@count), math.floor(tokens))
+        tokens = tokens - granted
         redis.call('HSET', @key, 'tokens', tostring(tokens), 'at', now)
         redis.call('PEXPIRE', @key, math.ceil(capacity / per_ms) + 1000)
-        return {allowed, tostring(tokens)}
+        return {granted, tostring(tokens)}
         """);
 
-    public async Task<RateDecision> DecideAsync(RateLimitRule rule, string key)
+    /// <summary>Decides <paramref name="count"/> requests of the partition <paramref name="key"/>, in their order.</summary>
+    public async Task<RateDecision[]> DecideAsync(RateLimitRule rule, string key, int count)
     {
         var database = redis.GetDatabase();
+        var decisions = new RateDecision[count];
         switch (rule)
         {
             case FixedWindowRule window:
             {
                 var result = (RedisResult[])(await database.ScriptEvaluateAsync(FixedWindowScript,
-                    new { key = (RedisKey)key, window = (long)window.Window.TotalMilliseconds }))!;
-                return RateMath.FixedWindow(window, (long)result[0], TimeSpan.FromMilliseconds((long)result[1]));
+                    new { key = (RedisKey)key, count, window = (long)window.Window.TotalMilliseconds }))!;
+                var before = (long)result[0] - count;
+                var windowLeft = TimeSpan.FromMilliseconds((long)result[1]);
+                for (var index = 0; index < count; index++)
+                {
+                    decisions[index] = RateMath.FixedWindow(window, before + index + 1, windowLeft);
+                }
+
+                return decisions;
             }
 
             case TokenBucketRule bucket:
             {
                 var result = (RedisResult[])(await database.ScriptEvaluateAsync(TokenBucketScript,
-                    new { key = (RedisKey)key, capacity = bucket.BurstLimit, per_ms = bucket.TokensPerSecond / 1000 }))!;
-                return RateMath.TokenBucket(bucket, (long)result[0] == 1, double.Parse((string)result[1]!, CultureInfo.InvariantCulture));
+                    new { key = (RedisKey)key, count, capacity = bucket.BurstLimit, per_ms = bucket.TokensPerSecond / 1000 }))!;
+                var granted = (long)result[0];
+                var tokensLeft = double.Parse((string)result[1]!, CultureInfo.InvariantCulture);
+                for (var index = 0; index < count; index++)
+                {
+                    decisions[index] = index < granted
+                        ? RateMath.TokenBucket(bucket, allowed: true, tokensLeft + granted - index - 1)
+                        : RateMath.TokenBucket(bucket, allowed: false, tokensLeft);
+                }
+
+                return decisions;
             }
 
             default:
