@@ -74,6 +74,10 @@ public sealed class SigtermTests(ServersFixture servers, ITestOutputHelper outpu
         startInfo.Environment["ConnectionStrings__cache"] = servers.Redis.ConnectionString;
         startInfo.Environment["Jwt__SigningKey"] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(48));
         startInfo.Environment["Logging__LogLevel__Default"] = "Warning";
+        // Thousands of logs a second from one key: far above the default ingest limit, which is not under test here.
+        startInfo.Environment["RateLimiting__Ingest__TokensPerSecond"] = "1000000";
+        startInfo.Environment["RateLimiting__Ingest__BurstLimit"] = "1000000";
+        startInfo.Environment["RateLimiting__KeyPrefix"] = $"test-rate:sigterm:{port}:";
         startInfo.Environment.Remove("OTEL_EXPORTER_OTLP_ENDPOINT");
         var process = Process.Start(startInfo)!;
         // Read and discard its output, so a full pipe never blocks it.
