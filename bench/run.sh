@@ -4,7 +4,7 @@
 #   scenarios: baseline ingest-single-32 ingest-single-64 ingest-batch-100
 #              usage-daily-32 usage-daily-64 usage-top-32 usage-top-64 usage-daily-uncached usage-top-uncached
 #              limiter-on limiter-off (cached daily on one connection, with and without rate limiting: its added latency)
-#              ingest-single-64-unlimited (ingest-single-64 without rate limiting: what the limiter costs in throughput)
+#              ingest-single-64-unlimited usage-top-64-unlimited (the same without rate limiting: what the limiter costs)
 # Builds Release; starts PostgreSQL, Redis, the migration worker and the API on free loopback ports (durable
 # commits: fsync and synchronous_commit stay on); registers a client; runs each scenario after a warm-up; after
 # every write scenario compares the rows in PostgreSQL with the acknowledged logs and fails on any difference;
@@ -27,7 +27,8 @@ for argument in "$@"; do
   esac
 done
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(baseline ingest-single-32 ingest-single-64 ingest-single-64-unlimited ingest-batch-100
-  usage-daily-32 usage-daily-64 usage-top-32 usage-top-64 usage-daily-uncached usage-top-uncached limiter-on limiter-off)
+  usage-daily-32 usage-daily-64 usage-top-32 usage-top-64 usage-top-64-unlimited usage-daily-uncached usage-top-uncached
+  limiter-on limiter-off)
 
 work=$(mktemp -d /tmp/tracker-bench.XXXXXX)
 chmod 755 "$work"
@@ -146,6 +147,9 @@ for scenario in "${scenarios[@]}"; do
       endpoint=${scenario#usage-}; endpoint=${endpoint%-*}
       json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/usages/$endpoint" --method GET \
         --bearer-file "$tokens.cached" --connections "${scenario##*-}") ;;
+    usage-top-64-unlimited) measured_pid=$unlimited_pid
+      json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$unlimited_port/api/v1/usages/top" --method GET \
+        --bearer-file "$tokens.cached" --connections 64) ;;
     usage-daily-uncached|usage-top-uncached)
       endpoint=${scenario#usage-}; endpoint=${endpoint%-uncached}; measured_pid=$uncached_pid
       json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$uncached_port/api/v1/usages/$endpoint" --method GET \

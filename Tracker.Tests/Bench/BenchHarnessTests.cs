@@ -25,7 +25,7 @@ public sealed class BenchHarnessTests(ITestOutputHelper output)
         {
             "baseline", "ingest-single-32", "ingest-single-64", "ingest-batch-100",
             "usage-daily-32", "usage-daily-64", "usage-top-32", "usage-top-64", "usage-daily-uncached", "usage-top-uncached",
-            "limiter-on", "limiter-off", "ingest-single-64-unlimited",
+            "limiter-on", "limiter-off", "ingest-single-64-unlimited", "usage-top-64-unlimited",
         })
         {
             Assert.Contains($"| {scenario} |", table, StringComparison.Ordinal);
