@@ -18,6 +18,7 @@ public static class RateLimitingExtensions
         var services = builder.Services;
         services.AddOptions<RateLimitingOptions>().BindConfiguration(RateLimitingOptions.SectionName)
             .ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<IValidateOptions<RateLimitingOptions>, RateLimitingOptionsValidator>();
         services.AddHttpContextAccessor();
         services.AddSingleton<RedisRateStore>();
         services.AddSingleton<LocalRateStore>();
@@ -46,8 +47,10 @@ public static class RateLimitingExtensions
     private static void Add(RateLimiterOptions limiter, RateLimitRule rule, RateLimitingOptions options, IServiceProvider provider, Func<HttpContext, string> partitionOf)
     {
         var prefix = options.KeyPrefix + rule.Policy + ":";
+        var services = provider.GetRequiredService<RateLimitingServices>();
+        var redisDecisions = new RedisDecisionBatcher(rule, services.Store, services.Redis);
         limiter.AddPolicy(rule.Policy, http => RateLimitPartition.Get(prefix + partitionOf(http),
-            key => new SharedRateLimiter(rule, key, provider.GetRequiredService<RateLimitingServices>())));
+            key => new SharedRateLimiter(rule, key, redisDecisions, services)));
     }
 
     private static async ValueTask RejectAsync(OnRejectedContext context, CancellationToken cancellationToken)

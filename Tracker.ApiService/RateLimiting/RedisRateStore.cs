@@ -4,68 +4,80 @@ using StackExchange.Redis;
 namespace Tracker.ApiService.RateLimiting;
 
 /// <summary>
-/// Rate decisions in Redis, shared by every instance: each call is a single Lua script, so it is atomic (a burst of
-/// concurrent requests cannot slip between a read and a write) and costs one round trip. One call decides
-/// <c>count</c> requests of one partition at once, in order: the limiter coalesces requests that arrive while a
-/// call is in flight. Time comes from Redis (<c>TIME</c>), never from the instances, so their clock differences
-/// do not matter.
+/// Rate decisions in Redis, shared by every instance. One call decides a batch of requests of one policy — one
+/// request per key, in order, a key repeated as often as it has requests — in a single Lua script: atomic (a
+/// burst of concurrent requests cannot slip between a read and a write) and one round trip however many
+/// requests it decides. Time comes from Redis (<c>TIME</c>), never from the instances, so their clock
+/// differences do not matter. (All keys of a call must live on one node; this targets a single Redis server.)
 /// </summary>
 /// <remarks>
-/// RedisRateLimiting was considered: it is atomic too, but it passes each instance's own clock into its scripts
-/// and has no answer when Redis is unreachable (the exception reaches the caller), so a wrapper with a local
-/// fallback and header values would be needed around it anyway; these two short scripts are that much simpler.
+/// RedisRateLimiting was considered: it is atomic too, but it decides one request per round trip, passes each
+/// instance's own clock into its scripts and has no answer when Redis is unreachable (the exception reaches the
+/// caller), so a wrapper with a local fallback and header values would be needed around it anyway; these two
+/// short scripts are simpler than that.
 /// </remarks>
 public sealed class RedisRateStore(IConnectionMultiplexer redis)
 {
-    // Returns {count in the window after these requests, milliseconds until the window ends}. The first request
-    // of a window sets its expiry.
-    private static readonly LuaScript FixedWindowScript = LuaScript.Prepare("""
-        local count = redis.call('INCRBY', @key, @count)
-        local ttl = redis.call('PTTL', @key)
-        if ttl < 0 then
-          redis.call('PEXPIRE', @key, @window)
-          ttl = tonumber(@window)
+    // For each key: {count in its window after this request, milliseconds until the window ends}. The first
+    // request of a window sets its expiry.
+    private const string FixedWindowScript = """
+        local window = tonumber(ARGV[1])
+        local results = {}
+        for i, key in ipairs(KEYS) do
+          local count = redis.call('INCR', key)
+          local ttl = redis.call('PTTL', key)
+          if ttl < 0 then
+            redis.call('PEXPIRE', key, window)
+            ttl = window
+          end
+          results[2 * i - 1] = count
+          results[2 * i] = ttl
         end
-        return {count, ttl}
-        """);
+        return results
+        """;
 
-    // Returns {requests granted (the first ones), tokens left (as a string: Lua numbers become integers on the way out)}.
-    private static readonly LuaScript TokenBucketScript = LuaScript.Prepare("""
-        local capacity = tonumber(@capacity)
-        local per_ms = tonumber(@per_ms)
+    // For each key: {1 if allowed else 0, tokens left (a string: Lua numbers become integers on the way out)}.
+    private const string TokenBucketScript = """
+        local capacity = tonumber(ARGV[1])
+        local per_ms = tonumber(ARGV[2])
         local clock = redis.call('TIME')
         local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-        local state = redis.call('HMGET', @key, 'tokens', 'at')
-        local tokens = tonumber(state[1])
-        local at = tonumber(state[2])
-        if tokens == nil then
-          tokens = capacity
-          at = now
+        local results = {}
+        for i, key in ipairs(KEYS) do
+          local state = redis.call('HMGET', key, 'tokens', 'at')
+          local tokens = tonumber(state[1])
+          local at = tonumber(state[2])
+          if tokens == nil then
+            tokens = capacity
+            at = now
+          end
+          tokens = math.min(capacity, tokens + math.max(0, now - at) * per_ms)
+          local allowed = 0
+          if tokens >= 1 then
+            tokens = tokens - 1
+            allowed = 1
+          end
+          redis.call('HSET', key, 'tokens', tostring(tokens), 'at', now)
+          redis.call('PEXPIRE', key, math.ceil(capacity / per_ms) + 1000)
+          results[2 * i - 1] = allowed
+          results[2 * i] = tostring(tokens)
         end
-        tokens = math.min(capacity, tokens + math.max(0, now - at) * per_ms)
-        local granted = math.min(tonumber(@count), math.floor(tokens))
-        tokens = tokens - granted
-        redis.call('HSET', @key, 'tokens', tostring(tokens), 'at', now)
-        redis.call('PEXPIRE', @key, math.ceil(capacity / per_ms) + 1000)
-        return {granted, tostring(tokens)}
-        """);
+        return results
+        """;
 
-    /// <summary>Decides <paramref name="count"/> requests of the partition <paramref name="key"/>, in their order.</summary>
-    public async Task<RateDecision[]> DecideAsync(RateLimitRule rule, string key, int count)
+    /// <summary>Decides one request for each of <paramref name="keys"/>, in their order.</summary>
+    public async Task<RateDecision[]> DecideAsync(RateLimitRule rule, RedisKey[] keys)
     {
         var database = redis.GetDatabase();
-        var decisions = new RateDecision[count];
+        var decisions = new RateDecision[keys.Length];
         switch (rule)
         {
             case FixedWindowRule window:
             {
-                var result = (RedisResult[])(await database.ScriptEvaluateAsync(FixedWindowScript,
-                    new { key = (RedisKey)key, count, window = (long)window.Window.TotalMilliseconds }))!;
-                var before = (long)result[0] - count;
-                var windowLeft = TimeSpan.FromMilliseconds((long)result[1]);
-                for (var index = 0; index < count; index++)
+                var result = (RedisResult[])(await database.ScriptEvaluateAsync(FixedWindowScript, keys, [(long)window.Window.TotalMilliseconds]))!;
+                for (var index = 0; index < keys.Length; index++)
                 {
-                    decisions[index] = RateMath.FixedWindow(window, before + index + 1, windowLeft);
+                    decisions[index] = RateMath.FixedWindow(window, (long)result[2 * index], TimeSpan.FromMilliseconds((long)result[2 * index + 1]));
                 }
 
                 return decisions;
@@ -73,15 +85,12 @@ public sealed class RedisRateStore(IConnectionMultiplexer redis)
 
             case TokenBucketRule bucket:
             {
-                var result = (RedisResult[])(await database.ScriptEvaluateAsync(TokenBucketScript,
-                    new { key = (RedisKey)key, count, capacity = bucket.BurstLimit, per_ms = bucket.TokensPerSecond / 1000 }))!;
-                var granted = (long)result[0];
-                var tokensLeft = double.Parse((string)result[1]!, CultureInfo.InvariantCulture);
-                for (var index = 0; index < count; index++)
+                var result = (RedisResult[])(await database.ScriptEvaluateAsync(TokenBucketScript, keys,
+                    [bucket.BurstLimit, (bucket.TokensPerSecond / 1000).ToString("R", CultureInfo.InvariantCulture)]))!;
+                for (var index = 0; index < keys.Length; index++)
                 {
-                    decisions[index] = index < granted
-                        ? RateMath.TokenBucket(bucket, allowed: true, tokensLeft + granted - index - 1)
-                        : RateMath.TokenBucket(bucket, allowed: false, tokensLeft);
+                    decisions[index] = RateMath.TokenBucket(bucket, (long)result[2 * index] == 1,
+                        double.Parse((string)result[2 * index + 1]!, CultureInfo.InvariantCulture));
                 }
 
                 return decisions;

@@ -141,6 +141,20 @@ public sealed class PlatformTests(ServersFixture servers, ITestOutputHelper outp
     }
 
     [Theory]
+    [InlineData("RateLimiting:Ingest:TokensPerSecond", "0")]
+    [InlineData("RateLimiting:Auth:PermitLimit", "0")]
+    [InlineData("Usage:FreshnessMilliseconds", "10")]
+    [InlineData("ForwardedHeaders:TrustedProxies:0", "not-an-address")]
+    public async Task An_invalid_limit_freshness_or_proxy_stops_the_api_at_start(string setting, string value)
+    {
+        await using var misconfigured = await TrackerApiFactory.CreateAsync(Servers, new Dictionary<string, string?> { [setting] = value });
+
+        var exception = Assert.ThrowsAny<Exception>(() => misconfigured.CreateClient());
+        var validation = Assert.IsType<Microsoft.Extensions.Options.OptionsValidationException>(exception.GetBaseException());
+        Assert.Contains(setting.Split(':')[^1] is var last && last == "0" ? "TrustedProxies" : last, validation.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("")]
     [InlineData("too-short-for-hs256")]
     public async Task A_missing_or_short_jwt_signing_key_stops_the_api_at_start(string signingKey)

@@ -1,0 +1,87 @@
+using StackExchange.Redis;
+using Tracker.ApiService.Storage;
+
+namespace Tracker.ApiService.RateLimiting;
+
+/// <summary>
+/// Sends one policy's decisions to Redis, one round trip at a time: requests that arrive while a round trip is
+/// in flight — for any partition of the policy — are decided together by the next one, in arrival order. Under
+/// load a round trip then carries tens of decisions instead of one, and each decision stays exact (the script
+/// runs atomically, a repeated key seeing the state its earlier requests left). At low load nothing waits: a
+/// lone request goes at once.
+/// </summary>
+internal sealed class RedisDecisionBatcher(RateLimitRule rule, RedisRateStore store, RedisAvailability redis)
+{
+    /// <summary>Decisions per round trip, at most, so that one script never holds Redis for long.</summary>
+    private const int MaxBatch = 256;
+
+    private readonly Lock _gate = new();
+    private List<(RedisKey Key, TaskCompletionSource<RateDecision?> Waiter)> _queued = [];
+    private bool _roundTripInFlight;
+
+    /// <summary>The decision for one request of <paramref name="key"/>, or null when Redis failed and the caller must fall back.</summary>
+    public Task<RateDecision?> DecideAsync(string key)
+    {
+        var waiter = new TaskCompletionSource<RateDecision?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        bool lead;
+        lock (_gate)
+        {
+            _queued.Add((key, waiter));
+            lead = !_roundTripInFlight;
+            _roundTripInFlight = true;
+        }
+
+        if (lead)
+        {
+            _ = DecideQueuedAsync();
+        }
+
+        return waiter.Task;
+    }
+
+    private async Task DecideQueuedAsync()
+    {
+        while (true)
+        {
+            List<(RedisKey Key, TaskCompletionSource<RateDecision?> Waiter)> batch;
+            lock (_gate)
+            {
+                if (_queued.Count == 0)
+                {
+                    _roundTripInFlight = false;
+                    return;
+                }
+
+                if (_queued.Count <= MaxBatch)
+                {
+                    (batch, _queued) = (_queued, []);
+                }
+                else
+                {
+                    batch = _queued[..MaxBatch];
+                    _queued.RemoveRange(0, MaxBatch);
+                }
+            }
+
+            try
+            {
+                var decisions = await store.DecideAsync(rule, [.. batch.Select(item => item.Key)]);
+                for (var index = 0; index < batch.Count; index++)
+                {
+                    batch[index].Waiter.TrySetResult(decisions[index]);
+                }
+            }
+            catch (Exception exception) when (exception is RedisException or TimeoutException)
+            {
+                // Each waiting request falls back to this instance's memory.
+                redis.CommandFailed(nameof(RedisDecisionBatcher), exception);
+                batch.ForEach(item => item.Waiter.TrySetResult(null));
+            }
+            catch (Exception exception)
+            {
+                // Anything else is a bug: those requests fail (500), and the loop goes on for the next ones.
+                batch.ForEach(item => item.Waiter.TrySetException(exception));
+            }
+        }
+    }
+}
