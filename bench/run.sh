@@ -141,7 +141,9 @@ for scenario in "${scenarios[@]}"; do
     ingest-single-32) json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs" --api-key "$api_key" --connections 32) ;;
     ingest-single-64) json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs" --api-key "$api_key" --connections 64) ;;
     ingest-single-64-unlimited) measured_pid=$unlimited_pid
-      json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$unlimited_port/api/v1/logs" --api-key "$api_key" --connections 64) ;;
+      # A longer warm-up: this instance has served nothing yet, while the main one is warm from the scenarios before.
+      json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$unlimited_port/api/v1/logs" --api-key "$api_key" --connections 64 \
+        --warmup $((warmup * 3))) ;;
     ingest-batch-100) json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs/batch" --api-key "$api_key" --connections 32 --batch 100) ;;
     usage-daily-32|usage-daily-64|usage-top-32|usage-top-64)
       endpoint=${scenario#usage-}; endpoint=${endpoint%-*}
@@ -149,7 +151,7 @@ for scenario in "${scenarios[@]}"; do
         --bearer-file "$tokens.cached" --connections "${scenario##*-}") ;;
     usage-top-64-unlimited) measured_pid=$unlimited_pid
       json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$unlimited_port/api/v1/usages/top" --method GET \
-        --bearer-file "$tokens.cached" --connections 64) ;;
+        --bearer-file "$tokens.cached" --connections 64 --warmup $((warmup * 3))) ;;
     usage-daily-uncached|usage-top-uncached)
       endpoint=${scenario#usage-}; endpoint=${endpoint%-uncached}; measured_pid=$uncached_pid
       json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$uncached_port/api/v1/usages/$endpoint" --method GET \
