@@ -64,6 +64,25 @@ public sealed class RateLimitingTests(ServersFixture servers)
     }
 
     [Fact]
+    public async Task A_batch_counts_as_one_request_whatever_its_number_of_logs()
+    {
+        await using var factory = await TrackerApiFactory.CreateAsync(servers, Limits(ingestBurst: 2, ingestPerSecond: 0.001));
+        using var http = factory.CreateClient();
+        var client = await http.RegisterNewAsync();
+        var hundredLogs = Enumerable.Range(0, 100).Select(index => Log(endpoint: $"/batch/{index}")).ToArray();
+
+        var statuses = new List<HttpStatusCode>();
+        for (var request = 0; request < 3; request++)
+        {
+            using var response = await http.PostBatchAsync(client.ApiKey, hundredLogs);
+            statuses.Add(response.StatusCode);
+        }
+
+        Assert.Equal([HttpStatusCode.Created, HttpStatusCode.Created, HttpStatusCode.TooManyRequests], statuses);
+        Assert.Equal(200, await CountLogsAsync(factory.DatabaseConnectionString));
+    }
+
+    [Fact]
     public async Task Two_instances_share_one_limit()
     {
         await using var first = await TrackerApiFactory.CreateAsync(servers, Limits(usage: 5));
