@@ -6,7 +6,8 @@
 #              limiter-on limiter-off (cached daily on one connection, with and without rate limiting: its added latency)
 #              ingest-single-64-unlimited usage-top-64-unlimited (the same without rate limiting: what the limiter costs)
 # Builds Release; starts PostgreSQL, Redis, the migration worker and the API on free loopback ports (durable
-# commits: fsync and synchronous_commit stay on); registers a client; runs each scenario after a warm-up; after
+# commits: fsync and synchronous_commit stay on); registers a client; warms each API process up with 20 s of
+# ingest; runs each scenario after a warm-up of its own; after
 # every write scenario compares the rows in PostgreSQL with the acknowledged logs and fails on any difference;
 # stops everything it started. Before the first usage scenario, bench/DataLoader loads 10 million logs of 10,000
 # clients spread over the retention window by COPY (--quick: 100,000 logs of 1,000 clients), then one unmeasured
@@ -112,6 +113,16 @@ api_key=$(curl -fsS -X POST "http://127.0.0.1:$api_port/api/v1/auth/register" -H
   -d "{\"name\":\"bench\",\"email\":\"bench-$RANDOM@example.com\",\"password\":\"Bench-password-1\"}" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["apiKey"])')
 
+loadgen() { dotnet "$root/bench/LoadGen/bin/Release/net10.0/LoadGen.dll" --seconds "$seconds" --warmup "$warmup" "$@"; }
+
+# Each API process is warmed up first: under full load on two cores the JIT takes 20 s and more to reach its
+# optimised code, and the first scenario would otherwise measure that instead of the server.
+warm_up_api() { # port
+  loadgen --seconds "$((seconds * 2))" --warmup 0 --url "http://127.0.0.1:$1/api/v1/logs" --api-key "$api_key" --connections 64 >/dev/null
+}
+echo "Warming up..." >&2
+for port in "$api_port" ${uncached_pid:+"$uncached_port"} ${unlimited_pid:+"$unlimited_port"}; do warm_up_api "$port"; done
+
 # Analytics history, loaded once before the first usage scenario needs it.
 tokens="$work/tokens"
 load_history() {
@@ -128,7 +139,6 @@ load_history() {
 }
 
 # --- scenarios ----------------------------------------------------------------------------------------------
-loadgen() { dotnet "$root/bench/LoadGen/bin/Release/net10.0/LoadGen.dll" --seconds "$seconds" --warmup "$warmup" "$@"; }
 results=()
 failed=0
 for scenario in "${scenarios[@]}"; do
@@ -141,9 +151,7 @@ for scenario in "${scenarios[@]}"; do
     ingest-single-32) json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs" --api-key "$api_key" --connections 32) ;;
     ingest-single-64) json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs" --api-key "$api_key" --connections 64) ;;
     ingest-single-64-unlimited) measured_pid=$unlimited_pid
-      # A longer warm-up: this instance has served nothing yet, while the main one is warm from the scenarios before.
-      json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$unlimited_port/api/v1/logs" --api-key "$api_key" --connections 64 \
-        --warmup $((warmup * 3))) ;;
+      json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$unlimited_port/api/v1/logs" --api-key "$api_key" --connections 64) ;;
     ingest-batch-100) json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs/batch" --api-key "$api_key" --connections 32 --batch 100) ;;
     usage-daily-32|usage-daily-64|usage-top-32|usage-top-64)
       endpoint=${scenario#usage-}; endpoint=${endpoint%-*}
@@ -151,7 +159,7 @@ for scenario in "${scenarios[@]}"; do
         --bearer-file "$tokens.cached" --connections "${scenario##*-}") ;;
     usage-top-64-unlimited) measured_pid=$unlimited_pid
       json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$unlimited_port/api/v1/usages/top" --method GET \
-        --bearer-file "$tokens.cached" --connections 64 --warmup $((warmup * 3))) ;;
+        --bearer-file "$tokens.cached" --connections 64) ;;
     usage-daily-uncached|usage-top-uncached)
       endpoint=${scenario#usage-}; endpoint=${endpoint%-uncached}; measured_pid=$uncached_pid
       json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$uncached_port/api/v1/usages/$endpoint" --method GET \
