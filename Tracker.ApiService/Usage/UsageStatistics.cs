@@ -14,9 +14,9 @@ public sealed class UsageStatistics(
 {
     private readonly bool _cacheAnswers = options.Value.CacheAnswers;
 
-    // Entries are never invalidated, only superseded by a newer generation, so they may live long in Redis; the
-    // memory tier keeps them briefly because under steady ingest each busy client leaves a trail of superseded
-    // entries. Redis's lifetime also bounds staleness if an instance dies before publishing its last changes.
+    // Entries are never invalidated, only superseded by a newer generation. Redis keeps them a minute: that bounds
+    // staleness if an instance dies before publishing its last changes. Memory keeps them ten seconds, because
+    // under steady ingest each busy client leaves a trail of superseded entries.
     private static readonly HybridCacheEntryOptions EntryOptions = new()
     {
         Expiration = TimeSpan.FromMinutes(1),
