@@ -34,23 +34,6 @@ public static class UsageClient
 
     public static DateOnly TodayUtc => DateOnly.FromDateTime(DateTime.UtcNow);
 
-    /// <summary>Waits until <paramref name="condition"/> holds, polling; returns how long it took, or throws at the timeout.</summary>
-    public static async Task<TimeSpan> WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, TimeSpan? poll = null)
-    {
-        var stopwatch = System.Diagnostics.Stopwatch.StartNew();
-        while (!await condition())
-        {
-            if (stopwatch.Elapsed > timeout)
-            {
-                throw new TimeoutException($"The condition did not hold within {timeout.TotalSeconds:F1} s.");
-            }
-
-            await Task.Delay(poll ?? TimeSpan.FromMilliseconds(50));
-        }
-
-        return stopwatch.Elapsed;
-    }
-
     /// <summary>Every test that reads "the current hour" calls this first, so the hour cannot change under it.</summary>
     public static async Task AvoidHourBoundaryAsync()
     {

@@ -235,8 +235,7 @@ public sealed class RateLimitingTests(ServersFixture servers)
             await servers.Redis.StartAsync();
         }
 
-        await UsageClient.WaitUntilAsync(() => Task.FromResult(factory.Logs.Lines.Any(line => line.Contains("Redis is available again", StringComparison.Ordinal))),
-            TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(100));
+        await Poll.UntilLoggedAsync(factory.Logs, "Redis is available again", TimeSpan.FromSeconds(30));
         metrics.Clear();
 
         // The restarted Redis is empty, so its window starts afresh: five more, decided in Redis.

@@ -54,9 +54,9 @@ public sealed class UsageFreshnessTests(ServersFixture servers, ITestOutputHelpe
             }
 
             var acknowledged = Stopwatch.StartNew();
-            await WaitUntilAsync(async () => (await _readerHttp.DailyAsync(token, 1))[0].Count == round, Freshness);
+            await Poll.UntilAsync(async () => (await _readerHttp.DailyAsync(token, 1))[0].Count == round, Freshness);
             var daily = acknowledged.Elapsed;
-            await WaitUntilAsync(async () => (await _readerHttp.TopAsync(token)).SingleOrDefault()?.TotalRequests == round, Freshness);
+            await Poll.UntilAsync(async () => (await _readerHttp.TopAsync(token)).SingleOrDefault()?.TotalRequests == round, Freshness);
             output.WriteLine($"round {round}: daily fresh after {daily.TotalMilliseconds:F0} ms, top after {acknowledged.Elapsed.TotalMilliseconds:F0} ms");
             Assert.True(acknowledged.Elapsed <= Freshness, $"Fresh only after {acknowledged.Elapsed.TotalMilliseconds:F0} ms");
         }
@@ -101,7 +101,7 @@ public sealed class UsageFreshnessTests(ServersFixture servers, ITestOutputHelpe
         Assert.True(byTier.GetValueOrDefault("memory") >= reads * 0.8, "Most reads must be answered from memory.");
 
         // And the answer catches up with everything acknowledged.
-        await WaitUntilAsync(async () => (await _readerHttp.DailyAsync(token, 1))[0].Count == acknowledged, Freshness);
+        await Poll.UntilAsync(async () => (await _readerHttp.DailyAsync(token, 1))[0].Count == acknowledged, Freshness);
     }
 
     [Fact]

@@ -43,7 +43,7 @@ public sealed class UsageRedisOutageTests(ServersFixture servers, ITestOutputHel
                 await PostOneAsync(client);
                 await PostOneAsync(newcomer);
                 var expected = call;
-                var took = await WaitUntilAsync(async () => (await Http.DailyAsync(token, 1))[0].Count == expected, Freshness);
+                var took = await Poll.UntilAsync(async () => (await Http.DailyAsync(token, 1))[0].Count == expected, Freshness);
                 var top = await Http.TopAsync(newcomerToken);
                 output.WriteLine($"call {call} visible after {took.TotalMilliseconds:F0} ms without Redis");
                 Assert.Contains(top, entry => entry.ClientId == client.Id);
@@ -60,13 +60,12 @@ public sealed class UsageRedisOutageTests(ServersFixture servers, ITestOutputHel
         }
 
         var restored = Stopwatch.StartNew();
-        await WaitUntilAsync(() => Task.FromResult(Factory.Logs.Lines.Any(line => line.Contains("Redis is available again", StringComparison.Ordinal))),
-            TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(100));
+        await Poll.UntilLoggedAsync(Factory.Logs, "Redis is available again", TimeSpan.FromSeconds(30));
         output.WriteLine($"reconnected {restored.ElapsedMilliseconds} ms after Redis restarted");
 
         // Back on Redis: a new call is fresh, and the shared tier holds the generations and answers again.
         await PostOneAsync(client);
-        await WaitUntilAsync(async () => (await Http.DailyAsync(token, 1))[0].Count == 7, Freshness);
+        await Poll.UntilAsync(async () => (await Http.DailyAsync(token, 1))[0].Count == 7, Freshness);
         await using var redis = await ConnectionMultiplexer.ConnectAsync(Servers.Redis.ConnectionString);
         var keys = redis.GetServers().Single().Keys(pattern: "tracker:*").Select(key => key.ToString()).ToArray();
         Assert.Contains(keys, key => key.StartsWith("tracker:usage-generation:", StringComparison.Ordinal));
