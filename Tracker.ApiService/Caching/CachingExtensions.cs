@@ -1,6 +1,8 @@
+using Microsoft.Extensions.Caching.Distributed;
 using Microsoft.Extensions.Caching.Hybrid;
 using Microsoft.Extensions.Caching.StackExchangeRedis;
 using StackExchange.Redis;
+using Tracker.ApiService.Storage;
 
 namespace Tracker.ApiService.Caching;
 
@@ -25,6 +27,11 @@ public static class CachingExtensions
                 options.InstanceName = RedisInstanceName;
                 options.ConnectionMultiplexerFactory = () => Task.FromResult(services.GetRequiredService<IConnectionMultiplexer>());
             });
+
+        // HybridCache's Redis tier, wrapped so that commands caught by the start of an outage are misses, not
+        // errors logged per request.
+        builder.Services.AddSingleton<IDistributedCache>(services => new OutageTolerantDistributedCache(
+            ActivatorUtilities.CreateInstance<RedisCache>(services), services.GetRequiredService<RedisAvailability>()));
 
         builder.Services.AddHybridCache(options =>
         {
