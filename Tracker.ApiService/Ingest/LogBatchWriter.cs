@@ -133,7 +133,7 @@ public sealed partial class LogBatchWriter : BackgroundService
                     if (await _committer.WasCommittedAsync(ambiguous.BatchId, CancellationToken.None))
                     {
                         Settle(ambiguous.Batch);
-                        batch.RemoveAll(pending => pending.Outcome.IsCompleted);
+                        batch.RemoveAll(pending => pending.IsSettled);
                     }
 
                     ambiguous = null;
@@ -181,7 +181,7 @@ public sealed partial class LogBatchWriter : BackgroundService
                 }
 
                 // Parts committed before the failure are settled: only the rest is retried, so nothing is written twice.
-                batch.RemoveAll(pending => pending.Outcome.IsCompleted);
+                batch.RemoveAll(pending => pending.IsSettled);
                 if (failures++ == 0 && Interlocked.Increment(ref _failingWriters) == 1)
                 {
                     // Logged once per outage, not once per retry.
@@ -222,10 +222,7 @@ public sealed partial class LogBatchWriter : BackgroundService
     {
         // Caches hear of the change before any client hears 201, so a fresh read after a 201 sees it.
         NotifyUsageChanged([.. committed.SelectMany(pending => pending.Logs).Select(log => log.ClientId).Distinct()]);
-        foreach (var pending in committed)
-        {
-            pending.Settle(WriteOutcome.Committed);
-        }
+        PendingLogs.SettleAll(committed, WriteOutcome.Committed);
     }
 
     // Past the commit, nothing may throw: an exception here would make the writer retry a committed batch.

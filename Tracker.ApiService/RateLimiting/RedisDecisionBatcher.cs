@@ -22,7 +22,10 @@ internal sealed class RedisDecisionBatcher(RateLimitRule rule, RedisRateStore st
     /// <summary>The decision for one request of <paramref name="key"/>, or null when Redis failed and the caller must fall back.</summary>
     public Task<RateDecision?> DecideAsync(string key)
     {
-        var waiter = new TaskCompletionSource<RateDecision?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        // Continuations run synchronously: the loop below releases a round trip's requests one after another on
+        // its own thread-pool thread, one hop per round trip instead of a wake-up per request (on two cores those
+        // wake-ups cost more CPU than the requests' code). The loop holds no lock while it does.
+        var waiter = new TaskCompletionSource<RateDecision?>();
         bool lead;
         lock (_gate)
         {

@@ -19,48 +19,69 @@ namespace Tracker.ApiService.RateLimiting;
 public sealed class RedisRateStore(IConnectionMultiplexer redis)
 {
     // For each key: {count in its window after this request, milliseconds until the window ends}. The first
-    // request of a window sets its expiry.
+    // request of a window sets its expiry. A key repeated n times (one partition's queued requests) costs one INCRBY
+    // of n, its requests counting up from where the key stood, as n INCRs in a row would.
     private const string FixedWindowScript = """
         local window = tonumber(ARGV[1])
-        local results = {}
-        for i, key in ipairs(KEYS) do
-          local count = redis.call('INCR', key)
+        local occurrences = {}
+        for _, key in ipairs(KEYS) do
+          occurrences[key] = (occurrences[key] or 0) + 1
+        end
+        local counts = {}
+        local ttls = {}
+        for key, n in pairs(occurrences) do
+          local total = redis.call('INCRBY', key, n)
           local ttl = redis.call('PTTL', key)
           if ttl < 0 then
             redis.call('PEXPIRE', key, window)
             ttl = window
           end
-          results[2 * i - 1] = count
-          results[2 * i] = ttl
+          counts[key] = total - n
+          ttls[key] = ttl
+        end
+        local results = {}
+        for i, key in ipairs(KEYS) do
+          counts[key] = counts[key] + 1
+          results[2 * i - 1] = counts[key]
+          results[2 * i] = ttls[key]
         end
         return results
         """;
 
     // For each key: {1 if allowed else 0, tokens left (a string: Lua numbers become integers on the way out)}.
+    // Each bucket is read and written once per call however often its key repeats; its requests are decided in
+    // order against the state in between.
     private const string TokenBucketScript = """
         local capacity = tonumber(ARGV[1])
         local per_ms = tonumber(ARGV[2])
         local clock = redis.call('TIME')
         local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+        local buckets = {}
         local results = {}
         for i, key in ipairs(KEYS) do
-          local state = redis.call('HMGET', key, 'tokens', 'at')
-          local tokens = tonumber(state[1])
-          local at = tonumber(state[2])
+          local tokens = buckets[key]
           if tokens == nil then
-            tokens = capacity
-            at = now
+            local state = redis.call('HMGET', key, 'tokens', 'at')
+            tokens = tonumber(state[1])
+            local at = tonumber(state[2])
+            if tokens == nil then
+              tokens = capacity
+              at = now
+            end
+            tokens = math.min(capacity, tokens + math.max(0, now - at) * per_ms)
           end
-          tokens = math.min(capacity, tokens + math.max(0, now - at) * per_ms)
           local allowed = 0
           if tokens >= 1 then
             tokens = tokens - 1
             allowed = 1
           end
-          redis.call('HSET', key, 'tokens', tostring(tokens), 'at', now)
-          redis.call('PEXPIRE', key, math.ceil(capacity / per_ms) + 1000)
+          buckets[key] = tokens
           results[2 * i - 1] = allowed
           results[2 * i] = tostring(tokens)
+        end
+        for key, tokens in pairs(buckets) do
+          redis.call('HSET', key, 'tokens', tostring(tokens), 'at', now)
+          redis.call('PEXPIRE', key, math.ceil(capacity / per_ms) + 1000)
         end
         return results
         """;

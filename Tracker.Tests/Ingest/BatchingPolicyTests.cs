@@ -51,7 +51,20 @@ public sealed class BatchingPolicyTests
         Assert.Equal(2, expiredLogs);
         Assert.Equal([onTime], batch);
         Assert.Equal(WriteOutcome.TimedOut, await overdue.Outcome);
-        Assert.False(onTime.Outcome.IsCompleted);
+        Assert.False(onTime.IsSettled);
+    }
+
+    [Fact]
+    public async Task Settling_decides_at_once_releases_every_request_and_keeps_the_first_outcome()
+    {
+        var batch = Enumerable.Range(0, 5).Select(_ => Pending(1)).ToList();
+        batch[0].Settle(WriteOutcome.Refused);
+
+        PendingLogs.SettleAll(batch, WriteOutcome.Committed);
+
+        Assert.All(batch, pending => Assert.True(pending.IsSettled));
+        var outcomes = await Task.WhenAll(batch.Select(pending => pending.Outcome)).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal([WriteOutcome.Refused, .. Enumerable.Repeat(WriteOutcome.Committed, 4)], outcomes);
     }
 
     [Fact]
@@ -75,7 +88,8 @@ public sealed class BatchingPolicyTests
 
         Assert.Equal([poison], refused);
         Assert.Equal(WriteOutcome.Refused, await poison.Outcome);
-        Assert.All(batch.Where(pending => pending != poison), pending => Assert.Equal(WriteOutcome.Committed, pending.Outcome.Result));
+        Assert.All(await Task.WhenAll(batch.Where(pending => pending != poison).Select(pending => pending.Outcome)),
+            outcome => Assert.Equal(WriteOutcome.Committed, outcome));
         // Halving finds one bad request among 10 in a handful of attempts, not one per request.
         Assert.InRange(commits, 2, 2 * (int)Math.Ceiling(Math.Log2(batch.Count)) + 1);
     }
@@ -98,7 +112,9 @@ public sealed class BatchingPolicyTests
         }, exception => exception is RefusedException);
 
         Assert.Equal(poisons, refused.ToHashSet());
-        Assert.Equal(13, batch.Count(pending => pending.Outcome.IsCompleted && pending.Outcome.Result == WriteOutcome.Committed));
+        var committed = batch.Where(pending => !poisons.Contains(pending)).ToList();
+        Assert.All(committed, pending => Assert.True(pending.IsSettled));
+        Assert.All(await Task.WhenAll(committed.Select(pending => pending.Outcome)), outcome => Assert.Equal(WriteOutcome.Committed, outcome));
     }
 
     [Fact]
@@ -126,17 +142,14 @@ public sealed class BatchingPolicyTests
         }, exception => exception is RefusedException));
 
         // The writer retries only the unsettled rest: nothing committed is written twice.
-        var settled = batch.Where(pending => pending.Outcome.IsCompleted).ToList();
+        var settled = batch.Where(pending => pending.IsSettled).ToList();
         Assert.NotEmpty(settled);
-        Assert.Contains(batch, pending => !pending.Outcome.IsCompleted);
+        Assert.Contains(batch, pending => !pending.IsSettled);
     }
 
     private static void Settle(IReadOnlyList<PendingLogs> part)
     {
-        foreach (var pending in part)
-        {
-            pending.Settle(WriteOutcome.Committed);
-        }
+        PendingLogs.SettleAll(part, WriteOutcome.Committed);
     }
 
     private static PendingLogs Pending(int logs, long deadline = long.MaxValue) =>

@@ -6,10 +6,13 @@ using static Tracker.Tests.Infrastructure.ProblemAssertions;
 
 namespace Tracker.Tests.Ingest;
 
-/// <summary>Ingest against real PostgreSQL: what a 201 promises, and every way a request is refused.</summary>
+/// <summary>
+/// Ingest against real PostgreSQL: what a 201 promises, and every way a request is refused. Two writer loops (the
+/// default is one), so that concurrent requests also exercise parallel commits into the same rollup rows.
+/// </summary>
 [Collection(nameof(RealServers))]
 public sealed class IngestTests(ServersFixture servers)
-    : ApiTest(servers, new Dictionary<string, string?> { ["Ingest:LingerMilliseconds"] = "20" })
+    : ApiTest(servers, new Dictionary<string, string?> { ["Ingest:LingerMilliseconds"] = "20", ["Ingest:Writers"] = "2" })
 {
     private RegisteredClient _client = null!;
 
