@@ -9,7 +9,8 @@
 # commits: fsync and synchronous_commit stay on); registers a client; warms each API process up with 20 s of
 # ingest; runs each scenario after a warm-up of its own; after
 # every write scenario compares the rows in PostgreSQL with the acknowledged logs and fails on any difference;
-# stops everything it started. Before the first usage scenario, bench/DataLoader loads 10 million logs of 10,000
+# stops everything it started. Each row also says how many microseconds of CPU the measured API process, the
+# PostgreSQL cluster and Redis spent per request served. Before the first usage scenario, bench/DataLoader loads 10 million logs of 10,000
 # clients spread over the retention window by COPY (--quick: 100,000 logs of 1,000 clients), then one unmeasured
 # pass reads every cached scenario's answers once; uncached scenarios run against a second API instance with
 # Usage:CacheAnswers off. TRACKER_BENCH_LOAD_DAYS (default 89) changes the span the history is spread over.
@@ -67,10 +68,23 @@ pg_as_owner "$pg_bin/initdb" -D "$work/pg" -U postgres --auth=trust -E UTF8 >/de
 pg_as_owner "$pg_bin/pg_ctl" -D "$work/pg" -l "$work/pg/server.log" -w -o \
   "-p $pg_port -k $work/pg -c listen_addresses=127.0.0.1 -c shared_buffers=512MB -c max_wal_size=4GB -c max_connections=200" start >/dev/null
 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no --dir "$work/redis" >/dev/null &
+redis_pid=$!
 pids+=($!)
 
 db="Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=trackerdb"
 psql_db() { psql -h 127.0.0.1 -p "$pg_port" -U postgres -d trackerdb -tAc "$1"; }
+
+# CPU time in clock ticks (user + system) of one process, and of the whole PostgreSQL cluster (the postmaster and
+# every backend and auxiliary process it forked). Divided by the requests a scenario served, it says where each
+# request's CPU went: steadier across runs on a noisy machine than throughput.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+pg_ticks() {
+  local postmaster total=0 pid
+  postmaster=$(head -n 1 "$work/pg/postmaster.pid")
+  for pid in "$postmaster" $(pgrep -P "$postmaster"); do total=$((total + $(ticks "$pid"))); done
+  echo "$total"
+}
+clock_ticks=$(getconf CLK_TCK)
 
 ConnectionStrings__trackerdb="$db" OTEL_EXPORTER_OTLP_ENDPOINT='' \
   dotnet "$root/Tracker.MigrationService/bin/Release/net10.0/Tracker.MigrationService.dll" >"$work/migrations.log" 2>&1 \
@@ -147,6 +161,11 @@ for scenario in "${scenarios[@]}"; do
   before=$(psql_db "SELECT count(*) FROM logs")
   measured_pid=$api_pid
   case "$scenario" in
+    *-unlimited|limiter-off) measured_pid=$unlimited_pid ;;
+    *-uncached) measured_pid=$uncached_pid ;;
+  esac
+  cpu_before=("$(ticks "$measured_pid")" "$(pg_ticks)" "$(ticks "$redis_pid")")
+  case "$scenario" in
     baseline) json=$(loadgen --scenario baseline --url "http://127.0.0.1:$baseline_port/api/v1/logs" --connections 32) ;;
     ingest-single-32) json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs" --api-key "$api_key" --connections 32) ;;
     ingest-single-64) json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs" --api-key "$api_key" --connections 64) ;;
@@ -170,6 +189,7 @@ for scenario in "${scenarios[@]}"; do
         --bearer-file "$tokens.cached" --connections 1) ;;
     *) echo "Unknown scenario: $scenario" >&2; exit 2 ;;
   esac
+  cpu_after=("$(ticks "$measured_pid")" "$(pg_ticks)" "$(ticks "$redis_pid")")
   rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$measured_pid/status")
   # Only for the harness's own test: damage the result to prove the check below catches it.
   [ -z "${TRACKER_BENCH_TAMPER_SQL:-}" ] || psql_db "$TRACKER_BENCH_TAMPER_SQL" >/dev/null
@@ -185,7 +205,13 @@ for scenario in "${scenarios[@]}"; do
     errors=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["errors"])' "$json")
     [ "$errors" -eq 0 ] || { echo "FAILED ANSWERS in $scenario: $errors requests were not answered with 200" >&2; failed=1; }
   fi
-  results+=("$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r["rssMb"]=int(sys.argv[2])//1024; print(json.dumps(r))' "$json" "$rss_kb")")
+  results+=("$(python3 -c '
+import json, sys
+r = json.loads(sys.argv[1]); r["rssMb"] = int(sys.argv[2]) // 1024
+ticks_per_second, before, after = int(sys.argv[3]), sys.argv[4].split(), sys.argv[5].split()
+served = max(1, r["acknowledgedRequests"] + r["errors"])
+r["cpuMicroseconds"] = [(int(a) - int(b)) * 1e6 / ticks_per_second / served for a, b in zip(after, before)]
+print(json.dumps(r))' "$json" "$rss_kb" "$clock_ticks" "${cpu_before[*]}" "${cpu_after[*]}")")
 done
 
 # --- report -------------------------------------------------------------------------------------------------
@@ -193,13 +219,14 @@ python3 - "${results[@]}" <<'PY'
 import json, sys
 rows = [json.loads(arg) for arg in sys.argv[1:]]
 ceiling = next((r["requestsPerSecond"] for r in rows if r["scenario"] == "baseline"), None)
-print("| scenario | connections | requests/s | logs/s | p50 ms | p99 ms | max ms | errors | API peak RSS MB | of HTTP ceiling |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| scenario | connections | requests/s | logs/s | p50 ms | p99 ms | max ms | errors | API peak RSS MB | CPU µs per request: API / PostgreSQL / Redis | of HTTP ceiling |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for r in rows:
     ratio = f'{r["requestsPerSecond"] / ceiling:.0%}' if ceiling and r["scenario"] != "baseline" else "—"
     rss = r["rssMb"] if r["scenario"] != "baseline" else "—"
+    cpu = " / ".join(f"{value:.0f}" for value in r["cpuMicroseconds"]) if r["scenario"] != "baseline" else "—"
     print(f'| {r["scenario"]} | {r["connections"]} | {r["requestsPerSecond"]:,.0f} | {r["logsPerSecond"]:,.0f} | '
-          f'{r["p50Ms"]:.2f} | {r["p99Ms"]:.2f} | {r["maxMs"]:.1f} | {r["errors"]} | {rss} | {ratio} |')
+          f'{r["p50Ms"]:.2f} | {r["p99Ms"]:.2f} | {r["maxMs"]:.1f} | {r["errors"]} | {rss} | {cpu} | {ratio} |')
 PY
 [ "$failed" -eq 0 ] || { echo "FAILED: see the lines above." >&2; exit 1; }
 echo "Rows in PostgreSQL equal acknowledged logs after every write scenario." >&2

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using Tracker.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -32,6 +33,12 @@ public sealed class BenchHarnessTests(ITestOutputHelper output)
         }
 
         Assert.Contains("Rows in PostgreSQL equal acknowledged logs after every write scenario.", log, StringComparison.Ordinal);
+
+        // The CPU column is measured: serving single-event ingest costs CPU in the API, PostgreSQL and Redis.
+        var ingest = table.Split('\n').Single(line => line.StartsWith("| ingest-single-32 |", StringComparison.Ordinal));
+        var cpuPerRequest = ingest.Split('|')[10].Split('/').Select(value => double.Parse(value, CultureInfo.InvariantCulture)).ToArray();
+        Assert.Equal(3, cpuPerRequest.Length);
+        Assert.All(cpuPerRequest, microseconds => Assert.True(microseconds > 0, ingest));
     }
 
     [Theory]
