@@ -14,6 +14,8 @@
 # clients spread over the retention window by COPY (--quick: 100,000 logs of 1,000 clients), then one unmeasured
 # pass reads every cached scenario's answers once; uncached scenarios run against a second API instance with
 # Usage:CacheAnswers off. TRACKER_BENCH_LOAD_DAYS (default 89) changes the span the history is spread over.
+# TRACKER_BENCH_PROFILE=DIR also samples the whole machine with perf (linux-perf) during each scenario and writes
+# DIR/<scenario>.txt: where each request's CPU went, by process and, in the API, by code (bench/perf-summary.py).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
@@ -36,7 +38,7 @@ work=$(mktemp -d /tmp/tracker-bench.XXXXXX)
 chmod 755 "$work"
 pids=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; rm -f "/tmp/perf-$pid.map"; done
   [ -f "$work/pg/postmaster.pid" ] && pg_as_owner "$pg_bin/pg_ctl" -D "$work/pg" -m fast -w stop >/dev/null 2>&1 || true
   rm -rf "$work"
 }
@@ -91,13 +93,22 @@ ConnectionStrings__trackerdb="$db" OTEL_EXPORTER_OTLP_ENDPOINT='' \
   || { cat "$work/migrations.log"; exit 1; }
 
 signing_key=$(head -c 48 /dev/urandom | base64 -w0)
+# Profiling: perf can name JIT-compiled methods only from the runtime's perf maps (/tmp/perf-PID.map), and only
+# when code is not double-mapped for W^X.
+profile_dir=${TRACKER_BENCH_PROFILE:-}
+perf_env=()
+if [ -n "$profile_dir" ]; then
+  command -v perf >/dev/null || { echo "TRACKER_BENCH_PROFILE needs perf: apt-get install linux-perf" >&2; exit 2; }
+  mkdir -p "$profile_dir"; profile_dir=$(cd "$profile_dir" && pwd)
+  perf_env=(DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0)
+fi
 start_api() { # port, extra settings...
   local port=$1; shift
   env ASPNETCORE_URLS="http://127.0.0.1:$port" ASPNETCORE_ENVIRONMENT=Production \
     ConnectionStrings__trackerdb="$db;Maximum Pool Size=100" ConnectionStrings__cache="127.0.0.1:$redis_port" \
     Jwt__SigningKey="$signing_key" Logging__LogLevel__Default=Warning \
     RateLimiting__Auth__PermitLimit=1000000000 RateLimiting__Usage__PermitLimit=1000000000 \
-    RateLimiting__Ingest__BurstLimit=1000000000 RateLimiting__Ingest__TokensPerSecond=1000000000 "$@" \
+    RateLimiting__Ingest__BurstLimit=1000000000 RateLimiting__Ingest__TokensPerSecond=1000000000 "${perf_env[@]}" "$@" \
     dotnet "$root/Tracker.ApiService/bin/Release/net10.0/Tracker.ApiService.dll" >"$work/api-$port.log" 2>&1 &
   pids+=($!)
 }
@@ -165,6 +176,11 @@ for scenario in "${scenarios[@]}"; do
     *-uncached) measured_pid=$uncached_pid ;;
   esac
   cpu_before=("$(ticks "$measured_pid")" "$(pg_ticks)" "$(ticks "$redis_pid")")
+  perf_pid=
+  if [ -n "$profile_dir" ] && [ "$scenario" != baseline ]; then
+    perf record -F 499 -a -g -o "$profile_dir/$scenario.data" -- sleep "$((warmup + seconds))" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   case "$scenario" in
     baseline) json=$(loadgen --scenario baseline --url "http://127.0.0.1:$baseline_port/api/v1/logs" --connections 32) ;;
     ingest-single-32) json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs" --api-key "$api_key" --connections 32) ;;
@@ -190,6 +206,12 @@ for scenario in "${scenarios[@]}"; do
     *) echo "Unknown scenario: $scenario" >&2; exit 2 ;;
   esac
   cpu_after=("$(ticks "$measured_pid")" "$(pg_ticks)" "$(ticks "$redis_pid")")
+  if [ -n "$perf_pid" ]; then
+    wait "$perf_pid" || true
+    served=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(r["acknowledgedRequests"] + r["errors"])' "$json")
+    python3 "$root/bench/perf-summary.py" "$profile_dir/$scenario.data" "$measured_pid" "$(head -n 1 "$work/pg/postmaster.pid")" \
+      "$redis_pid" "$served" >"$profile_dir/$scenario.txt" || echo "Could not summarise the profile of $scenario" >&2
+  fi
   rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$measured_pid/status")
   # Only for the harness's own test: damage the result to prove the check below catches it.
   [ -z "${TRACKER_BENCH_TAMPER_SQL:-}" ] || psql_db "$TRACKER_BENCH_TAMPER_SQL" >/dev/null
