@@ -76,14 +76,16 @@ pids+=($!)
 db="Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=trackerdb"
 psql_db() { psql -h 127.0.0.1 -p "$pg_port" -U postgres -d trackerdb -tAc "$1"; }
 
-# CPU time in clock ticks (user + system) of one process, and of the whole PostgreSQL cluster (the postmaster and
-# every backend and auxiliary process it forked). Divided by the requests a scenario served, it says where each
-# request's CPU went: steadier across runs on a noisy machine than throughput.
+# CPU time in clock ticks (user + system) of one process, and of the whole PostgreSQL cluster: the postmaster, the
+# backends and auxiliary processes it forked and, through its cutime and cstime, those that have already exited.
+# Divided by the requests a scenario served, it says where each request's CPU went: steadier across runs on a
+# noisy machine than throughput.
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 pg_ticks() {
-  local postmaster total=0 pid
+  local postmaster total pid
   postmaster=$(head -n 1 "$work/pg/postmaster.pid")
-  for pid in "$postmaster" $(pgrep -P "$postmaster"); do total=$((total + $(ticks "$pid"))); done
+  total=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$postmaster/stat")
+  for pid in $(pgrep -P "$postmaster"); do total=$((total + $(ticks "$pid"))); done
   echo "$total"
 }
 clock_ticks=$(getconf CLK_TCK)

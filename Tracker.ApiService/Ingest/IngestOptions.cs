@@ -28,8 +28,8 @@ public sealed class IngestOptions
     /// <summary>
     /// Writer loops, each with its own connection; they commit in parallel. One by default: a single loop's batches
     /// hold what arrived during the previous commit, about twice what two loops' do, and PostgreSQL's cost per log
-    /// falls with batch size (on the benchmark machine, with PostgreSQL on the same two cores, from 46 to 31 µs of
-    /// CPU per log). More loops help when the database has cores of its own and commits wait on its disk.
+    /// falls with batch size (on the benchmark machine, with PostgreSQL on the same two cores, by about a quarter;
+    /// see docs/performance.md). More loops help when the database has cores of its own and commits wait on its disk.
     /// </summary>
     [Range(1, 64)]
     public int Writers { get; set; } = 1;
