@@ -7,13 +7,13 @@
 #              ingest-single-64-unlimited usage-top-64-unlimited (the same without rate limiting: what the limiter costs)
 # Builds Release; starts PostgreSQL, Redis, the migration worker and the API on free loopback ports (durable
 # commits: fsync and synchronous_commit stay on); registers a client; warms each API process up with 20 s of
-# ingest; runs each scenario after a warm-up of its own; after
-# every write scenario compares the rows in PostgreSQL with the acknowledged logs and fails on any difference;
-# stops everything it started. Each row also says how many microseconds of CPU the measured API process, the
-# PostgreSQL cluster and Redis spent per request served. Before the first usage scenario, bench/DataLoader loads 10 million logs of 10,000
-# clients spread over the retention window by COPY (--quick: 100,000 logs of 1,000 clients), then one unmeasured
-# pass reads every cached scenario's answers once; uncached scenarios run against a second API instance with
-# Usage:CacheAnswers off. TRACKER_BENCH_LOAD_DAYS (default 89) changes the span the history is spread over.
+# ingest; runs each scenario after a warm-up of its own; after every write scenario compares the rows in
+# PostgreSQL with the acknowledged logs and fails on any difference; stops everything it started. Each row also
+# says how many microseconds of CPU the measured API process, the PostgreSQL cluster and Redis spent per request
+# served. Before the first usage scenario, bench/DataLoader loads 10 million logs of 10,000 clients spread over
+# the retention window by COPY (--quick: 100,000 logs of 1,000 clients), then one unmeasured pass reads every
+# cached scenario's answers once; uncached scenarios run against a second API instance with Usage:CacheAnswers
+# off. TRACKER_BENCH_LOAD_DAYS (default 89) changes the span the history is spread over.
 # TRACKER_BENCH_PROFILE=DIR also samples the whole machine with perf (linux-perf) during each scenario and writes
 # DIR/<scenario>.txt: where each request's CPU went, by process and, in the API, by code (bench/perf-summary.py).
 set -euo pipefail
@@ -187,22 +187,22 @@ for scenario in "${scenarios[@]}"; do
     baseline) json=$(loadgen --scenario baseline --url "http://127.0.0.1:$baseline_port/api/v1/logs" --connections 32) ;;
     ingest-single-32) json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs" --api-key "$api_key" --connections 32) ;;
     ingest-single-64) json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs" --api-key "$api_key" --connections 64) ;;
-    ingest-single-64-unlimited) measured_pid=$unlimited_pid
+    ingest-single-64-unlimited)
       json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$unlimited_port/api/v1/logs" --api-key "$api_key" --connections 64) ;;
     ingest-batch-100) json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs/batch" --api-key "$api_key" --connections 32 --batch 100) ;;
     usage-daily-32|usage-daily-64|usage-top-32|usage-top-64)
       endpoint=${scenario#usage-}; endpoint=${endpoint%-*}
       json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/usages/$endpoint" --method GET \
         --bearer-file "$tokens.cached" --connections "${scenario##*-}") ;;
-    usage-top-64-unlimited) measured_pid=$unlimited_pid
+    usage-top-64-unlimited)
       json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$unlimited_port/api/v1/usages/top" --method GET \
         --bearer-file "$tokens.cached" --connections 64) ;;
     usage-daily-uncached|usage-top-uncached)
-      endpoint=${scenario#usage-}; endpoint=${endpoint%-uncached}; measured_pid=$uncached_pid
+      endpoint=${scenario#usage-}; endpoint=${endpoint%-uncached}
       json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$uncached_port/api/v1/usages/$endpoint" --method GET \
         --bearer-file "$tokens" --connections 1) ;;
     limiter-on|limiter-off)
-      port=$api_port; [ "$scenario" = limiter-on ] || { port=$unlimited_port; measured_pid=$unlimited_pid; }
+      port=$api_port; [ "$scenario" = limiter-on ] || port=$unlimited_port
       json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$port/api/v1/usages/daily" --method GET \
         --bearer-file "$tokens.cached" --connections 1) ;;
     *) echo "Unknown scenario: $scenario" >&2; exit 2 ;;
