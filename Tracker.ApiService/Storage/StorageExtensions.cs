@@ -7,8 +7,9 @@ namespace Tracker.ApiService.Storage;
 
 /// <summary>
 /// PostgreSQL (EF Core, pooled) and Redis, through the Aspire client integrations: connection strings
-/// <c>trackerdb</c> and <c>cache</c>, with their health checks (they make <c>/health</c> a readiness probe),
-/// retries, traces and metrics.
+/// <c>trackerdb</c> and <c>cache</c>, with retries, traces and metrics, and a readiness check of each (they make
+/// <c>/health</c> a readiness probe; see <see cref="PostgresReadinessCheck"/> and <see cref="RedisReadinessCheck"/>
+/// for why they are not the integrations' own).
 /// </summary>
 public static class StorageExtensions
 {
@@ -20,7 +21,7 @@ public static class StorageExtensions
         // One connection pool for both EF Core and the raw Npgsql paths (COPY on ingest): the data source is
         // registered by the Aspire integration, the DbContext is built on it and enriched with retries,
         // health check and telemetry.
-        builder.AddNpgsqlDataSource(DatabaseConnectionName, configureDataSourceBuilder: dataSource =>
+        builder.AddNpgsqlDataSource(DatabaseConnectionName, settings => settings.DisableHealthChecks = true, dataSource =>
         {
             // The same few statements run thousands of times a second (rollup upsert, analytics, key lookups):
             // prepared once per connection, PostgreSQL stops planning them each time (~0.6 ms for daily usage).
@@ -51,7 +52,9 @@ public static class StorageExtensions
             options.AbortOnConnectFail = false;
         });
         builder.Services.AddSingleton<RedisAvailability>();
-        builder.Services.AddHealthChecks().AddCheck<RedisReadinessCheck>(CacheConnectionName);
+        builder.Services.AddHealthChecks()
+            .AddCheck<PostgresReadinessCheck>(DatabaseConnectionName)
+            .AddCheck<RedisReadinessCheck>(CacheConnectionName);
         builder.Services.AddHostedService<RedisConnectionWarmup>();
         return builder;
     }

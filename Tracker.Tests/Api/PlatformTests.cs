@@ -59,6 +59,38 @@ public sealed class PlatformTests(ServersFixture servers, ITestOutputHelper outp
     }
 
     [Fact]
+    public async Task Health_is_unhealthy_while_postgres_is_down_and_each_probe_logs_one_line_without_a_stack()
+    {
+        await Servers.Postgres.StopAsync();
+        try
+        {
+            for (var probe = 0; probe < 3; probe++)
+            {
+                using var whileDown = await Http.GetAsync(new Uri("/health", UriKind.Relative));
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, whileDown.StatusCode);
+            }
+
+            using var alive = await Http.GetAsync(new Uri("/alive", UriKind.Relative));
+            Assert.Equal(HttpStatusCode.OK, alive.StatusCode);
+        }
+        finally
+        {
+            await Servers.Postgres.StartAsync();
+        }
+
+        var probeLines = Factory.Logs.Lines.Where(line => line.Contains("PostgreSQL does not answer", StringComparison.Ordinal)).ToList();
+        Assert.Equal(3, probeLines.Count);
+        Assert.All(probeLines, line => Assert.DoesNotContain("   at ", line, StringComparison.Ordinal));
+        Assert.DoesNotContain(Factory.Logs.Lines, line => line.Contains("HealthChecks", StringComparison.Ordinal) && line.Contains("   at ", StringComparison.Ordinal));
+
+        await Poll.UntilAsync(async () =>
+        {
+            using var afterRestart = await Http.GetAsync(new Uri("/health", UriKind.Relative));
+            return afterRestart.StatusCode == HttpStatusCode.OK;
+        }, TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(200));
+    }
+
+    [Fact]
     public async Task Unknown_route_is_a_404_problem()
     {
         using var response = await Http.GetAsync(new Uri("/api/v1/nothing-here", UriKind.Relative));
