@@ -19,8 +19,10 @@ public sealed record FixedWindowRule(string Policy, int PermitLimit, TimeSpan Wi
 /// <summary>
 /// A bucket holding up to <see cref="BurstLimit"/> tokens, refilled continuously at <see cref="TokensPerSecond"/>.
 /// Advertised as a quota of the whole burst over the time it takes to refill it (q=2000;w=2 for 1000/s, burst 2000).
+/// A busy partition's tokens are taken from Redis ahead and held for at most <see cref="LeaseLifetime"/> (see
+/// <see cref="TokenLease"/>); zero decides every request by its own round trip.
 /// </summary>
-public sealed record TokenBucketRule(string Policy, int BurstLimit, double TokensPerSecond) : RateLimitRule(Policy)
+public sealed record TokenBucketRule(string Policy, int BurstLimit, double TokensPerSecond, TimeSpan LeaseLifetime = default) : RateLimitRule(Policy)
 {
     public override string PolicyHeader { get; } =
         string.Create(CultureInfo.InvariantCulture, $"\"{Policy}\";q={BurstLimit};w={Math.Max(1, (long)Math.Ceiling(BurstLimit / TokensPerSecond))}");
@@ -33,6 +35,9 @@ public sealed record TokenBucketRule(string Policy, int BurstLimit, double Token
 /// <param name="RetryAfter">For a refusal, until a request would be allowed.</param>
 public sealed record RateDecision(bool Allowed, long Remaining, TimeSpan ResetAfter, TimeSpan RetryAfter)
 {
+    /// <summary>Tokens Redis granted beyond the request's own, for this instance's next requests of the partition.</summary>
+    public int LeasedTokens { get; init; }
+
     /// <summary>The <c>RateLimit</c> header value: remaining quota and seconds until it resets.</summary>
     public string Header(RateLimitRule rule) =>
         string.Create(CultureInfo.InvariantCulture, $"\"{rule.Policy}\";r={Remaining};t={(long)Math.Ceiling(ResetAfter.TotalSeconds)}");

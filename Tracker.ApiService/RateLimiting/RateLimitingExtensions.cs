@@ -31,7 +31,8 @@ public static class RateLimitingExtensions
             var options = configured.Value;
             var auth = new FixedWindowRule(RateLimitPolicies.Auth, options.Auth.PermitLimit, TimeSpan.FromSeconds(options.Auth.WindowSeconds));
             var usage = new FixedWindowRule(RateLimitPolicies.Usage, options.Usage.PermitLimit, TimeSpan.FromSeconds(options.Usage.WindowSeconds));
-            var ingest = new TokenBucketRule(RateLimitPolicies.Ingest, options.Ingest.BurstLimit, options.Ingest.TokensPerSecond);
+            var ingest = new TokenBucketRule(RateLimitPolicies.Ingest, options.Ingest.BurstLimit, options.Ingest.TokensPerSecond,
+                TimeSpan.FromMilliseconds(options.Ingest.LeaseMilliseconds));
 
             Add(limiter, auth, options, provider, http => http.Connection.RemoteIpAddress?.ToString() ?? "unknown");
             Add(limiter, usage, options, provider, http => http.User.GetClientId().ToString("N"));

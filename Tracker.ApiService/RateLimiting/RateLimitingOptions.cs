@@ -46,4 +46,11 @@ public sealed class TokenBucketLimit
 
     [Range(1, int.MaxValue)]
     public int BurstLimit { get; set; }
+
+    /// <summary>
+    /// How long an instance may hold tokens of a busy key taken from Redis ahead of its requests; 0 decides every
+    /// request by its own round trip.
+    /// </summary>
+    [Range(0, 10_000)]
+    public int LeaseMilliseconds { get; set; } = 100;
 }

@@ -48,46 +48,69 @@ public sealed class RedisRateStore(IConnectionMultiplexer redis)
         return results
         """;
 
-    // For each key: {1 if allowed else 0, tokens left (a string: Lua numbers become integers on the way out)}.
+    // For each key: {tokens granted, tokens left (a string: Lua numbers become integers on the way out)}. A request
+    // asks for ARGV[3 + i] tokens, its own and those its instance will hold for the key's next requests
+    // (TokenLease); it gets at least one while one is left, and never more than half of what is left, so several
+    // instances sharing a nearly empty bucket take ever smaller shares down to one token each. Zero is a refusal.
+    // Tokens granted to be held still count against the burst while an instance may hold them (ARGV[3] ms from the
+    // grant; the instance drops them sooner): the bucket refills only up to the burst minus the tokens granted in
+    // the current and the previous lease-long window, so held tokens never add to a bucket that refilled meanwhile.
     // Each bucket is read and written once per call however often its key repeats; its requests are decided in
     // order against the state in between.
     private const string TokenBucketScript = """
         local capacity = tonumber(ARGV[1])
         local per_ms = tonumber(ARGV[2])
+        local lease_ms = tonumber(ARGV[3])
         local clock = redis.call('TIME')
         local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
         local buckets = {}
         local results = {}
         for i, key in ipairs(KEYS) do
-          local tokens = buckets[key]
-          if tokens == nil then
-            local state = redis.call('HMGET', key, 'tokens', 'at')
-            tokens = tonumber(state[1])
+          local bucket = buckets[key]
+          if bucket == nil then
+            local state = redis.call('HMGET', key, 'tokens', 'at', 'leased', 'leased_before', 'leased_since')
+            local tokens = tonumber(state[1])
             local at = tonumber(state[2])
             if tokens == nil then
               tokens = capacity
               at = now
             end
-            tokens = math.min(capacity, tokens + math.max(0, now - at) * per_ms)
+            bucket = { leased = tonumber(state[3]) or 0, before = tonumber(state[4]) or 0, since = tonumber(state[5]) or now }
+            if now >= bucket.since + 2 * lease_ms then
+              bucket.leased, bucket.before, bucket.since = 0, 0, now
+            elseif now >= bucket.since + lease_ms then
+              bucket.leased, bucket.before, bucket.since = 0, bucket.leased, bucket.since + lease_ms
+            end
+            local ceiling = math.max(tokens, capacity - bucket.leased - bucket.before)
+            bucket.tokens = math.min(ceiling, tokens + math.max(0, now - at) * per_ms)
+            buckets[key] = bucket
           end
-          local allowed = 0
-          if tokens >= 1 then
-            tokens = tokens - 1
-            allowed = 1
+          local want = tonumber(ARGV[3 + i])
+          local granted = 0
+          if bucket.tokens >= 1 then
+            granted = math.max(1, math.min(want, math.floor(bucket.tokens / 2)))
+            bucket.tokens = bucket.tokens - granted
+            if want > 1 then
+              bucket.leased = bucket.leased + granted
+            end
           end
-          buckets[key] = tokens
-          results[2 * i - 1] = allowed
-          results[2 * i] = tostring(tokens)
+          results[2 * i - 1] = granted
+          results[2 * i] = tostring(bucket.tokens)
         end
-        for key, tokens in pairs(buckets) do
-          redis.call('HSET', key, 'tokens', tostring(tokens), 'at', now)
-          redis.call('PEXPIRE', key, math.ceil(capacity / per_ms) + 1000)
+        for key, bucket in pairs(buckets) do
+          redis.call('HSET', key, 'tokens', tostring(bucket.tokens), 'at', now,
+            'leased', bucket.leased, 'leased_before', bucket.before, 'leased_since', bucket.since)
+          redis.call('PEXPIRE', key, math.ceil(capacity / per_ms) + lease_ms + 1000)
         end
         return results
         """;
 
-    /// <summary>Decides one request for each of <paramref name="keys"/>, in their order.</summary>
-    public async Task<RateDecision[]> DecideAsync(RateLimitRule rule, RedisKey[] keys)
+    /// <summary>
+    /// Decides one request for each of <paramref name="keys"/>, in their order. For a token bucket, a request may
+    /// ask for more tokens than its own (<paramref name="tokensWanted"/>, aligned with the keys; one each when
+    /// null): what it gets beyond its own is <see cref="RateDecision.LeasedTokens"/>.
+    /// </summary>
+    public async Task<RateDecision[]> DecideAsync(RateLimitRule rule, RedisKey[] keys, int[]? tokensWanted = null)
     {
         var database = redis.GetDatabase();
         var decisions = new RateDecision[keys.Length];
@@ -106,12 +129,21 @@ public sealed class RedisRateStore(IConnectionMultiplexer redis)
 
             case TokenBucketRule bucket:
             {
-                var result = (RedisResult[])(await database.ScriptEvaluateAsync(TokenBucketScript, keys,
-                    [bucket.BurstLimit, (bucket.TokensPerSecond / 1000).ToString("R", CultureInfo.InvariantCulture)]))!;
+                var arguments = new RedisValue[3 + keys.Length];
+                arguments[0] = bucket.BurstLimit;
+                arguments[1] = (bucket.TokensPerSecond / 1000).ToString("R", CultureInfo.InvariantCulture);
+                arguments[2] = (long)Math.Ceiling(bucket.LeaseLifetime.TotalMilliseconds);
                 for (var index = 0; index < keys.Length; index++)
                 {
-                    decisions[index] = RateMath.TokenBucket(bucket, (long)result[2 * index] == 1,
-                        double.Parse((string)result[2 * index + 1]!, CultureInfo.InvariantCulture));
+                    arguments[3 + index] = tokensWanted?[index] ?? 1;
+                }
+
+                var result = (RedisResult[])(await database.ScriptEvaluateAsync(TokenBucketScript, keys, arguments))!;
+                for (var index = 0; index < keys.Length; index++)
+                {
+                    var granted = (int)(long)result[2 * index];
+                    decisions[index] = RateMath.TokenBucket(bucket, granted > 0,
+                        double.Parse((string)result[2 * index + 1]!, CultureInfo.InvariantCulture)) with { LeasedTokens = Math.Max(0, granted - 1) };
                 }
 
                 return decisions;

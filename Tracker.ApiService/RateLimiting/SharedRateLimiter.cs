@@ -7,10 +7,13 @@ namespace Tracker.ApiService.RateLimiting;
 /// middleware uses it: decisions come from Redis while it is reachable and from this instance's memory while it is
 /// not. Each decision also sets the <c>RateLimit-Policy</c> and <c>RateLimit</c> headers on the current response,
 /// because the middleware gives no other place that sees both the lease and the response of an allowed request.
+/// A busy token-bucket partition spends tokens taken from Redis ahead (<see cref="TokenLease"/>), decided here
+/// synchronously with no round trip.
 /// </summary>
 internal sealed class SharedRateLimiter(RateLimitRule rule, string key, RedisDecisionBatcher redisDecisions, RateLimitingServices services)
     : RateLimiter
 {
+    private readonly TokenLease? _lease = rule is TokenBucketRule { LeaseLifetime.Ticks: > 0 } bucket ? new TokenLease(bucket, services.Time) : null;
     private long _lastUsed = services.Time.GetTimestamp();
 
     // Reported idle only once the window (or refill) has passed, so the middleware's cleanup of idle partitions
@@ -26,21 +29,78 @@ internal sealed class SharedRateLimiter(RateLimitRule rule, string key, RedisDec
 
     public override RateLimiterStatistics? GetStatistics() => null;
 
-    // Every decision is made once, in AcquireAsync: the middleware tries this synchronous path first and, when it
-    // is refused, waits for the asynchronous one.
-    protected override RateLimitLease AttemptAcquireCore(int permitCount) => DecisionLease.Deferred;
+    // The middleware tries this synchronous path first and, when it is refused, waits for the asynchronous one. It
+    // decides here only when a held token can be spent; everything else is decided once, in AcquireAsyncCore.
+    protected override RateLimitLease AttemptAcquireCore(int permitCount)
+    {
+        if (_lease is null || !services.Redis.IsAvailable || !_lease.TryTake(newRequest: true, out var bucketLeft, out var refill))
+        {
+            return DecisionLease.Deferred;
+        }
+
+        if (refill > 0)
+        {
+            _ = RefillAsync(refill);
+        }
+
+        return SpendHeldToken(bucketLeft);
+    }
 
     protected override async ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken)
     {
-        if (services.Redis.IsAvailable && await redisDecisions.DecideAsync(key) is { } decision)
+        if (services.Redis.IsAvailable)
         {
-            services.Metrics.UsingRedis(rule.Policy);
-            return Decide(decision, "redis");
+            // Zero: no lease, or a fetch is already in flight; this request then asks for its own token only.
+            var fetching = _lease?.BeginFetch() ?? 0;
+            RateDecision? decision = null;
+            try
+            {
+                decision = await redisDecisions.DecideAsync(key, Math.Max(1, fetching));
+            }
+            finally
+            {
+                if (fetching > 0 && decision is not { Allowed: true })
+                {
+                    _lease!.Complete(0, 0);
+                }
+            }
+
+            if (decision is not null)
+            {
+                services.Metrics.UsingRedis(rule.Policy);
+                if (decision.Allowed && fetching > 0)
+                {
+                    var held = _lease!.Complete(decision.LeasedTokens, decision.Remaining);
+                    return Decide(decision with { Remaining = decision.Remaining + held }, "redis");
+                }
+
+                return Decide(decision, "redis");
+            }
         }
 
         services.Metrics.UsingFallback(rule.Policy);
         return Decide(services.Local.Decide(rule, key), "memory");
     }
+
+    // Fetches the next tokens while the last held ones are being spent, so that a busy key rarely waits for Redis.
+    private async Task RefillAsync(int tokensWanted)
+    {
+        var (tokens, bucketLeft) = (0, 0L);
+        try
+        {
+            if (await redisDecisions.DecideAsync(key, tokensWanted) is { Allowed: true } decision)
+            {
+                (tokens, bucketLeft) = (1 + decision.LeasedTokens, decision.Remaining);
+            }
+        }
+        finally
+        {
+            _lease!.Complete(tokens, bucketLeft);
+        }
+    }
+
+    private DecisionLease SpendHeldToken(long bucketLeft) =>
+        Decide(RateMath.TokenBucket((TokenBucketRule)rule, allowed: true, bucketLeft), "lease");
 
     private DecisionLease Decide(RateDecision decision, string store)
     {

@@ -1,6 +1,9 @@
 using System.Net;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using StackExchange.Redis;
+using Tracker.ApiService.RateLimiting;
 using Tracker.Tests.Infrastructure;
 using static Tracker.Tests.Infrastructure.ApiClient;
 using static Tracker.Tests.Infrastructure.IngestClient;
@@ -181,25 +184,93 @@ public sealed class RateLimitingTests(ServersFixture servers)
     }
 
     [Fact]
-    public async Task Each_decision_is_one_redis_round_trip()
+    public async Task Each_fixed_window_decision_is_one_redis_round_trip()
     {
         await using var factory = await TrackerApiFactory.CreateAsync(servers, Limits());
         using var http = factory.CreateClient();
-        var client = await http.RegisterNewAsync();
-        using (var warm = await http.PostLogAsync(client.ApiKey, Log()))
-        {
-            Assert.Equal(HttpStatusCode.Created, warm.StatusCode);
-        }
-
+        var token = await http.LoginTokenAsync(await http.RegisterNewAsync());
         await using var redis = await ConnectionMultiplexer.ConnectAsync(servers.Redis.ConnectionString + ",allowAdmin=true");
+
         var before = await ScriptCallsAsync(redis);
         for (var request = 0; request < 20; request++)
+        {
+            using var response = await http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/keys", token);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        Assert.Equal(20, await ScriptCallsAsync(redis) - before);
+    }
+
+    [Fact]
+    public async Task A_busy_key_spends_tokens_taken_ahead_without_a_round_trip_each_and_never_more_than_redis_gave()
+    {
+        await using var factory = await TrackerApiFactory.CreateAsync(servers, Limits(ingestBurst: 1000, ingestPerSecond: 0.001));
+        using var http = factory.CreateClient();
+        var client = await http.RegisterNewAsync();
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(servers.Redis.ConnectionString + ",allowAdmin=true");
+
+        var before = await ScriptCallsAsync(redis);
+        for (var request = 0; request < 200; request++)
         {
             using var response = await http.PostLogAsync(client.ApiKey, Log());
             Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         }
 
-        Assert.Equal(20, await ScriptCallsAsync(redis) - before);
+        var roundTrips = await ScriptCallsAsync(redis) - before;
+        Assert.InRange(roundTrips, 1, 100);
+        // Every request spent a token taken from the shared bucket first.
+        var bucket = Assert.Single(await IngestBucketsAsync(redis, factory));
+        Assert.InRange((double)await redis.GetDatabase().HashGetAsync(bucket, "tokens"), 0, 800);
+    }
+
+    [Fact]
+    public async Task A_burst_against_a_leased_bucket_never_gets_more_than_the_bucket_and_loses_at_most_one_lease()
+    {
+        const int burst = 400;
+        await using var factory = await TrackerApiFactory.CreateAsync(servers, Limits(ingestBurst: burst, ingestPerSecond: 0.001));
+        using var http = factory.CreateClient();
+        var client = await http.RegisterNewAsync();
+
+        using var concurrency = new SemaphoreSlim(64);
+        var statuses = await Task.WhenAll(Enumerable.Range(0, 700).Select(async _ =>
+        {
+            await concurrency.WaitAsync();
+            try
+            {
+                using var response = await http.PostLogAsync(client.ApiKey, Log());
+                return response.StatusCode;
+            }
+            finally
+            {
+                concurrency.Release();
+            }
+        }));
+
+        var created = statuses.Count(status => status == HttpStatusCode.Created);
+        Assert.InRange(created, burst - burst / 8, burst);
+        Assert.Equal(700 - created, statuses.Count(status => status == HttpStatusCode.TooManyRequests));
+        Assert.Equal(created, await CountLogsAsync(factory.DatabaseConnectionString));
+    }
+
+    [Fact]
+    public async Task Two_instances_share_one_ingest_bucket_each_holding_at_most_an_eighth_of_it()
+    {
+        const int burst = 80;
+        await using var first = await TrackerApiFactory.CreateAsync(servers, Limits(ingestBurst: burst, ingestPerSecond: 0.001));
+        await using var second = first.CreateSibling();
+        using var firstHttp = first.CreateClient();
+        using var secondHttp = second.CreateClient();
+        var client = await firstHttp.RegisterNewAsync();
+
+        var created = 0;
+        for (var request = 0; request < 2 * burst; request++)
+        {
+            using var response = await (request % 2 == 0 ? firstHttp : secondHttp).PostLogAsync(client.ApiKey, Log());
+            created += response.StatusCode == HttpStatusCode.Created ? 1 : 0;
+        }
+
+        Assert.InRange(created, burst - 2 * (burst / 8), burst);
+        Assert.Equal(created, await CountLogsAsync(first.DatabaseConnectionString));
     }
 
     [Fact]
@@ -258,6 +329,12 @@ public sealed class RateLimitingTests(ServersFixture servers)
 
     private static string Header(HttpResponseMessage response, string name) =>
         response.Headers.TryGetValues(name, out var values) ? Assert.Single(values) : throw new Xunit.Sdk.XunitException($"No {name} header.");
+
+    private static async Task<RedisKey[]> IngestBucketsAsync(ConnectionMultiplexer redis, TrackerApiFactory factory)
+    {
+        var prefix = factory.Services.GetRequiredService<IOptions<RateLimitingOptions>>().Value.KeyPrefix + "ingest:";
+        return [.. await redis.GetServers().Single().KeysAsync(pattern: prefix + "*").ToArrayAsync()];
+    }
 
     private static async Task<long> ScriptCallsAsync(ConnectionMultiplexer redis)
     {

@@ -54,4 +54,45 @@ public sealed class RedisRateStoreTests(ServersFixture servers) : IAsyncLifetime
         Assert.Equal(1, second[1].Remaining);
         Assert.True(await _redis.GetDatabase().KeyExistsAsync(a));
     }
+
+    [Fact]
+    public async Task A_token_bucket_grants_what_is_asked_up_to_half_of_what_is_left_and_at_least_one_token()
+    {
+        var store = new RedisRateStore(_redis);
+        var rule = new TokenBucketRule("ingest", 100, 0.001);
+        RedisKey a = _prefix + "a";
+
+        var decisions = await store.DecideAsync(rule, [a, a, a, a], [30, 1, 80, 500]);
+        // 100 left: 30 asked, 30 granted. 70: one. 69: 80 asked, half of it granted (34). 35: half again (17).
+        Assert.Equal([29, 0, 33, 16], decisions.Select(decision => decision.LeasedTokens));
+        Assert.Equal([70L, 69, 35, 18], decisions.Select(decision => decision.Remaining));
+
+        var drained = await store.DecideAsync(rule, [a, a, a, a, a, a, a], [500, 500, 500, 500, 500, 500, 500]);
+        // 18 → 9 granted, 9 → 4, 5 → 2, then one each from 3, 2 and 1 (half of the last token is nothing, but a
+        // request still gets it), then none.
+        Assert.Equal([true, true, true, true, true, true, false], drained.Select(decision => decision.Allowed));
+        Assert.Equal([8, 3, 1, 0, 0, 0, 0], drained.Select(decision => decision.LeasedTokens));
+        Assert.Equal(0L, drained[6].Remaining);
+    }
+
+    [Fact]
+    public async Task Tokens_granted_to_be_held_count_against_the_burst_until_their_lease_has_ended()
+    {
+        var store = new RedisRateStore(_redis);
+        // Refills the whole burst in 100 ms; a lease lasts 500 ms.
+        var rule = new TokenBucketRule("ingest", 100, 1000, TimeSpan.FromMilliseconds(500));
+        RedisKey a = _prefix + "a";
+
+        var lease = Assert.Single(await store.DecideAsync(rule, [a], [40]));
+        Assert.Equal(39, lease.LeasedTokens);
+        Assert.Equal(60, lease.Remaining);
+
+        // Refilled, the bucket would be full; while the 40 may still be held elsewhere it stops at 100 - 40.
+        await Task.Delay(TimeSpan.FromMilliseconds(200));
+        Assert.Equal(59, Assert.Single(await store.DecideAsync(rule, [a])).Remaining);
+
+        // Counted for one to two lease lifetimes from their grant, they no longer hold the bucket down after that.
+        await Task.Delay(TimeSpan.FromMilliseconds(1100));
+        Assert.Equal(99, Assert.Single(await store.DecideAsync(rule, [a])).Remaining);
+    }
 }
