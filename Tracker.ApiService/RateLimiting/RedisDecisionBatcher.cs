@@ -16,14 +16,14 @@ internal sealed class RedisDecisionBatcher(RateLimitRule rule, RedisRateStore st
     private const int MaxBatch = 256;
 
     private readonly Lock _gate = new();
-    private List<(RedisKey Key, int TokensWanted, TaskCompletionSource<RateDecision?> Waiter)> _queued = [];
+    private List<(RedisKey Key, LeaseFetch Fetch, TaskCompletionSource<RateDecision?> Waiter)> _queued = [];
     private bool _roundTripInFlight;
 
     /// <summary>
     /// The decision for one request of <paramref name="key"/>, or null when Redis failed and the caller must fall
-    /// back. A token bucket's request may ask for more tokens than its own (<see cref="TokenLease"/>).
+    /// back. A token bucket's request may fetch more tokens than its own and hand unspent ones back (<see cref="TokenLease"/>).
     /// </summary>
-    public Task<RateDecision?> DecideAsync(string key, int tokensWanted = 1)
+    public Task<RateDecision?> DecideAsync(string key, LeaseFetch fetch = default)
     {
         // Continuations run synchronously: the loop below releases a round trip's requests one after another on
         // its own thread-pool thread, one hop per round trip instead of a wake-up per request (on two cores those
@@ -32,7 +32,7 @@ internal sealed class RedisDecisionBatcher(RateLimitRule rule, RedisRateStore st
         bool lead;
         lock (_gate)
         {
-            _queued.Add((key, tokensWanted, waiter));
+            _queued.Add((key, fetch, waiter));
             lead = !_roundTripInFlight;
             _roundTripInFlight = true;
         }
@@ -49,7 +49,7 @@ internal sealed class RedisDecisionBatcher(RateLimitRule rule, RedisRateStore st
     {
         while (true)
         {
-            List<(RedisKey Key, int TokensWanted, TaskCompletionSource<RateDecision?> Waiter)> batch;
+            List<(RedisKey Key, LeaseFetch Fetch, TaskCompletionSource<RateDecision?> Waiter)> batch;
             lock (_gate)
             {
                 if (_queued.Count == 0)
@@ -71,7 +71,7 @@ internal sealed class RedisDecisionBatcher(RateLimitRule rule, RedisRateStore st
 
             try
             {
-                var decisions = await store.DecideAsync(rule, [.. batch.Select(item => item.Key)], [.. batch.Select(item => item.TokensWanted)]);
+                var decisions = await store.DecideAsync(rule, [.. batch.Select(item => item.Key)], [.. batch.Select(item => item.Fetch)]);
                 for (var index = 0; index < batch.Count; index++)
                 {
                     batch[index].Waiter.TrySetResult(decisions[index]);

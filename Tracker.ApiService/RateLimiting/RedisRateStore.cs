@@ -52,6 +52,7 @@ public sealed class RedisRateStore(IConnectionMultiplexer redis)
     // asks for ARGV[3 + i] tokens, its own and those its instance will hold for the key's next requests
     // (TokenLease); it gets at least one while one is left, and never more than half of what is left, so several
     // instances sharing a nearly empty bucket take ever smaller shares down to one token each. Zero is a refusal.
+    // It first hands back ARGV[3 + #KEYS + i] tokens its instance held but no longer may spend.
     // Tokens granted to be held still count against the burst while an instance may hold them (ARGV[3] ms from the
     // grant; the instance drops them sooner): the bucket refills only up to the burst minus the tokens granted in
     // the current and the previous lease-long window, so held tokens never add to a bucket that refilled meanwhile.
@@ -85,6 +86,11 @@ public sealed class RedisRateStore(IConnectionMultiplexer redis)
             bucket.tokens = math.min(ceiling, tokens + math.max(0, now - at) * per_ms)
             buckets[key] = bucket
           end
+          local returned = tonumber(ARGV[3 + #KEYS + i])
+          if returned > 0 then
+            -- Still counted as held until their window ages out, which can only leave the bucket lower than exact.
+            bucket.tokens = math.max(bucket.tokens, math.min(bucket.tokens + returned, capacity - bucket.leased - bucket.before))
+          end
           local want = tonumber(ARGV[3 + i])
           local granted = 0
           if bucket.tokens >= 1 then
@@ -107,10 +113,10 @@ public sealed class RedisRateStore(IConnectionMultiplexer redis)
 
     /// <summary>
     /// Decides one request for each of <paramref name="keys"/>, in their order. For a token bucket, a request may
-    /// ask for more tokens than its own (<paramref name="tokensWanted"/>, aligned with the keys; one each when
-    /// null): what it gets beyond its own is <see cref="RateDecision.LeasedTokens"/>.
+    /// ask for more tokens than its own and hand back unspent ones (<paramref name="fetches"/>, aligned with the
+    /// keys; one token each and none back when null): what it gets beyond its own is <see cref="RateDecision.LeasedTokens"/>.
     /// </summary>
-    public async Task<RateDecision[]> DecideAsync(RateLimitRule rule, RedisKey[] keys, int[]? tokensWanted = null)
+    public async Task<RateDecision[]> DecideAsync(RateLimitRule rule, RedisKey[] keys, LeaseFetch[]? fetches = null)
     {
         var database = redis.GetDatabase();
         var decisions = new RateDecision[keys.Length];
@@ -129,13 +135,15 @@ public sealed class RedisRateStore(IConnectionMultiplexer redis)
 
             case TokenBucketRule bucket:
             {
-                var arguments = new RedisValue[3 + keys.Length];
+                var arguments = new RedisValue[3 + 2 * keys.Length];
                 arguments[0] = bucket.BurstLimit;
                 arguments[1] = (bucket.TokensPerSecond / 1000).ToString("R", CultureInfo.InvariantCulture);
                 arguments[2] = (long)Math.Ceiling(bucket.LeaseLifetime.TotalMilliseconds);
                 for (var index = 0; index < keys.Length; index++)
                 {
-                    arguments[3 + index] = tokensWanted?[index] ?? 1;
+                    var fetch = fetches?[index] ?? LeaseFetch.None;
+                    arguments[3 + index] = Math.Max(1, fetch.Tokens);
+                    arguments[3 + keys.Length + index] = fetch.Returned;
                 }
 
                 var result = (RedisResult[])(await database.ScriptEvaluateAsync(TokenBucketScript, keys, arguments))!;

@@ -33,12 +33,12 @@ internal sealed class SharedRateLimiter(RateLimitRule rule, string key, RedisDec
     // decides here only when a held token can be spent; everything else is decided once, in AcquireAsyncCore.
     protected override RateLimitLease AttemptAcquireCore(int permitCount)
     {
-        if (_lease is null || !services.Redis.IsAvailable || !_lease.TryTake(newRequest: true, out var bucketLeft, out var refill))
+        if (_lease is null || !services.Redis.IsAvailable || !_lease.TryTake(out var bucketLeft, out var refill))
         {
             return DecisionLease.Deferred;
         }
 
-        if (refill > 0)
+        if (!refill.IsNone)
         {
             _ = RefillAsync(refill);
         }
@@ -50,28 +50,16 @@ internal sealed class SharedRateLimiter(RateLimitRule rule, string key, RedisDec
     {
         if (services.Redis.IsAvailable)
         {
-            // Zero: no lease, or a fetch is already in flight; this request then asks for its own token only.
-            var fetching = _lease?.BeginFetch() ?? 0;
-            RateDecision? decision = null;
-            try
-            {
-                decision = await redisDecisions.DecideAsync(key, Math.Max(1, fetching));
-            }
-            finally
-            {
-                if (fetching > 0 && decision is not { Allowed: true })
-                {
-                    _lease!.Complete(0, 0);
-                }
-            }
-
+            // None: no lease, or a fetch is already in flight; this request then asks for its own token only.
+            var fetch = _lease?.BeginFetch() ?? LeaseFetch.None;
+            var decision = await FetchAsync(fetch);
             if (decision is not null)
             {
                 services.Metrics.UsingRedis(rule.Policy);
-                if (decision.Allowed && fetching > 0)
+                if (!fetch.IsNone)
                 {
-                    var held = _lease!.Complete(decision.LeasedTokens, decision.Remaining);
-                    return Decide(decision with { Remaining = decision.Remaining + held }, "redis");
+                    var held = _lease!.Complete(decision.Allowed ? decision.LeasedTokens : 0, decision.Remaining);
+                    decision = decision with { Remaining = decision.Remaining + held };
                 }
 
                 return Decide(decision, "redis");
@@ -83,19 +71,30 @@ internal sealed class SharedRateLimiter(RateLimitRule rule, string key, RedisDec
     }
 
     // Fetches the next tokens while the last held ones are being spent, so that a busy key rarely waits for Redis.
-    private async Task RefillAsync(int tokensWanted)
+    private async Task RefillAsync(LeaseFetch fetch)
     {
-        var (tokens, bucketLeft) = (0, 0L);
+        if (await FetchAsync(fetch) is { } decision)
+        {
+            _lease!.Complete(decision.Allowed ? 1 + decision.LeasedTokens : 0, decision.Remaining);
+        }
+    }
+
+    // Redis's decision, or null when it failed; a fetch that did not reach Redis is abandoned, so its tokens to
+    // hand back go with the next one.
+    private async Task<RateDecision?> FetchAsync(LeaseFetch fetch)
+    {
+        RateDecision? decision = null;
         try
         {
-            if (await redisDecisions.DecideAsync(key, tokensWanted) is { Allowed: true } decision)
-            {
-                (tokens, bucketLeft) = (1 + decision.LeasedTokens, decision.Remaining);
-            }
+            decision = await redisDecisions.DecideAsync(key, fetch);
+            return decision;
         }
         finally
         {
-            _lease!.Complete(tokens, bucketLeft);
+            if (decision is null && !fetch.IsNone)
+            {
+                _lease!.Abandon(fetch);
+            }
         }
     }
 

@@ -6,13 +6,15 @@ namespace Tracker.ApiService.RateLimiting;
 /// cores the asynchronous decision cost a quarter of single-event ingest throughput: docs/performance.md).
 /// </summary>
 /// <remarks>
-/// Never over-admits: every token spent here was first taken from the shared bucket. The price is bounded
-/// under-admission across instances: tokens held here cannot be spent by another instance. An instance holds at
-/// most an eighth of the burst (<see cref="MaxTokens"/>), Redis grants at most half of what a bucket has left, and
-/// unspent tokens are dropped <see cref="TokenBucketRule.LeaseLifetime"/> after the fetch that brought them started.
-/// Redis counts held tokens against the burst for that long, so they never add to a bucket that refilled meanwhile. A fetch asks for what the
-/// key's recent rate would spend in one lifetime, so a key with a request now and then asks for one token: it is
-/// decided exactly, as without leases. Thread-safe.
+/// Never over-admits: every token spent here was first taken from the shared bucket, and Redis counts tokens
+/// granted to be held against the burst for at least <see cref="TokenBucketRule.LeaseLifetime"/>, so they never add
+/// to a bucket that refilled meanwhile. Held tokens are therefore spent only within a lifetime of the start of the
+/// fetch that brought them (which is before Redis granted them); unspent ones are then handed back with the key's
+/// next fetch. What remains is bounded under-admission across instances: tokens held here cannot be spent by
+/// another instance, and an instance holds at most an eighth of the burst (<see cref="MaxTokens"/>), while Redis
+/// grants at most half of what a bucket has left. A fetch asks for what the key's recent rate would spend in one
+/// lifetime, so a key with a request now and then asks for one token: it is decided exactly, as without leases.
+/// Thread-safe.
 /// </remarks>
 public sealed class TokenLease(TokenBucketRule rule, TimeProvider time)
 {
@@ -27,6 +29,9 @@ public sealed class TokenLease(TokenBucketRule rule, TimeProvider time)
     // What is left of earlier fetches when a new one arrives: spent first, and dropped at its own, earlier end.
     private int _olderTokens;
     private long _olderExpiresAt;
+
+    // Dropped unspent, to be handed back to the bucket with the next fetch.
+    private int _unspent;
     private long _bucketLeftAtFetch;
     private int _lastGrant;
     private int _demand;
@@ -51,19 +56,19 @@ public sealed class TokenLease(TokenBucketRule rule, TimeProvider time)
     }
 
     /// <summary>
-    /// Spends one held token. <paramref name="newRequest"/> counts the request towards the key's demand (a request
-    /// retried here after Redis refused it is not counted twice). When the tokens run low, <paramref name="refill"/>
-    /// is how many a fetch should ask for now; the caller must fetch and then call <see cref="Complete"/>.
+    /// Spends one held token for a request, which counts towards the key's demand either way. When the tokens run
+    /// low, <paramref name="refill"/> is the fetch to send now; the caller must send it and then call
+    /// <see cref="Complete"/> or <see cref="Abandon"/>. Otherwise it is <see cref="LeaseFetch.None"/>.
     /// </summary>
     /// <param name="bucketLeft">The bucket's tokens as this instance sees them: Redis's at the last fetch plus those held.</param>
-    public bool TryTake(bool newRequest, out long bucketLeft, out int refill)
+    public bool TryTake(out long bucketLeft, out LeaseFetch refill)
     {
         lock (_gate)
         {
             var now = time.GetTimestamp();
-            _demand += newRequest ? 1 : 0;
+            _demand++;
             DropIfExpired(now);
-            refill = 0;
+            refill = LeaseFetch.None;
             bucketLeft = 0;
             if (_tokens + _olderTokens == 0)
             {
@@ -81,7 +86,7 @@ public sealed class TokenLease(TokenBucketRule rule, TimeProvider time)
 
             bucketLeft = _bucketLeftAtFetch + _tokens + _olderTokens;
             // Fetched before the last quarter is spent, the next tokens usually arrive before a request must wait.
-            if (newRequest && !_fetching && _tokens + _olderTokens <= _lastGrant / 4)
+            if (!_fetching && _tokens + _olderTokens <= _lastGrant / 4)
             {
                 refill = StartFetch(now);
             }
@@ -91,20 +96,21 @@ public sealed class TokenLease(TokenBucketRule rule, TimeProvider time)
     }
 
     /// <summary>
-    /// For a request that found no token: how many it should ask Redis for, its own included. Zero means a fetch
-    /// is already in flight, so this request asks for its own token only and must not call <see cref="Complete"/>.
+    /// For a request that found no token: the fetch it should send, its own token included. <see cref="LeaseFetch.None"/>
+    /// means a fetch is already in flight, so this request asks for its own token only and must not call
+    /// <see cref="Complete"/> or <see cref="Abandon"/>.
     /// </summary>
-    public int BeginFetch()
+    public LeaseFetch BeginFetch()
     {
         lock (_gate)
         {
-            return _fetching ? 0 : StartFetch(time.GetTimestamp());
+            return _fetching ? LeaseFetch.None : StartFetch(time.GetTimestamp());
         }
     }
 
     /// <summary>
-    /// Ends the fetch that <see cref="TryTake"/> or <see cref="BeginFetch"/> started: keeps <paramref name="tokens"/>
-    /// (none when Redis refused or failed) and returns how many are held now.
+    /// Ends a fetch that Redis answered (the tokens it handed back are in the bucket again): keeps
+    /// <paramref name="tokens"/> (none when Redis refused) and returns how many are held now.
     /// </summary>
     /// <param name="bucketLeft">What Redis had left after granting them.</param>
     public int Complete(int tokens, long bucketLeft)
@@ -124,8 +130,6 @@ public sealed class TokenLease(TokenBucketRule rule, TimeProvider time)
 
                 _tokens = tokens;
                 _lastGrant = tokens;
-                // From the fetch's start, which is before Redis granted them: Redis counts them against the burst for
-                // a lifetime from its grant, so they are always gone from here before Redis stops counting them.
                 _expiresAt = _fetchStartedAt + _lifetimeTicks;
                 _bucketLeftAtFetch = bucketLeft;
             }
@@ -134,27 +138,53 @@ public sealed class TokenLease(TokenBucketRule rule, TimeProvider time)
         }
     }
 
-    private int StartFetch(long now)
+    /// <summary>Ends a fetch that did not reach Redis: what it was handing back is handed back with the next one.</summary>
+    public void Abandon(LeaseFetch fetch)
     {
+        lock (_gate)
+        {
+            _fetching = false;
+            _unspent += fetch.Returned;
+        }
+    }
+
+    private LeaseFetch StartFetch(long now)
+    {
+        DropIfExpired(now);
         _fetching = true;
         _fetchStartedAt = now;
         var window = Math.Max(now - _demandSince, _lifetimeTicks / ShortestDemandWindowPerLifetime);
         var want = window <= 0 ? 1 : (int)Math.Min(MaxTokens, Math.Ceiling(_demand * (double)_lifetimeTicks / window));
         _demand = 0;
         _demandSince = now;
-        return Math.Clamp(want, 1, MaxTokens);
+        var fetch = new LeaseFetch(Math.Clamp(want, 1, MaxTokens), _unspent);
+        _unspent = 0;
+        return fetch;
     }
 
     private void DropIfExpired(long now)
     {
         if (_olderTokens > 0 && now >= _olderExpiresAt)
         {
+            _unspent += _olderTokens;
             _olderTokens = 0;
         }
 
         if (_tokens > 0 && now >= _expiresAt)
         {
+            _unspent += _tokens;
             _tokens = 0;
         }
     }
+}
+
+/// <summary>
+/// One fetch of a key's tokens from Redis: how many it asks for (a request's own included) and how many unspent
+/// ones it hands back. <see cref="Tokens"/> zero is no fetch.
+/// </summary>
+public readonly record struct LeaseFetch(int Tokens, int Returned)
+{
+    public static LeaseFetch None => default;
+
+    public bool IsNone => Tokens == 0;
 }

@@ -224,7 +224,7 @@ public sealed class RateLimitingTests(ServersFixture servers)
     }
 
     [Fact]
-    public async Task A_burst_against_a_leased_bucket_never_gets_more_than_the_bucket_and_loses_at_most_one_lease()
+    public async Task A_burst_against_a_leased_bucket_gets_what_the_bucket_holds_and_never_more()
     {
         const int burst = 400;
         await using var factory = await TrackerApiFactory.CreateAsync(servers, Limits(ingestBurst: burst, ingestPerSecond: 0.001));
@@ -247,7 +247,9 @@ public sealed class RateLimitingTests(ServersFixture servers)
         }));
 
         var created = statuses.Count(status => status == HttpStatusCode.Created);
-        Assert.InRange(created, burst - burst / 8, burst);
+        // Held tokens are spent by the next requests, or handed back when their lease ends and fetched again: only
+        // tokens that arrive after the last request could go unspent.
+        Assert.InRange(created, burst - 4, burst);
         Assert.Equal(700 - created, statuses.Count(status => status == HttpStatusCode.TooManyRequests));
         Assert.Equal(created, await CountLogsAsync(factory.DatabaseConnectionString));
     }

@@ -62,12 +62,12 @@ public sealed class RedisRateStoreTests(ServersFixture servers) : IAsyncLifetime
         var rule = new TokenBucketRule("ingest", 100, 0.001);
         RedisKey a = _prefix + "a";
 
-        var decisions = await store.DecideAsync(rule, [a, a, a, a], [30, 1, 80, 500]);
+        var decisions = await store.DecideAsync(rule, [a, a, a, a], [new(30, 0), new(1, 0), new(80, 0), new(500, 0)]);
         // 100 left: 30 asked, 30 granted. 70: one. 69: 80 asked, half of it granted (34). 35: half again (17).
         Assert.Equal([29, 0, 33, 16], decisions.Select(decision => decision.LeasedTokens));
         Assert.Equal([70L, 69, 35, 18], decisions.Select(decision => decision.Remaining));
 
-        var drained = await store.DecideAsync(rule, [a, a, a, a, a, a, a], [500, 500, 500, 500, 500, 500, 500]);
+        var drained = await store.DecideAsync(rule, [a, a, a, a, a, a, a], [.. Enumerable.Repeat(new LeaseFetch(500, 0), 7)]);
         // 18 → 9 granted, 9 → 4, 5 → 2, then one each from 3, 2 and 1 (half of the last token is nothing, but a
         // request still gets it), then none.
         Assert.Equal([true, true, true, true, true, true, false], drained.Select(decision => decision.Allowed));
@@ -83,7 +83,7 @@ public sealed class RedisRateStoreTests(ServersFixture servers) : IAsyncLifetime
         var rule = new TokenBucketRule("ingest", 100, 1000, TimeSpan.FromMilliseconds(500));
         RedisKey a = _prefix + "a";
 
-        var lease = Assert.Single(await store.DecideAsync(rule, [a], [40]));
+        var lease = Assert.Single(await store.DecideAsync(rule, [a], [new(40, 0)]));
         Assert.Equal(39, lease.LeasedTokens);
         Assert.Equal(60, lease.Remaining);
 
@@ -94,5 +94,25 @@ public sealed class RedisRateStoreTests(ServersFixture servers) : IAsyncLifetime
         // Counted for one to two lease lifetimes from their grant, they no longer hold the bucket down after that.
         await Task.Delay(TimeSpan.FromMilliseconds(1100));
         Assert.Equal(99, Assert.Single(await store.DecideAsync(rule, [a])).Remaining);
+    }
+
+    [Fact]
+    public async Task Tokens_handed_back_return_to_the_bucket_within_the_burst_less_what_is_still_held()
+    {
+        var store = new RedisRateStore(_redis);
+        var rule = new TokenBucketRule("ingest", 100, 0.001, TimeSpan.FromSeconds(60));
+        RedisKey a = _prefix + "a";
+
+        Assert.Equal(39, Assert.Single(await store.DecideAsync(rule, [a], [new(40, 0)])).LeasedTokens);
+        var drained = await store.DecideAsync(rule, [.. Enumerable.Repeat(a, 61)]);
+        Assert.False(drained[60].Allowed);
+
+        // 30 of the 40 come back unspent: the next request is allowed from them.
+        var afterReturn = Assert.Single(await store.DecideAsync(rule, [a], [new(1, 30)]));
+        Assert.True(afterReturn.Allowed);
+        Assert.Equal(29, afterReturn.Remaining);
+
+        // While the 40 still count as held, the bucket never rises above 100 - 40, however much is handed back.
+        Assert.Equal(59, Assert.Single(await store.DecideAsync(rule, [a], [new(1, 100)])).Remaining);
     }
 }

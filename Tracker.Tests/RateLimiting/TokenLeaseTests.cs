@@ -20,8 +20,8 @@ public sealed class TokenLeaseTests
         for (var request = 0; request < 3; request++)
         {
             _time.Advance(TimeSpan.FromSeconds(1));
-            Assert.False(lease.TryTake(newRequest: true, out _, out _));
-            Assert.Equal(1, lease.BeginFetch());
+            Assert.False(lease.TryTake(out _, out _));
+            Assert.Equal(1, lease.BeginFetch().Tokens);
             Assert.Equal(0, lease.Complete(0, 1999));
         }
     }
@@ -31,9 +31,9 @@ public sealed class TokenLeaseTests
     {
         var lease = new TokenLease(Ingest, _time);
         Assert.Equal(250, lease.MaxTokens);
-        Assert.False(lease.TryTake(newRequest: true, out _, out _));
+        Assert.False(lease.TryTake(out _, out _));
         // One request reads as at most ten per lifetime: demand is measured over at least a tenth of one.
-        Assert.Equal(10, lease.BeginFetch());
+        Assert.Equal(10, lease.BeginFetch().Tokens);
         lease.Complete(0, 0);
 
         Assert.Equal(100, FetchAfter(requests: 50, over: TimeSpan.FromMilliseconds(50)));
@@ -44,11 +44,11 @@ public sealed class TokenLeaseTests
         {
             for (var request = 0; request < requests; request++)
             {
-                Assert.False(lease.TryTake(newRequest: true, out _, out _));
+                Assert.False(lease.TryTake(out _, out _));
                 _time.Advance(over / requests);
             }
 
-            var wanted = lease.BeginFetch();
+            var wanted = lease.BeginFetch().Tokens;
             lease.Complete(0, 0);
             return wanted;
         }
@@ -58,41 +58,42 @@ public sealed class TokenLeaseTests
     public void Held_tokens_are_spent_one_per_request_and_the_next_fetch_starts_when_a_quarter_is_left()
     {
         var lease = new TokenLease(Ingest, _time);
-        Assert.True(lease.BeginFetch() > 0);
+        Assert.True(lease.BeginFetch().Tokens > 0);
         Assert.Equal(100, lease.Complete(100, 1500));
 
         for (var taken = 1; taken <= 74; taken++)
         {
-            Assert.True(lease.TryTake(newRequest: true, out var bucketLeft, out var refill));
+            Assert.True(lease.TryTake(out var bucketLeft, out var refill));
             Assert.Equal(1500 + 100 - taken, bucketLeft);
-            Assert.Equal(0, refill);
+            Assert.True(refill.IsNone);
         }
 
-        Assert.True(lease.TryTake(newRequest: true, out _, out var refillAtAQuarter));
-        Assert.InRange(refillAtAQuarter, 1, lease.MaxTokens);
+        Assert.True(lease.TryTake(out _, out var refillAtAQuarter));
+        Assert.InRange(refillAtAQuarter.Tokens, 1, lease.MaxTokens);
 
         // One fetch at a time: while it is in flight no other starts, and requests ask for their own token only.
-        Assert.True(lease.TryTake(newRequest: true, out _, out var refillWhileFetching));
-        Assert.Equal(0, refillWhileFetching);
-        Assert.Equal(0, lease.BeginFetch());
+        Assert.True(lease.TryTake(out _, out var refillWhileFetching));
+        Assert.True(refillWhileFetching.IsNone);
+        Assert.Equal(0, lease.BeginFetch().Tokens);
 
         Assert.Equal(24 + 100, lease.Complete(100, 1300));
     }
 
     [Fact]
-    public void Unspent_tokens_are_dropped_a_lifetime_after_the_fetch_that_brought_them()
+    public void Unspent_tokens_are_dropped_a_lifetime_after_their_fetch_started_and_handed_back_with_the_next()
     {
         var lease = new TokenLease(Ingest, _time);
         lease.BeginFetch();
         lease.Complete(10, 0);
 
         _time.Advance(TimeSpan.FromMilliseconds(99));
-        Assert.True(lease.TryTake(newRequest: true, out _, out _));
+        Assert.True(lease.TryTake(out _, out _));
         Assert.Equal(9, lease.Tokens);
 
         _time.Advance(TimeSpan.FromMilliseconds(1));
         Assert.Equal(0, lease.Tokens);
-        Assert.False(lease.TryTake(newRequest: true, out _, out _));
+        Assert.False(lease.TryTake(out _, out _));
+        Assert.Equal(9, lease.BeginFetch().Returned);
     }
 
     [Fact]
@@ -102,11 +103,11 @@ public sealed class TokenLeaseTests
         lease.BeginFetch();
         lease.Complete(10, 0);
         _time.Advance(TimeSpan.FromMilliseconds(60));
-        Assert.True(lease.TryTake(newRequest: true, out _, out _));
-        Assert.True(lease.BeginFetch() > 0);
+        Assert.True(lease.TryTake(out _, out _));
+        Assert.True(lease.BeginFetch().Tokens > 0);
         Assert.Equal(9 + 20, lease.Complete(20, 0));
 
-        Assert.True(lease.TryTake(newRequest: true, out _, out _));
+        Assert.True(lease.TryTake(out _, out _));
         _time.Advance(TimeSpan.FromMilliseconds(40));
         Assert.Equal(20, lease.Tokens);
         _time.Advance(TimeSpan.FromMilliseconds(60));
@@ -114,14 +115,24 @@ public sealed class TokenLeaseTests
     }
 
     [Fact]
-    public void A_refused_or_failed_fetch_ends_so_that_the_next_request_fetches_again()
+    public void A_fetch_that_fails_ends_and_what_it_handed_back_goes_with_the_next_one()
     {
         var lease = new TokenLease(Ingest, _time);
-        Assert.True(lease.BeginFetch() > 0);
-        Assert.Equal(0, lease.BeginFetch());
+        lease.BeginFetch();
+        lease.Complete(10, 0);
+        _time.Advance(TimeSpan.FromMilliseconds(100));
 
+        var failed = lease.BeginFetch();
+        Assert.Equal(10, failed.Returned);
+        Assert.True(lease.BeginFetch().IsNone);
+        lease.Abandon(failed);
+
+        var next = lease.BeginFetch();
+        Assert.False(next.IsNone);
+        Assert.Equal(10, next.Returned);
+        // Redis answered (a refusal): the fetch ends, and nothing is handed back twice.
         Assert.Equal(0, lease.Complete(0, 0));
-        Assert.True(lease.BeginFetch() > 0);
+        Assert.Equal(0, lease.BeginFetch().Returned);
     }
 
     [Fact]
@@ -131,9 +142,9 @@ public sealed class TokenLeaseTests
         Assert.Equal(1, lease.MaxTokens);
         for (var request = 0; request < 100; request++)
         {
-            Assert.False(lease.TryTake(newRequest: true, out _, out _));
+            Assert.False(lease.TryTake(out _, out _));
         }
 
-        Assert.Equal(1, lease.BeginFetch());
+        Assert.Equal(1, lease.BeginFetch().Tokens);
     }
 }
