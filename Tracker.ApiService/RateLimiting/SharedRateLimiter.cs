@@ -52,7 +52,7 @@ internal sealed class SharedRateLimiter(RateLimitRule rule, string key, RedisDec
         {
             // None: no lease, or a fetch is already in flight; this request then asks for its own token only.
             var fetch = _lease?.BeginFetch() ?? LeaseFetch.None;
-            var decision = await FetchAsync(fetch);
+            var decision = fetch.IsNone ? await redisDecisions.DecideAsync(key) : await FetchAsync(fetch);
             if (decision is not null)
             {
                 services.Metrics.UsingRedis(rule.Policy);
