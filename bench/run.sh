@@ -5,6 +5,8 @@
 #              usage-daily-32 usage-daily-64 usage-top-32 usage-top-64 usage-daily-uncached usage-top-uncached
 #              limiter-on limiter-off (cached daily on one connection, with and without rate limiting: its added latency)
 #              ingest-single-64-unlimited usage-top-64-unlimited (the same without rate limiting: what the limiter costs)
+#              ingest-single-64-keys (single-event ingest spread over 1,000 API keys of 20 clients: each key is a
+#              rate-limit partition of its own, about 20 requests/s each, instead of one key taking everything)
 # Builds Release; starts PostgreSQL, Redis, the migration worker and the API on free loopback ports (durable
 # commits: fsync and synchronous_commit stay on); registers a client; warms each API process up with 20 s of
 # ingest; runs each scenario after a warm-up of its own; after every write scenario compares the rows in
@@ -20,17 +22,17 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
 
-seconds=10 warmup=3 load_clients=10000 load_logs=10000000
+seconds=10 warmup=3 load_clients=10000 load_logs=10000000 key_clients=20
 # 89 days: the retention window (90) less the day whose partition the retention job may be dropping.
 load_days=${TRACKER_BENCH_LOAD_DAYS:-89}
 scenarios=()
 for argument in "$@"; do
   case "$argument" in
-    --quick) seconds=2 warmup=1 load_clients=1000 load_logs=100000 ;;
+    --quick) seconds=2 warmup=1 load_clients=1000 load_logs=100000 key_clients=2 ;;
     *) scenarios+=("$argument") ;;
   esac
 done
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(baseline ingest-single-32 ingest-single-64 ingest-single-64-unlimited ingest-batch-100
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(baseline ingest-single-32 ingest-single-64 ingest-single-64-unlimited ingest-single-64-keys ingest-batch-100
   usage-daily-32 usage-daily-64 usage-top-32 usage-top-64 usage-top-64-unlimited usage-daily-uncached usage-top-uncached
   limiter-on limiter-off)
 
@@ -165,12 +167,19 @@ load_history() {
   done
 }
 
+# API keys for the many-keys scenario: 50 (the most a client may hold) for each of $key_clients clients.
+api_keys="$work/api-keys"
+make_api_keys() {
+  [ -f "$api_keys" ] && return
+  python3 "$root/bench/api-keys.py" "http://127.0.0.1:$api_port" "$key_clients" 50 >"$api_keys"
+}
+
 # --- scenarios ----------------------------------------------------------------------------------------------
 results=()
 failed=0
 for scenario in "${scenarios[@]}"; do
   echo "Running $scenario..." >&2
-  case "$scenario" in usage-*|limiter-*) load_history ;; esac
+  case "$scenario" in usage-*|limiter-*) load_history ;; ingest-single-64-keys) make_api_keys ;; esac
   before=$(psql_db "SELECT count(*) FROM logs")
   measured_pid=$api_pid
   case "$scenario" in
@@ -189,6 +198,8 @@ for scenario in "${scenarios[@]}"; do
     ingest-single-64) json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs" --api-key "$api_key" --connections 64) ;;
     ingest-single-64-unlimited)
       json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$unlimited_port/api/v1/logs" --api-key "$api_key" --connections 64) ;;
+    ingest-single-64-keys)
+      json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs" --api-key-file "$api_keys" --connections 64) ;;
     ingest-batch-100) json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs/batch" --api-key "$api_key" --connections 32 --batch 100) ;;
     usage-daily-32|usage-daily-64|usage-top-32|usage-top-64)
       endpoint=${scenario#usage-}; endpoint=${endpoint%-*}

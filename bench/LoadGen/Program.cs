@@ -6,30 +6,31 @@ using System.Text.Json;
 // A closed-loop HTTP load generator for bench/run.sh. Each connection sends one request at a time until the
 // run ends, then every request still in flight is awaited, so the count of 201s is exact and can be checked
 // against the rows in PostgreSQL (a tool that abandons in-flight requests at its deadline cannot do that).
-// Usage: LoadGen --url U --connections N --seconds S --warmup W [--api-key K] [--batch B] [--scenario NAME]
-//                [--method GET] [--bearer-file FILE (one token per line, used in turn)]
+// Usage: LoadGen --url U --connections N --seconds S --warmup W [--api-key K | --api-key-file FILE] [--batch B]
+//                [--scenario NAME] [--method GET] [--bearer-file FILE]
+// A file holds one API key or bearer token per line; requests use them in turn.
 var options = ParseArguments(args);
 var url = new Uri(options["url"]);
 var connections = int.Parse(options.GetValueOrDefault("connections", "32"), CultureInfo.InvariantCulture);
 var seconds = double.Parse(options.GetValueOrDefault("seconds", "10"), CultureInfo.InvariantCulture);
 var warmup = double.Parse(options.GetValueOrDefault("warmup", "2"), CultureInfo.InvariantCulture);
 var batch = int.Parse(options.GetValueOrDefault("batch", "0"), CultureInfo.InvariantCulture);
-var apiKey = options.GetValueOrDefault("api-key");
+var apiKeys = options.TryGetValue("api-key-file", out var apiKeyFile)
+    ? ReadLines(apiKeyFile)
+    : [options.GetValueOrDefault("api-key")];
 var scenario = options.GetValueOrDefault("scenario", "load");
 
 var method = options.GetValueOrDefault("method", "POST");
-var bearerTokens = options.TryGetValue("bearer-file", out var bearerFile)
-    ? File.ReadAllLines(bearerFile).Where(line => line.Length > 0).Select(line => (string?)line).ToArray()
-    : [(string?)null];
+var bearerTokens = options.TryGetValue("bearer-file", out var bearerFile) ? ReadLines(bearerFile) : [null];
 var body = method == "GET" ? [] : Encoding.UTF8.GetBytes(batch > 0
     ? JsonSerializer.Serialize(new { logs = Enumerable.Range(0, batch).Select(index => Log(index)).ToArray() })
     : JsonSerializer.Serialize(Log(0)));
 var logsPerRequest = method == "GET" ? 0 : Math.Max(batch, 1);
 
-// Requests are serialised once (one per bearer token: connections take them in turn); each connection writes
-// the same bytes. HttpClient is not used: its cost per request would take a large share of the two cores the
-// server under test shares with this tool.
-var requests = bearerTokens.Select(token => Encoding.ASCII.GetBytes(
+// Requests are serialised once (one per API key and bearer token: connections take them in turn); each
+// connection writes the same bytes. HttpClient is not used: its cost per request would take a large share of the
+// two cores the server under test shares with this tool.
+var requests = apiKeys.SelectMany(apiKey => bearerTokens, (apiKey, token) => Encoding.ASCII.GetBytes(
     $"{method} {url.PathAndQuery} HTTP/1.1\r\nHost: {url.Authority}\r\n"
     + (body.Length > 0 ? $"Content-Type: application/json\r\nContent-Length: {body.Length}\r\n" : string.Empty)
     + (apiKey is null ? string.Empty : $"X-API-Key: {apiKey}\r\n")
@@ -107,6 +108,8 @@ static object Log(int index) => new
     method = "GET",
     timestamp = DateTimeOffset.UtcNow.AddSeconds(-1).ToUnixTimeMilliseconds(),
 };
+
+static string?[] ReadLines(string path) => [.. File.ReadAllLines(path).Where(line => line.Length > 0)];
 
 static double Percentile(double[] sorted, double quantile) =>
     sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(quantile * sorted.Length) - 1)];
