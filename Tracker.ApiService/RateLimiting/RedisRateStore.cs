@@ -50,7 +50,7 @@ public sealed class RedisRateStore(IConnectionMultiplexer redis)
 
     // For each key: {tokens granted, tokens left (a string: Lua numbers become integers on the way out)}. A request
     // asks for ARGV[3 + i] tokens, its own and those its instance will hold for the key's next requests
-    // (TokenLease); it gets at least one while one is left, and never more than half of what is left, so several
+    // (TokenLease), or for -ARGV[3 + i] to hold when its instance refills ahead of requests; it gets at least one while one is left, and never more than half of what is left, so several
     // instances sharing a nearly empty bucket take ever smaller shares down to one token each. Zero is a refusal.
     // It first hands back ARGV[3 + #KEYS + i] tokens its instance held but no longer may spend.
     // Tokens granted to be held still count against the burst while an instance may hold them (ARGV[3] ms from the
@@ -91,14 +91,15 @@ public sealed class RedisRateStore(IConnectionMultiplexer redis)
             -- Still counted as held until their window ages out, which can only leave the bucket lower than exact.
             bucket.tokens = math.max(bucket.tokens, math.min(bucket.tokens + returned, capacity - bucket.leased - bucket.before))
           end
+          -- A negative count is a refill: every token granted is held, none spent by a request now.
           local want = tonumber(ARGV[3 + i])
+          local spent_now = want > 0 and 1 or 0
+          want = math.abs(want)
           local granted = 0
           if bucket.tokens >= 1 then
             granted = math.max(1, math.min(want, math.floor(bucket.tokens / 2)))
             bucket.tokens = bucket.tokens - granted
-            if want > 1 then
-              bucket.leased = bucket.leased + granted
-            end
+            bucket.leased = bucket.leased + granted - spent_now
           end
           results[2 * i - 1] = granted
           results[2 * i] = tostring(bucket.tokens)
@@ -142,7 +143,7 @@ public sealed class RedisRateStore(IConnectionMultiplexer redis)
                 for (var index = 0; index < keys.Length; index++)
                 {
                     var fetch = fetches?[index] ?? LeaseFetch.None;
-                    arguments[3 + index] = Math.Max(1, fetch.Tokens);
+                    arguments[3 + index] = fetch.IsRefill ? -fetch.Tokens : Math.Max(1, fetch.Tokens);
                     arguments[3 + keys.Length + index] = fetch.Returned;
                 }
 

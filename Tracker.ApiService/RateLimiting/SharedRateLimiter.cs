@@ -71,6 +71,8 @@ internal sealed class SharedRateLimiter(RateLimitRule rule, string key, RedisDec
     }
 
     // Fetches the next tokens while the last held ones are being spent, so that a busy key rarely waits for Redis.
+    // Nothing awaits it: Redis failing ends it with null, and anything else would be a bug of the shared batcher,
+    // which the requests deciding through it report as well.
     private async Task RefillAsync(LeaseFetch fetch)
     {
         if (await FetchAsync(fetch) is { } decision)

@@ -88,7 +88,7 @@ public sealed class TokenLease(TokenBucketRule rule, TimeProvider time)
             // Fetched before the last quarter is spent, the next tokens usually arrive before a request must wait.
             if (!_fetching && _tokens + _olderTokens <= _lastGrant / 4)
             {
-                refill = StartFetch(now);
+                refill = StartFetch(now) with { IsRefill = true };
             }
 
             return true;
@@ -179,10 +179,11 @@ public sealed class TokenLease(TokenBucketRule rule, TimeProvider time)
 }
 
 /// <summary>
-/// One fetch of a key's tokens from Redis: how many it asks for (a request's own included) and how many unspent
-/// ones it hands back. <see cref="Tokens"/> zero is no fetch.
+/// One fetch of a key's tokens from Redis: how many it asks for (a request's own included, unless it is a refill
+/// ahead of requests, whose tokens are all held) and how many unspent ones it hands back. <see cref="Tokens"/>
+/// zero is no fetch.
 /// </summary>
-public readonly record struct LeaseFetch(int Tokens, int Returned)
+public readonly record struct LeaseFetch(int Tokens, int Returned, bool IsRefill = false)
 {
     public static LeaseFetch None => default;
 

@@ -87,9 +87,15 @@ public sealed class RedisRateStoreTests(ServersFixture servers) : IAsyncLifetime
         Assert.Equal(39, lease.LeasedTokens);
         Assert.Equal(60, lease.Remaining);
 
-        // Refilled, the bucket would be full; while the 40 may still be held elsewhere it stops at 100 - 40.
+        // Refilled, the bucket would be full; while the 39 beyond the request's own may still be held elsewhere, it
+        // stops at 100 - 39.
         await Task.Delay(TimeSpan.FromMilliseconds(200));
-        Assert.Equal(59, Assert.Single(await store.DecideAsync(rule, [a])).Remaining);
+        Assert.Equal(60, Assert.Single(await store.DecideAsync(rule, [a])).Remaining);
+
+        // A refill ahead of requests holds every token it gets.
+        Assert.Equal(20, Assert.Single(await store.DecideAsync(rule, [a], [new(20, 0, IsRefill: true)])).LeasedTokens + 1);
+        await Task.Delay(TimeSpan.FromMilliseconds(200));
+        Assert.Equal(100 - 39 - 20 - 1, Assert.Single(await store.DecideAsync(rule, [a])).Remaining);
 
         // Counted for one to two lease lifetimes from their grant, they no longer hold the bucket down after that.
         await Task.Delay(TimeSpan.FromMilliseconds(1100));
@@ -112,7 +118,8 @@ public sealed class RedisRateStoreTests(ServersFixture servers) : IAsyncLifetime
         Assert.True(afterReturn.Allowed);
         Assert.Equal(29, afterReturn.Remaining);
 
-        // While the 40 still count as held, the bucket never rises above 100 - 40, however much is handed back.
-        Assert.Equal(59, Assert.Single(await store.DecideAsync(rule, [a], [new(1, 100)])).Remaining);
+        // While the 39 beyond the first request's own still count as held, the bucket never rises above 100 - 39,
+        // however much is handed back.
+        Assert.Equal(60, Assert.Single(await store.DecideAsync(rule, [a], [new(1, 100)])).Remaining);
     }
 }

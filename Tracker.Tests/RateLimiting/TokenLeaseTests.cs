@@ -70,6 +70,7 @@ public sealed class TokenLeaseTests
 
         Assert.True(lease.TryTake(out _, out var refillAtAQuarter));
         Assert.InRange(refillAtAQuarter.Tokens, 1, lease.MaxTokens);
+        Assert.True(refillAtAQuarter.IsRefill);
 
         // One fetch at a time: while it is in flight no other starts, and requests ask for their own token only.
         Assert.True(lease.TryTake(out _, out var refillWhileFetching));
@@ -129,6 +130,7 @@ public sealed class TokenLeaseTests
 
         var next = lease.BeginFetch();
         Assert.False(next.IsNone);
+        Assert.False(next.IsRefill);
         Assert.Equal(10, next.Returned);
         // Redis answered (a refusal): the fetch ends, and nothing is handed back twice.
         Assert.Equal(0, lease.Complete(0, 0));
