@@ -21,10 +21,10 @@ public static class BatchingPolicy
         return logs;
     }
 
-    /// <summary>Settles and removes the requests whose deadline has passed; returns how many logs they held.</summary>
-    public static int ExpireOverdue(List<PendingLogs> batch, long now)
+    /// <summary>Removes the requests whose deadline has passed from <paramref name="batch"/> and returns them.</summary>
+    public static List<PendingLogs> TakeOverdue(List<PendingLogs> batch, long now)
     {
-        var expiredLogs = 0;
+        var overdue = new List<PendingLogs>();
         batch.RemoveAll(pending =>
         {
             if (pending.DeadlineTimestamp > now)
@@ -32,46 +32,41 @@ public static class BatchingPolicy
                 return false;
             }
 
-            pending.Settle(WriteOutcome.TimedOut);
-            expiredLogs += pending.Logs.Length;
+            overdue.Add(pending);
             return true;
         });
-        return expiredLogs;
+        return overdue;
     }
 
     /// <summary>
-    /// Commits <paramref name="batch"/> through <paramref name="commit"/>, which settles what it commits. When the
-    /// database refuses a row (<paramref name="isRefusal"/>), the batch is split in halves until each refused
-    /// request stands alone and is settled <see cref="WriteOutcome.Refused"/>: one bad row costs only its own
-    /// request. Any other failure propagates; the parts committed before it are already settled, so a retry
-    /// takes only the unsettled rest and nothing is written twice. Returns the refused requests.
+    /// Finds the requests the database refuses among <paramref name="requests"/>, writing every other one exactly
+    /// once. <paramref name="tryWrite"/> writes the requests <c>[start, start + count)</c> and returns false,
+    /// having undone that part (a savepoint), when the database refuses a row of it. A refused part is halved until
+    /// each refused request stands alone, so one bad request among n costs about 2·log2(n) small writes, and
+    /// every accepted request is written in exactly one successful part. Returns the refused indexes, ascending.
     /// </summary>
-    public static async Task<List<PendingLogs>> CommitIsolatingRefusalsAsync(
-        IReadOnlyList<PendingLogs> batch, Func<IReadOnlyList<PendingLogs>, Task> commit, Func<Exception, bool> isRefusal)
+    public static async Task<List<int>> IsolateRefusalsAsync(int requests, Func<int, int, Task<bool>> tryWrite)
     {
-        var refused = new List<PendingLogs>();
-        var work = new Stack<IReadOnlyList<PendingLogs>>();
-        work.Push(batch);
+        var refused = new List<int>();
+        var work = new Stack<(int Start, int Count)>();
+        work.Push((0, requests));
         while (work.Count > 0)
         {
-            var part = work.Pop();
-            try
+            var (start, count) = work.Pop();
+            if (count == 0 || await tryWrite(start, count))
             {
-                await commit(part);
+                continue;
             }
-            catch (Exception exception) when (isRefusal(exception))
-            {
-                if (part.Count == 1)
-                {
-                    part[0].Settle(WriteOutcome.Refused);
-                    refused.Add(part[0]);
-                    continue;
-                }
 
-                var half = part.Count / 2;
-                work.Push(part.Skip(half).ToList());
-                work.Push(part.Take(half).ToList());
+            if (count == 1)
+            {
+                refused.Add(start);
+                continue;
             }
+
+            var half = count / 2;
+            work.Push((start + half, count - half));
+            work.Push((start, half));
         }
 
         return refused;

@@ -20,7 +20,8 @@ public static class IngestApi
             .WithName("CreateLog")
             .WithSummary("Record one API call")
             .WithDescription("201 only once the log is committed to PostgreSQL (requests arriving together share one write). "
-                + "503 with Retry-After when it cannot be committed in time; then nothing of it was stored.")
+                + "503 with Retry-After when it cannot be committed in time; then nothing of it was stored, unless the title says "
+                + "\"Logs may or may not be stored.\" (the connection to the database died during the commit).")
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
@@ -121,6 +122,10 @@ public static class IngestApi
             WriteOutcome.Committed => null,
             WriteOutcome.TimedOut => Unavailable(http, retryAfterSeconds: 2,
                 "The logs could not be committed in time (the database is unreachable); nothing of this request was stored."),
+            WriteOutcome.Unknown => Unavailable(http, retryAfterSeconds: 2,
+                "The connection to the database failed while the logs were being committed, and whether they were stored "
+                + "could not be learned in time: they may have been. A retry may store them a second time.",
+                title: "Logs may or may not be stored."),
             _ => TypedResults.Problem(
                 statusCode: StatusCodes.Status422UnprocessableEntity,
                 title: "The database refused the logs.",
@@ -130,9 +135,9 @@ public static class IngestApi
 
     private readonly record struct WriteResult(bool Queued, ProblemHttpResult? Problem);
 
-    private static ProblemHttpResult Unavailable(HttpContext http, int retryAfterSeconds, string detail)
+    private static ProblemHttpResult Unavailable(HttpContext http, int retryAfterSeconds, string detail, string title = "Logs not stored.")
     {
         http.Response.Headers[HeaderNames.RetryAfter] = retryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        return TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Logs not stored.", detail: detail);
+        return TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: title, detail: detail);
     }
 }

@@ -3,32 +3,45 @@ using NpgsqlTypes;
 
 namespace Tracker.ApiService.Ingest;
 
-/// <summary>Writes batches of logs; see <see cref="LogBatchCommitter"/>.</summary>
+/// <summary>Writes batches of logs in PostgreSQL; see <see cref="LogBatchCommitter"/>.</summary>
+/// <remarks>It sees logs, never the requests waiting for them: the writer alone decides what a request hears.</remarks>
 public interface ILogBatchCommitter
 {
     /// <summary>
-    /// Commits every log of <paramref name="batch"/> under <paramref name="batchId"/>. Throws
-    /// <see cref="AmbiguousCommitException"/> when the outcome of COMMIT is unknown.
+    /// Commits the logs of every request of <paramref name="requests"/> in one transaction, leaving out any request
+    /// a row of which the database refuses; returns the indexes of those. Throws
+    /// <see cref="AmbiguousCommitException"/> when the connection failed while COMMIT was in flight; any other
+    /// exception means nothing was committed.
     /// </summary>
-    Task CommitAsync(IReadOnlyList<PendingLogs> batch, Guid batchId, CancellationToken cancellationToken);
+    Task<IReadOnlyList<int>> CommitAsync(IReadOnlyList<LogRecord[]> requests, CancellationToken cancellationToken);
 
-    /// <summary>Whether the batch with this id was committed (after an <see cref="AmbiguousCommitException"/>).</summary>
-    Task<bool> WasCommittedAsync(Guid batchId, CancellationToken cancellationToken);
+    /// <summary>What became of a transaction whose COMMIT had an unknown outcome.</summary>
+    Task<TransactionOutcome> GetOutcomeAsync(ulong transactionId, CancellationToken cancellationToken);
 }
 
-/// <summary>The connection failed while COMMIT was in flight: the batch may or may not be committed.</summary>
-public sealed class AmbiguousCommitException(Guid batchId, IReadOnlyList<PendingLogs> batch, Exception innerException)
+/// <summary>PostgreSQL's answer about a recent transaction (<c>pg_xact_status</c>).</summary>
+public enum TransactionOutcome
+{
+    /// <summary>Still running, or still committing (a slow disk, a synchronous standby): ask again.</summary>
+    InProgress,
+    Committed,
+    Aborted,
+
+    /// <summary>Too old for PostgreSQL to remember; nothing can tell any more.</summary>
+    Forgotten,
+}
+
+/// <summary>The connection failed while COMMIT was in flight: the transaction may or may not be committed.</summary>
+public sealed class AmbiguousCommitException(ulong transactionId, Exception innerException)
     : Exception("The outcome of committing an ingest batch is unknown.", innerException)
 {
-    public Guid BatchId { get; } = batchId;
-
-    /// <summary>The requests whose logs that commit held.</summary>
-    public IReadOnlyList<PendingLogs> Batch { get; } = batch;
+    /// <summary>The transaction's id, to ask PostgreSQL what became of it.</summary>
+    public ulong TransactionId { get; } = transactionId;
 }
 
 /// <summary>
-/// Writes a batch in one transaction: the logs with binary COPY, then one round trip that adds them to the
-/// hourly usage rollups and records the batch id. Either all of it is committed or none is.
+/// Writes a batch in one transaction: the logs with binary COPY, then one round trip that adds them to the hourly
+/// usage rollups and reads the transaction's id. Either all of it is committed or none is.
 /// </summary>
 public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCommitter
 {
@@ -42,67 +55,34 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
         ON CONFLICT (client_id, hour_start) DO UPDATE SET request_count = usage_hourly.request_count + excluded.request_count
         """;
 
-    public async Task CommitAsync(IReadOnlyList<PendingLogs> batch, Guid batchId, CancellationToken cancellationToken)
+    private const string IsolationSavepoint = "part";
+
+    public async Task<IReadOnlyList<int>> CommitAsync(IReadOnlyList<LogRecord[]> requests, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-
-        var rollup = new Dictionary<(Guid ClientId, DateTime HourStart), long>();
-        await using (var importer = await connection.BeginBinaryImportAsync(CopyCommand, cancellationToken))
-        {
-            foreach (var pending in batch)
-            {
-                foreach (var log in pending.Logs)
-                {
-                    // Synchronous writes fill Npgsql's buffer and only block when it flushes (every few kB);
-                    // awaiting each of six fields per row cost more CPU than the COPY itself.
-                    importer.StartRow();
-                    importer.Write(log.ClientId, NpgsqlDbType.Uuid);
-                    importer.Write(log.ApiKeyId, NpgsqlDbType.Uuid);
-                    importer.Write(log.OccurredAt.UtcDateTime, NpgsqlDbType.TimestampTz);
-                    importer.Write(log.IpAddress, NpgsqlDbType.Inet);
-                    importer.Write(log.Method, NpgsqlDbType.Varchar);
-                    importer.Write(log.Endpoint, NpgsqlDbType.Varchar);
-
-                    var utc = log.OccurredAt.UtcDateTime;
-                    var hour = new DateTime(utc.Year, utc.Month, utc.Day, utc.Hour, 0, 0, DateTimeKind.Utc);
-                    rollup[(log.ClientId, hour)] = rollup.GetValueOrDefault((log.ClientId, hour)) + 1;
-                }
-            }
-
-            await importer.CompleteAsync(cancellationToken);
-        }
-
-        var rows = rollup.OrderBy(row => row.Key.ClientId).ThenBy(row => row.Key.HourStart).ToList();
-        await using (var statements = new NpgsqlBatch(connection, transaction))
-        {
-            var upsert = new NpgsqlBatchCommand(RollupUpsert);
-            upsert.Parameters.Add(new NpgsqlParameter<Guid[]>("client_ids", rows.Select(row => row.Key.ClientId).ToArray()));
-            upsert.Parameters.Add(new NpgsqlParameter<DateTime[]>("hour_starts", rows.Select(row => row.Key.HourStart).ToArray()));
-            upsert.Parameters.Add(new NpgsqlParameter<long[]>("counts", rows.Select(row => row.Value).ToArray()));
-            var record = new NpgsqlBatchCommand("INSERT INTO ingest_batches (id) VALUES (@id)");
-            record.Parameters.Add(new NpgsqlParameter<Guid>("id", batchId));
-            statements.BatchCommands.Add(upsert);
-            statements.BatchCommands.Add(record);
-            await statements.ExecuteNonQueryAsync(cancellationToken);
-        }
-
         try
         {
-            await transaction.CommitAsync(cancellationToken);
+            return await WriteAsync(connection, requests, isolateRefusals: false, cancellationToken);
         }
-        catch (Exception exception) when (exception is not PostgresException)
+        catch (PostgresException exception) when (IsRefusal(exception))
         {
-            // A server error means "not committed"; a broken connection leaves it unknown.
-            throw new AmbiguousCommitException(batchId, batch, exception);
+            // Rare (validation refuses what PostgreSQL would, so this is a day with no partition, say): write again,
+            // each part under a savepoint, so the refused request is found without a transaction per part.
+            return await WriteAsync(connection, requests, isolateRefusals: true, cancellationToken);
         }
     }
 
-    public async Task<bool> WasCommittedAsync(Guid batchId, CancellationToken cancellationToken)
+    public async Task<TransactionOutcome> GetOutcomeAsync(ulong transactionId, CancellationToken cancellationToken)
     {
-        await using var command = dataSource.CreateCommand("SELECT EXISTS (SELECT 1 FROM ingest_batches WHERE id = @id)");
-        command.Parameters.Add(new NpgsqlParameter<Guid>("id", batchId));
-        return (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
+        await using var command = dataSource.CreateCommand("SELECT pg_xact_status(@id::text::xid8)");
+        command.Parameters.Add(new NpgsqlParameter<string>("id", transactionId.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        return await command.ExecuteScalarAsync(cancellationToken) switch
+        {
+            "committed" => TransactionOutcome.Committed,
+            "aborted" => TransactionOutcome.Aborted,
+            "in progress" => TransactionOutcome.InProgress,
+            _ => TransactionOutcome.Forgotten,
+        };
     }
 
     /// <summary>
@@ -112,4 +92,103 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
     public static bool IsRefusal(Exception exception) =>
         exception is PostgresException { IsTransient: false } postgres
         && (postgres.SqlState.StartsWith("22", StringComparison.Ordinal) || postgres.SqlState.StartsWith("23", StringComparison.Ordinal));
+
+    private static async Task<IReadOnlyList<int>> WriteAsync(
+        NpgsqlConnection connection, IReadOnlyList<LogRecord[]> requests, bool isolateRefusals, CancellationToken cancellationToken)
+    {
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        List<int> refused = [];
+        if (isolateRefusals)
+        {
+            refused = await BatchingPolicy.IsolateRefusalsAsync(requests.Count, async (start, count) =>
+            {
+                await transaction.SaveAsync(IsolationSavepoint, cancellationToken);
+                try
+                {
+                    await CopyAsync(connection, requests, start, count, cancellationToken);
+                    await transaction.ReleaseAsync(IsolationSavepoint, cancellationToken);
+                    return true;
+                }
+                catch (PostgresException exception) when (IsRefusal(exception))
+                {
+                    await transaction.RollbackAsync(IsolationSavepoint, cancellationToken);
+                    return false;
+                }
+            });
+        }
+        else
+        {
+            await CopyAsync(connection, requests, 0, requests.Count, cancellationToken);
+        }
+
+        var transactionId = await RollUpAsync(connection, transaction, requests, refused, cancellationToken);
+        try
+        {
+            await transaction.CommitAsync(cancellationToken);
+        }
+        catch (Exception exception) when (exception is not PostgresException)
+        {
+            // A server error means "not committed"; a broken connection (or a cancelled wait) leaves it unknown.
+            throw new AmbiguousCommitException(transactionId, exception);
+        }
+
+        return refused;
+    }
+
+    private static async Task CopyAsync(
+        NpgsqlConnection connection, IReadOnlyList<LogRecord[]> requests, int start, int count, CancellationToken cancellationToken)
+    {
+        await using var importer = await connection.BeginBinaryImportAsync(CopyCommand, cancellationToken);
+        for (var index = start; index < start + count; index++)
+        {
+            foreach (var log in requests[index])
+            {
+                // Synchronous writes fill Npgsql's buffer and only block when it flushes (every few kB);
+                // awaiting each of six fields per row cost more CPU than the COPY itself.
+                importer.StartRow();
+                importer.Write(log.ClientId, NpgsqlDbType.Uuid);
+                importer.Write(log.ApiKeyId, NpgsqlDbType.Uuid);
+                importer.Write(log.OccurredAt.UtcDateTime, NpgsqlDbType.TimestampTz);
+                importer.Write(log.IpAddress, NpgsqlDbType.Inet);
+                importer.Write(log.Method, NpgsqlDbType.Varchar);
+                importer.Write(log.Endpoint, NpgsqlDbType.Varchar);
+            }
+        }
+
+        await importer.CompleteAsync(cancellationToken);
+    }
+
+    /// <summary>Adds the written logs to the hourly rollups and returns the transaction's id, in one round trip.</summary>
+    private static async Task<ulong> RollUpAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<LogRecord[]> requests, List<int> refused,
+        CancellationToken cancellationToken)
+    {
+        var rollup = new Dictionary<(Guid ClientId, DateTime HourStart), long>();
+        for (var index = 0; index < requests.Count; index++)
+        {
+            if (refused.Count > 0 && refused.BinarySearch(index) >= 0)
+            {
+                continue;
+            }
+
+            foreach (var log in requests[index])
+            {
+                var utc = log.OccurredAt.UtcDateTime;
+                var hour = new DateTime(utc.Year, utc.Month, utc.Day, utc.Hour, 0, 0, DateTimeKind.Utc);
+                rollup[(log.ClientId, hour)] = rollup.GetValueOrDefault((log.ClientId, hour)) + 1;
+            }
+        }
+
+        var rows = rollup.OrderBy(row => row.Key.ClientId).ThenBy(row => row.Key.HourStart).ToList();
+        await using var statements = new NpgsqlBatch(connection, transaction);
+        // Asked before COMMIT because afterwards, if the connection dies, it is the only way to learn the outcome.
+        statements.BatchCommands.Add(new NpgsqlBatchCommand("SELECT pg_current_xact_id()::text"));
+        var upsert = new NpgsqlBatchCommand(RollupUpsert);
+        upsert.Parameters.Add(new NpgsqlParameter<Guid[]>("client_ids", rows.Select(row => row.Key.ClientId).ToArray()));
+        upsert.Parameters.Add(new NpgsqlParameter<DateTime[]>("hour_starts", rows.Select(row => row.Key.HourStart).ToArray()));
+        upsert.Parameters.Add(new NpgsqlParameter<long[]>("counts", rows.Select(row => row.Value).ToArray()));
+        statements.BatchCommands.Add(upsert);
+        var transactionId = (string)(await statements.ExecuteScalarAsync(cancellationToken))!;
+        return ulong.Parse(transactionId, System.Globalization.CultureInfo.InvariantCulture);
+    }
 }

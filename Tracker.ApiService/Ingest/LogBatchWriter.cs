@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Threading.Channels;
 using Microsoft.Extensions.Options;
@@ -16,11 +17,18 @@ public enum EnqueueResult
 /// The group-commit writer. Requests put their logs in a queue and await their batch's commit; writer loops
 /// take everything queued (up to <see cref="IngestOptions.MaxBatchSize"/>) and commit it in one transaction,
 /// so requests that arrive together share one write and batches grow with load by themselves.
+/// The writer owns a batch's whole life, and is the only place a request's outcome is decided:
 /// <list type="bullet">
 /// <item>Queue full: refused at once (503), never waited on.</item>
-/// <item>Database unreachable: the batch is retried with backoff; a request still unwritten at its deadline is
-/// answered 503, and nothing of it was written.</item>
-/// <item>A row the database refuses: the batch is split until that request stands alone; the others commit.</item>
+/// <item>Database unreachable or slow: the batch is retried with backoff, and a commit is cancelled when its
+/// oldest request's deadline passes; a request still unwritten at its deadline is answered 503, and nothing of it
+/// was written.</item>
+/// <item>A row the database refuses: that request alone is left out (422), the others commit in the same
+/// transaction.</item>
+/// <item>The connection dies during COMMIT: the batch is handed to a background check that asks PostgreSQL what
+/// became of the transaction, waiting while it is still in progress, so a batch is never written twice; the
+/// writer meanwhile goes on with the queue. If the answer does not come by a request's deadline, the request hears
+/// that the outcome is unknown.</item>
 /// <item>Shutdown: new requests are refused, everything queued is committed, then the writer stops.</item>
 /// </list>
 /// </summary>
@@ -37,6 +45,7 @@ public sealed partial class LogBatchWriter : BackgroundService
     private readonly IUsageChangeObserver _usage;
     private readonly TimeProvider _time;
     private readonly ILogger<LogBatchWriter> _logger;
+    private readonly ConcurrentDictionary<Task, bool> _uncertain = new();
     private long _queuedLogs;
     private int _failingWriters;
     private volatile bool _accepting = true;
@@ -55,8 +64,11 @@ public sealed partial class LogBatchWriter : BackgroundService
         _usage = usage;
         _time = time;
         _logger = logger;
-        metrics.ObserveQueueDepth(() => Interlocked.Read(ref _queuedLogs));
+        metrics.ObserveQueueDepth(() => QueuedLogs);
     }
+
+    /// <summary>Logs queued and not yet taken by a writer loop.</summary>
+    public long QueuedLogs => Interlocked.Read(ref _queuedLogs);
 
     /// <summary>Queues a request's logs; on <see cref="EnqueueResult.Queued"/>, await <see cref="PendingLogs.Outcome"/>.</summary>
     public EnqueueResult TryEnqueue(LogRecord[] logs, out PendingLogs? pending)
@@ -86,16 +98,19 @@ public sealed partial class LogBatchWriter : BackgroundService
         return EnqueueResult.Queued;
     }
 
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
         // The loops deliberately ignore stoppingToken: on shutdown they drain the queue, then end.
-        Task.WhenAll(Enumerable.Range(0, _options.Writers).Select(_ => Task.Run(RunWriterAsync, CancellationToken.None)));
+        await Task.WhenAll(Enumerable.Range(0, _options.Writers).Select(_ => Task.Run(RunWriterAsync, CancellationToken.None)));
+        // Batches whose outcome is being checked end by their requests' deadlines at the latest.
+        await Task.WhenAll(_uncertain.Keys);
+    }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         _accepting = false;
         _queue.Writer.TryComplete();
-        var queued = Interlocked.Read(ref _queuedLogs);
-        LogDraining(queued);
+        LogDraining(QueuedLogs);
         await base.StopAsync(cancellationToken);
     }
 
@@ -118,70 +133,34 @@ public sealed partial class LogBatchWriter : BackgroundService
         }
     }
 
+    /// <summary>Writes <paramref name="batch"/> until every request of it is settled or handed to an outcome check.</summary>
     private async Task WriteAsync(List<PendingLogs> batch)
     {
         var failures = 0;
-        AmbiguousCommitException? ambiguous = null;
         while (true)
         {
-            if (ambiguous is not null)
-            {
-                // Until it is known whether that attempt committed, its requests are neither retried (that could
-                // write them twice) nor answered 503 (they may be stored).
-                try
-                {
-                    if (await _committer.WasCommittedAsync(ambiguous.BatchId, CancellationToken.None))
-                    {
-                        Settle(ambiguous.Batch);
-                        batch.RemoveAll(pending => pending.IsSettled);
-                    }
-
-                    ambiguous = null;
-                }
-                catch (Exception exception) when (exception is not OperationCanceledException)
-                {
-                    await Task.Delay(Backoff(failures++));
-                    continue;
-                }
-            }
-
-            _metrics.Rejected(BatchingPolicy.ExpireOverdue(batch, _time.GetTimestamp()), "timeout");
+            Expire(batch, WriteOutcome.TimedOut, "timeout");
             if (batch.Count == 0)
             {
-                if (failures > 0)
-                {
-                    Interlocked.Decrement(ref _failingWriters);
-                }
-
-                return;
+                break;
             }
 
             try
             {
-                var refused = await BatchingPolicy.CommitIsolatingRefusalsAsync(batch, CommitAndSettleAsync, LogBatchCommitter.IsRefusal);
-                foreach (var request in refused)
-                {
-                    _metrics.Rejected(request.Logs.Length, "refused");
-                    LogRefused(request.Logs.Length);
-                }
-
-                if (failures > 0 && Interlocked.Decrement(ref _failingWriters) == 0)
-                {
-                    LogRecovered();
-                }
-
-                return;
+                await CommitAsync(batch);
+                break;
+            }
+            catch (AmbiguousCommitException uncertain)
+            {
+                LogAmbiguousCommit(uncertain.TransactionId);
+                var requests = batch.ToList();
+                var check = Task.Run(() => ResolveAsync(requests, uncertain.TransactionId), CancellationToken.None);
+                _uncertain.TryAdd(check, true);
+                _ = check.ContinueWith(done => _uncertain.TryRemove(done, out _), TaskScheduler.Default);
+                break;
             }
             catch (Exception exception)
             {
-                if (exception is AmbiguousCommitException uncertain)
-                {
-                    ambiguous = uncertain;
-                    LogAmbiguousCommit(uncertain.BatchId);
-                }
-
-                // Parts committed before the failure are settled: only the rest is retried, so nothing is written twice.
-                batch.RemoveAll(pending => pending.IsSettled);
                 if (failures++ == 0 && Interlocked.Increment(ref _failingWriters) == 1)
                 {
                     // Logged once per outage, not once per retry.
@@ -191,24 +170,42 @@ public sealed partial class LogBatchWriter : BackgroundService
                 await Task.Delay(Backoff(failures));
             }
         }
+
+        if (failures > 0 && Interlocked.Decrement(ref _failingWriters) == 0)
+        {
+            LogRecovered();
+        }
     }
 
-    private static TimeSpan Backoff(int failures) =>
-        TimeSpan.FromMilliseconds(Math.Min(MaxBackoff.TotalMilliseconds, 25 * Math.Pow(2, Math.Min(failures, 10)))
-            + Random.Shared.Next(0, 25));
-
-    private async Task CommitAndSettleAsync(IReadOnlyList<PendingLogs> part)
+    private async Task CommitAsync(List<PendingLogs> batch)
     {
         using var activity = IngestMetrics.ActivitySource.StartActivity("ingest batch");
-        var logs = part.Sum(pending => pending.Logs.Length);
-        activity?.SetTag("tracker.ingest.requests", part.Count);
+        var logs = batch.Sum(pending => pending.Logs.Length);
+        activity?.SetTag("tracker.ingest.requests", batch.Count);
         activity?.SetTag("tracker.ingest.logs", logs);
         var started = _time.GetTimestamp();
+        // A commit that outlives the oldest request's deadline is cancelled, so that no request waits past it
+        // for a database that does not answer.
+        var oldest = batch.Min(pending => pending.DeadlineTimestamp);
+        using var deadline = new CancellationTokenSource(Max(_time.GetElapsedTime(started, oldest), TimeSpan.FromMilliseconds(1)), _time);
         try
         {
-            await _committer.CommitAsync(part, Guid.CreateVersion7(), CancellationToken.None);
-            _metrics.Committed(logs, _time.GetElapsedTime(started));
-            Settle(part);
+            var refused = await _committer.CommitAsync([.. batch.Select(pending => pending.Logs)], deadline.Token);
+            var committed = batch;
+            if (refused.Count > 0)
+            {
+                var left = refused.Select(index => batch[index]).ToList();
+                committed = [.. batch.Where(pending => !left.Contains(pending))];
+                foreach (var request in left)
+                {
+                    Settle([request], WriteOutcome.Refused);
+                    _metrics.Rejected(request.Logs.Length, "refused");
+                    LogRefused(request.Logs.Length);
+                }
+            }
+
+            _metrics.Committed(committed.Sum(pending => pending.Logs.Length), _time.GetElapsedTime(started));
+            Settle(committed, WriteOutcome.Committed);
         }
         catch (Exception exception)
         {
@@ -218,12 +215,88 @@ public sealed partial class LogBatchWriter : BackgroundService
         }
     }
 
-    private void Settle(IReadOnlyList<PendingLogs> committed)
+    /// <summary>
+    /// Learns whether the transaction holding <paramref name="requests"/> committed. "Still in progress" is waited
+    /// out (the old backend may still be committing), never taken for "not committed", which would write the batch
+    /// twice. Aborted: written again. Runs beside the writer loops, so no other request waits for it.
+    /// </summary>
+    private async Task ResolveAsync(List<PendingLogs> requests, ulong transactionId)
     {
-        // Caches hear of the change before any client hears 201, so a fresh read after a 201 sees it.
-        NotifyUsageChanged([.. committed.SelectMany(pending => pending.Logs).Select(log => log.ClientId).Distinct()]);
-        PendingLogs.SettleAll(committed, WriteOutcome.Committed);
+        // Requests answered "unknown" meanwhile leave the list, but if it committed, their logs count too.
+        var all = requests.ToList();
+        var failures = 0;
+        while (true)
+        {
+            Expire(requests, WriteOutcome.Unknown, "unknown");
+            TransactionOutcome outcome;
+            try
+            {
+                outcome = await _committer.GetOutcomeAsync(transactionId, CancellationToken.None);
+            }
+            catch (Exception exception) when (exception is not OperationCanceledException)
+            {
+                outcome = TransactionOutcome.InProgress;
+                failures++;
+            }
+
+            switch (outcome)
+            {
+                case TransactionOutcome.Committed:
+                    LogAmbiguousCommitResolved(transactionId, "committed");
+                    Settle(all, WriteOutcome.Committed);
+                    return;
+                case TransactionOutcome.Aborted:
+                    LogAmbiguousCommitResolved(transactionId, "not committed; writing it again");
+                    await WriteAsync(requests);
+                    return;
+                case TransactionOutcome.Forgotten:
+                    LogAmbiguousCommitResolved(transactionId, "unknown to PostgreSQL");
+                    Expire(requests, WriteOutcome.Unknown, "unknown", everything: true);
+                    return;
+            }
+
+            if (requests.Count == 0 && !_accepting)
+            {
+                // Everyone has been answered and the process is stopping: nobody is left to tell.
+                return;
+            }
+
+            await Task.Delay(failures > 0 ? Backoff(failures) : TimeSpan.FromMilliseconds(50));
+        }
     }
+
+    private void Expire(List<PendingLogs> requests, WriteOutcome outcome, string reason, bool everything = false)
+    {
+        var overdue = everything ? [.. requests] : BatchingPolicy.TakeOverdue(requests, _time.GetTimestamp());
+        if (everything)
+        {
+            requests.Clear();
+        }
+
+        if (overdue.Count > 0)
+        {
+            Settle(overdue, outcome);
+            _metrics.Rejected(overdue.Sum(pending => pending.Logs.Length), reason);
+        }
+    }
+
+    /// <summary>The one place a request's outcome is decided.</summary>
+    private void Settle(IReadOnlyList<PendingLogs> requests, WriteOutcome outcome)
+    {
+        if (outcome == WriteOutcome.Committed)
+        {
+            // Caches hear of the change before any client hears 201, so a fresh read after a 201 sees it.
+            NotifyUsageChanged([.. requests.SelectMany(pending => pending.Logs).Select(log => log.ClientId).Distinct()]);
+        }
+
+        PendingLogs.SettleAll(requests, outcome);
+    }
+
+    private static TimeSpan Max(TimeSpan left, TimeSpan right) => left > right ? left : right;
+
+    private static TimeSpan Backoff(int failures) =>
+        TimeSpan.FromMilliseconds(Math.Min(MaxBackoff.TotalMilliseconds, 25 * Math.Pow(2, Math.Min(failures, 10)))
+            + Random.Shared.Next(0, 25));
 
     // Past the commit, nothing may throw: an exception here would make the writer retry a committed batch.
     private void NotifyUsageChanged(IReadOnlyCollection<Guid> clientIds)
@@ -244,8 +317,11 @@ public sealed partial class LogBatchWriter : BackgroundService
     [LoggerMessage(Level = LogLevel.Error, Message = "Committing activity logs fails; retrying with backoff, requests past their deadline get 503")]
     private partial void LogCommitFailing(Exception exception);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "The connection failed while committing ingest batch {BatchId}; checking whether it was committed before retrying")]
-    private partial void LogAmbiguousCommit(Guid batchId);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The connection failed while committing ingest transaction {TransactionId}; asking PostgreSQL whether it was committed")]
+    private partial void LogAmbiguousCommit(ulong transactionId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Ingest transaction {TransactionId}, whose commit outcome was unknown: {Outcome}")]
+    private partial void LogAmbiguousCommitResolved(ulong transactionId, string outcome);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Committing activity logs works again")]
     private partial void LogRecovered();

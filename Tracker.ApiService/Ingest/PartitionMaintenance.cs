@@ -19,6 +19,12 @@ public sealed partial class PartitionMaintenance(
     public const int DaysAhead = 7;
     private static readonly TimeSpan Interval = TimeSpan.FromHours(1);
 
+    /// <summary>How long one DDL statement may wait for its lock before giving up and trying again later.</summary>
+    private static readonly TimeSpan LockWait = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>How long one statement is retried within a run; past it, the next hourly run tries again.</summary>
+    private static readonly TimeSpan LockRetryBudget = TimeSpan.FromMinutes(2);
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(Interval, time);
@@ -38,58 +44,120 @@ public sealed partial class PartitionMaintenance(
     }
 
     /// <summary>Creates the missing partitions of the window and drops the expired ones.</summary>
+    /// <remarks>
+    /// Partition DDL needs an exclusive lock on <c>logs</c>, and a DDL statement waiting for that lock (behind a
+    /// long report, say) makes every later COPY wait behind it: ingest would stall. So each statement runs in a
+    /// transaction of its own that waits at most <see cref="LockWait"/> for its lock, and is retried with backoff
+    /// until <see cref="LockRetryBudget"/> is spent; ingest is held up by at most one short wait at a time.
+    /// </remarks>
     public async Task RunOnceAsync(CancellationToken cancellationToken)
     {
         var today = DateOnly.FromDateTime(time.GetUtcNow().UtcDateTime);
         var oldestKept = today.AddDays(-retention.Value.Days);
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
 
-        await using (var ensure = new NpgsqlCommand($"SELECT {LogTable.EnsurePartitionsFunction}(@first, @last)", connection, transaction))
+        var created = 0;
+        foreach (var day in await MissingDaysAsync(oldestKept, today.AddDays(DaysAhead), cancellationToken))
         {
-            ensure.Parameters.AddWithValue("first", oldestKept);
-            ensure.Parameters.AddWithValue("last", today.AddDays(DaysAhead));
-            var created = (int)(await ensure.ExecuteScalarAsync(cancellationToken))!;
-            if (created > 0)
-            {
-                LogCreated(created);
-            }
+            created += await RunDdlAsync($"SELECT {LogTable.EnsurePartitionsFunction}(@day, @day)", day, cancellationToken);
         }
 
-        var expired = new List<string>();
-        await using (var list = new NpgsqlCommand(
-            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'logs'::regclass",
-            connection, transaction))
-        await using (var reader = await list.ExecuteReaderAsync(cancellationToken))
+        if (created > 0)
         {
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                var name = reader.GetString(0);
-                if (name.StartsWith(LogTable.PartitionPrefix, StringComparison.Ordinal)
-                    && DateOnly.TryParseExact(name[LogTable.PartitionPrefix.Length..], "yyyyMMdd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var day)
-                    && day < oldestKept)
-                {
-                    expired.Add(name);
-                }
-            }
+            LogCreated(created);
         }
 
-        // Batch ids only matter while a writer may still be retrying that batch: seconds, not days.
-        await using (var prune = new NpgsqlCommand("DELETE FROM ingest_batches WHERE committed_at < now() - interval '1 day'", connection, transaction))
-        {
-            await prune.ExecuteNonQueryAsync(cancellationToken);
-        }
-
+        var expired = await ExpiredPartitionsAsync(oldestKept, cancellationToken);
         foreach (var partition in expired)
         {
-            await using var drop = new NpgsqlCommand($"DROP TABLE IF EXISTS \"{partition}\"", connection, transaction);
-            await drop.ExecuteNonQueryAsync(cancellationToken);
+            await RunDdlAsync($"DROP TABLE IF EXISTS \"{partition}\"", day: null, cancellationToken);
         }
 
-        await transaction.CommitAsync(cancellationToken);
         if (expired.Count > 0)
         {
             LogDropped(expired.Count, retention.Value.Days);
+        }
+    }
+
+    private async Task<List<DateOnly>> MissingDaysAsync(DateOnly first, DateOnly last, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand($"""
+            SELECT day::date FROM generate_series(@first::date, @last::date, interval '1 day') AS day
+            WHERE to_regclass('{LogTable.PartitionPrefix}' || to_char(day, 'YYYYMMDD')) IS NULL
+            """);
+        command.Parameters.AddWithValue("first", first);
+        command.Parameters.AddWithValue("last", last);
+        var days = new List<DateOnly>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            days.Add(reader.GetFieldValue<DateOnly>(0));
+        }
+
+        return days;
+    }
+
+    private async Task<List<string>> ExpiredPartitionsAsync(DateOnly oldestKept, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'logs'::regclass");
+        var expired = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var name = reader.GetString(0);
+            if (name.StartsWith(LogTable.PartitionPrefix, StringComparison.Ordinal)
+                && DateOnly.TryParseExact(name[LogTable.PartitionPrefix.Length..], "yyyyMMdd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var day)
+                && day < oldestKept)
+            {
+                expired.Add(name);
+            }
+        }
+
+        return expired;
+    }
+
+    /// <summary>Runs one DDL statement in a short transaction that gives up its lock wait quickly, retrying.</summary>
+    private async Task<int> RunDdlAsync(string sql, DateOnly? day, CancellationToken cancellationToken)
+    {
+        var started = time.GetTimestamp();
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+                await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+                await using var statements = new NpgsqlBatch(connection, transaction);
+                statements.BatchCommands.Add(new NpgsqlBatchCommand($"SET LOCAL lock_timeout = {(int)LockWait.TotalMilliseconds}"));
+                var ddl = new NpgsqlBatchCommand(sql);
+                if (day is { } value)
+                {
+                    ddl.Parameters.AddWithValue("day", value);
+                }
+
+                statements.BatchCommands.Add(ddl);
+                var created = 0;
+                await using (var reader = await statements.ExecuteReaderAsync(cancellationToken))
+                {
+                    do
+                    {
+                        if (reader.FieldCount > 0 && await reader.ReadAsync(cancellationToken) && reader.GetValue(0) is int count)
+                        {
+                            created = count;
+                        }
+                    }
+                    while (await reader.NextResultAsync(cancellationToken));
+                }
+
+                await transaction.CommitAsync(cancellationToken);
+                return created;
+            }
+            catch (PostgresException exception) when (exception.SqlState == PostgresErrorCodes.LockNotAvailable
+                && time.GetElapsedTime(started) < LockRetryBudget)
+            {
+                LogLockBusy(attempt);
+                var backoff = Math.Min(2_000, 100 * attempt) + Random.Shared.Next(0, 100);
+                await Task.Delay(TimeSpan.FromMilliseconds(backoff), time, cancellationToken);
+            }
         }
     }
 
@@ -110,6 +178,9 @@ public sealed partial class PartitionMaintenance(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Dropped {Count} daily log partition(s) older than {Days} days")]
     private partial void LogDropped(int count, int days);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Partition maintenance could not take its lock at once (attempt {Attempt}); retrying so that ingest does not wait behind it")]
+    private partial void LogLockBusy(int attempt);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Log partition maintenance failed; it runs again within the hour")]
     private partial void LogMaintenanceFailed(Exception exception);

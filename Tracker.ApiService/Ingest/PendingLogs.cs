@@ -11,6 +11,12 @@ public enum WriteOutcome
 
     /// <summary>The database refused a row of this request; nothing of it was written, other requests were.</summary>
     Refused,
+
+    /// <summary>
+    /// The connection failed while the COMMIT holding these logs was in flight, and PostgreSQL could not be asked
+    /// before the commit timeout whether it was stored: it may have been.
+    /// </summary>
+    Unknown,
 }
 
 /// <summary>One request's logs in the queue, with the promise its request awaits.</summary>

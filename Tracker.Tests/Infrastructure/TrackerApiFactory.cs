@@ -76,6 +76,19 @@ public sealed class TrackerApiFactory : WebApplicationFactory<ApiAssemblyMarker>
     /// <summary>A second API instance on the same database, Redis and signing key, as behind a load balancer.</summary>
     public TrackerApiFactory CreateSibling() => new(_servers, DatabaseConnectionString, JwtSigningKey, _overrides);
 
+    /// <summary>A second API instance like <see cref="CreateSibling()"/>, with some settings changed (say, a
+    /// database connection string that goes through a proxy).</summary>
+    public TrackerApiFactory CreateSibling(IDictionary<string, string?> changes)
+    {
+        var settings = new Dictionary<string, string?>(_overrides ?? new Dictionary<string, string?>());
+        foreach (var (key, value) in changes)
+        {
+            settings[key] = value;
+        }
+
+        return new(_servers, DatabaseConnectionString, JwtSigningKey, settings);
+    }
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Testing");

@@ -40,18 +40,16 @@ public sealed class BatchingPolicyTests
     }
 
     [Fact]
-    public async Task Overdue_requests_are_answered_timed_out_and_leave_the_batch()
+    public void Overdue_requests_leave_the_batch()
     {
         var overdue = Pending(2, deadline: 100);
         var onTime = Pending(3, deadline: 300);
         var batch = new List<PendingLogs> { overdue, onTime };
 
-        var expiredLogs = BatchingPolicy.ExpireOverdue(batch, now: 200);
+        var taken = BatchingPolicy.TakeOverdue(batch, now: 200);
 
-        Assert.Equal(2, expiredLogs);
+        Assert.Equal([overdue], taken);
         Assert.Equal([onTime], batch);
-        Assert.Equal(WriteOutcome.TimedOut, await overdue.Outcome);
-        Assert.False(onTime.IsSettled);
     }
 
     [Fact]
@@ -68,94 +66,62 @@ public sealed class BatchingPolicyTests
     }
 
     [Fact]
-    public async Task A_refused_row_costs_only_its_own_request()
+    public async Task A_refused_request_is_isolated_and_every_other_is_written_exactly_once()
     {
-        var batch = Enumerable.Range(0, 10).Select(_ => Pending(2)).ToList();
-        var poison = batch[6];
-        var commits = 0;
+        var poison = 6;
+        var written = new List<int>();
+        var attempts = 0;
 
-        var refused = await BatchingPolicy.CommitIsolatingRefusalsAsync(batch, part =>
+        var refused = await BatchingPolicy.IsolateRefusalsAsync(10, (start, count) =>
         {
-            commits++;
+            attempts++;
+            var part = Enumerable.Range(start, count).ToList();
             if (part.Contains(poison))
             {
-                throw new RefusedException();
+                return Task.FromResult(false);
             }
 
-            Settle(part);
-            return Task.CompletedTask;
-        }, exception => exception is RefusedException);
+            written.AddRange(part);
+            return Task.FromResult(true);
+        });
 
         Assert.Equal([poison], refused);
-        Assert.Equal(WriteOutcome.Refused, await poison.Outcome);
-        Assert.All(await Task.WhenAll(batch.Where(pending => pending != poison).Select(pending => pending.Outcome)),
-            outcome => Assert.Equal(WriteOutcome.Committed, outcome));
+        Assert.Equal(Enumerable.Range(0, 10).Where(index => index != poison), written.Order());
         // Halving finds one bad request among 10 in a handful of attempts, not one per request.
-        Assert.InRange(commits, 2, 2 * (int)Math.Ceiling(Math.Log2(batch.Count)) + 1);
+        Assert.InRange(attempts, 2, 2 * (int)Math.Ceiling(Math.Log2(10)) + 1);
     }
 
     [Fact]
-    public async Task Several_refused_rows_are_each_isolated()
+    public async Task Several_refused_requests_are_each_isolated()
     {
-        var batch = Enumerable.Range(0, 16).Select(_ => Pending(1)).ToList();
-        var poisons = new HashSet<PendingLogs> { batch[0], batch[7], batch[15] };
+        var poisons = new HashSet<int> { 0, 7, 15 };
+        var written = new List<int>();
 
-        var refused = await BatchingPolicy.CommitIsolatingRefusalsAsync(batch, part =>
+        var refused = await BatchingPolicy.IsolateRefusalsAsync(16, (start, count) =>
         {
+            var part = Enumerable.Range(start, count).ToList();
             if (part.Any(poisons.Contains))
             {
-                throw new RefusedException();
+                return Task.FromResult(false);
             }
 
-            Settle(part);
-            return Task.CompletedTask;
-        }, exception => exception is RefusedException);
+            written.AddRange(part);
+            return Task.FromResult(true);
+        });
 
-        Assert.Equal(poisons, refused.ToHashSet());
-        var committed = batch.Where(pending => !poisons.Contains(pending)).ToList();
-        Assert.All(committed, pending => Assert.True(pending.IsSettled));
-        Assert.All(await Task.WhenAll(committed.Select(pending => pending.Outcome)), outcome => Assert.Equal(WriteOutcome.Committed, outcome));
+        Assert.Equal([0, 7, 15], refused);
+        Assert.Equal(Enumerable.Range(0, 16).Where(index => !poisons.Contains(index)), written.Order());
     }
 
     [Fact]
-    public async Task Any_other_failure_propagates_and_what_committed_before_it_stays_settled()
+    public async Task Any_other_failure_propagates()
     {
-        var batch = Enumerable.Range(0, 8).Select(_ => Pending(1)).ToList();
-        var poison = batch[0];
-        var calls = 0;
-
-        await Assert.ThrowsAsync<TimeoutException>(() => BatchingPolicy.CommitIsolatingRefusalsAsync(batch, part =>
-        {
-            calls++;
-            if (part.Contains(poison))
-            {
-                throw new RefusedException();
-            }
-
-            if (calls > 3)
-            {
-                throw new TimeoutException("database went away");
-            }
-
-            Settle(part);
-            return Task.CompletedTask;
-        }, exception => exception is RefusedException));
-
-        // The writer retries only the unsettled rest: nothing committed is written twice.
-        var settled = batch.Where(pending => pending.IsSettled).ToList();
-        Assert.NotEmpty(settled);
-        Assert.Contains(batch, pending => !pending.IsSettled);
-    }
-
-    private static void Settle(IReadOnlyList<PendingLogs> part)
-    {
-        PendingLogs.SettleAll(part, WriteOutcome.Committed);
+        await Assert.ThrowsAsync<TimeoutException>(() => BatchingPolicy.IsolateRefusalsAsync(8, (start, _) =>
+            start == 0 ? Task.FromResult(false) : throw new TimeoutException("database went away")));
     }
 
     private static PendingLogs Pending(int logs, long deadline = long.MaxValue) =>
         new(Enumerable.Range(0, logs)
             .Select(_ => new LogRecord(Guid.Empty, Guid.Empty, DateTimeOffset.UnixEpoch, IPAddress.Loopback, "GET", "/"))
             .ToArray(), deadline);
-
-    private sealed class RefusedException : Exception;
 }

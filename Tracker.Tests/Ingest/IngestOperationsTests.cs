@@ -30,6 +30,49 @@ public sealed class IngestOperationsTests(ServersFixture servers)
     }
 
     [Fact]
+    public async Task Maintenance_waiting_for_a_lock_never_holds_up_ingest()
+    {
+        await using var factory = await TrackerApiFactory.CreateAsync(servers, new Dictionary<string, string?> { ["Retention:Days"] = "30" });
+        using var http = factory.CreateClient();
+        var client = await http.RegisterNewAsync();
+        var cs = factory.DatabaseConnectionString;
+        var today = DateTime.UtcNow.Date;
+        await ExecuteAsync(cs, $"DROP TABLE logs_p{today.AddDays(7):yyyyMMdd}");
+
+        // A long report reading the logs holds a lock that partition DDL must wait for. A DDL statement waiting for
+        // its lock queues every later writer behind it, so maintenance must give up and retry, never wait.
+        await using var report = new Npgsql.NpgsqlConnection(cs);
+        await report.OpenAsync();
+        await using var reading = await report.BeginTransactionAsync();
+        await using (var read = new Npgsql.NpgsqlCommand("SELECT count(*) FROM logs", report, reading))
+        {
+            await read.ExecuteScalarAsync();
+        }
+
+        var maintenance = factory.Services.GetRequiredService<PartitionMaintenance>().RunOnceAsync(CancellationToken.None);
+        var slowest = TimeSpan.Zero;
+        var statuses = new List<HttpStatusCode>();
+        var stopwatch = System.Diagnostics.Stopwatch.StartNew();
+        while (stopwatch.Elapsed < TimeSpan.FromSeconds(4))
+        {
+            var sent = System.Diagnostics.Stopwatch.StartNew();
+            using var response = await http.PostLogAsync(client.ApiKey, Log());
+            statuses.Add(response.StatusCode);
+            slowest = sent.Elapsed > slowest ? sent.Elapsed : slowest;
+        }
+
+        await reading.RollbackAsync();
+        await maintenance.WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.All(statuses, status => Assert.Equal(HttpStatusCode.Created, status));
+        Assert.True(slowest < TimeSpan.FromSeconds(1), $"the slowest request took {slowest.TotalMilliseconds:F0} ms");
+        Assert.Equal(statuses.Count, await CountLogsAsync(cs));
+        // Once the report ends, the same run finishes the work: the partitions are where they should be.
+        Assert.Equal(1, await PartitionCountAsync(cs, today.AddDays(7)));
+        Assert.Equal(0, await PartitionCountAsync(cs, today.AddDays(-31)));
+    }
+
+    [Fact]
     public async Task Commits_and_refusals_are_counted_in_the_ingest_meter()
     {
         var measurements = new ConcurrentBag<(string Instrument, long Value, string? Reason)>();

@@ -1,5 +1,7 @@
 using System.Net;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Tracker.ApiService.Ingest;
 using Tracker.Tests.Infrastructure;
 using static Tracker.Tests.Infrastructure.IngestClient;
 using static Tracker.Tests.Infrastructure.ProblemAssertions;
@@ -139,19 +141,52 @@ public sealed class IngestTests(ServersFixture servers)
     [Fact]
     public async Task A_row_the_database_refuses_costs_only_its_own_request()
     {
+        await using var factory = await TrackerApiFactory.CreateAsync(Servers, new Dictionary<string, string?> { ["Ingest:Writers"] = "1" });
+        using var http = factory.CreateClient();
+        var client = await http.RegisterNewAsync();
+        var cs = factory.DatabaseConnectionString;
         // A day whose partition is missing: validation accepts it, PostgreSQL refuses the row.
         var missingDay = DateTime.UtcNow.Date.AddDays(-3);
-        await ExecuteAsync(Factory.DatabaseConnectionString, $"DROP TABLE logs_p{missingDay:yyyyMMdd}");
+        await ExecuteAsync(cs, $"DROP TABLE logs_p{missingDay:yyyyMMdd}");
+        // Every commit waits at its end while the test holds advisory lock 7: the first request's commit holds the
+        // writer, so the poison request and the good ones queue up and are written as one batch.
+        await ExecuteAsync(cs, """
+            CREATE FUNCTION hold_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN PERFORM pg_advisory_xact_lock_shared(7); RETURN NULL; END $$;
+            CREATE CONSTRAINT TRIGGER hold_commit AFTER INSERT OR UPDATE ON usage_hourly
+                DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION hold_commit();
+            """);
+        await using var gate = new Npgsql.NpgsqlConnection(cs);
+        await gate.OpenAsync();
+        await using (var hold = new Npgsql.NpgsqlCommand("SELECT pg_advisory_lock(7)", gate))
+        {
+            await hold.ExecuteNonQueryAsync();
+        }
 
-        var good = Enumerable.Range(0, 30).Select(index => Http.PostLogAsync(_client.ApiKey, Log(endpoint: $"/good/{index}"))).ToList();
-        var poison = Http.PostBatchAsync(_client.ApiKey, [Log(endpoint: "/poison/1"), Log(endpoint: "/poison/2", at: new DateTimeOffset(missingDay.AddHours(12)))]);
-        var answers = await Task.WhenAll(good.Append(poison));
+        using var committed = new MetricRecorder(factory, "tracker.ingest.logs.committed");
+        var first = http.PostLogAsync(client.ApiKey, Log(endpoint: "/first"));
+        var writer = factory.Services.GetRequiredService<LogBatchWriter>();
+        await Poll.UntilAsync(() => ScalarAsync(Servers.Postgres.AdminConnectionString,
+            "SELECT count(*) FROM pg_stat_activity WHERE query = 'COMMIT' AND wait_event_type = 'Lock'").ContinueWith(count => count.Result > 0), TimeSpan.FromSeconds(10));
+        var good = Enumerable.Range(0, 30).Select(index => http.PostLogAsync(client.ApiKey, Log(endpoint: $"/good/{index}"))).ToList();
+        var poison = http.PostBatchAsync(client.ApiKey, [Log(endpoint: "/poison/1"), Log(endpoint: "/poison/2", at: new DateTimeOffset(missingDay.AddHours(12)))]);
+        await Poll.UntilAsync(() => Task.FromResult(writer.QueuedLogs == 32), TimeSpan.FromSeconds(10));
+        await using (var release = new Npgsql.NpgsqlCommand("SELECT pg_advisory_unlock(7)", gate))
+        {
+            await release.ExecuteNonQueryAsync();
+        }
+
+        var answers = await Task.WhenAll(good.Append(poison).Append(first));
 
         var poisonProblem = await AssertProblemAsync(await poison, HttpStatusCode.UnprocessableEntity);
         Assert.Equal("The database refused the logs.", poisonProblem.GetProperty("title").GetString());
-        Assert.All(answers.Take(30), response => Assert.Equal(HttpStatusCode.Created, response.StatusCode));
-        Assert.Equal(30, await CountLogsAsync(Factory.DatabaseConnectionString));
-        Assert.Equal(0, await ScalarAsync(Factory.DatabaseConnectionString, "SELECT count(*) FROM logs WHERE endpoint LIKE '/poison/%'"));
+        Assert.All(answers.Where(answer => answer != poison.Result), response => Assert.Equal(HttpStatusCode.Created, response.StatusCode));
+        Assert.Equal(31, await CountLogsAsync(cs));
+        Assert.Equal(31, await ScalarAsync(cs, "SELECT sum(request_count) FROM usage_hourly"));
+        Assert.Equal(0, await ScalarAsync(cs, "SELECT count(*) FROM logs WHERE endpoint LIKE '/poison/%'"));
+        // The good requests shared the poison's batch, and were still committed together, in one transaction: the
+        // refusal cost no other request a commit of its own.
+        Assert.Equal([1.0, 30.0], committed.Of("tracker.ingest.logs.committed").Select(measurement => measurement.Value));
         foreach (var answer in answers)
         {
             answer.Dispose();

@@ -10,49 +10,76 @@ namespace Tracker.Tests.Ingest;
 
 /// <summary>
 /// The writer's handling of a commit whose outcome is unknown (the connection died while COMMIT was in flight),
-/// which a real server cannot be made to produce on demand.
+/// with a committer that fails the way Npgsql does. <see cref="UncertainCommitTests"/> produces the same against
+/// real PostgreSQL.
 /// </summary>
 public sealed class LogBatchWriterTests
 {
     [Fact]
     public async Task A_batch_that_did_commit_before_the_connection_died_is_acknowledged_and_not_written_again()
     {
-        var committer = new UncertainCommitter(commitBeforeFailing: true);
+        var committer = new UncertainCommitter([TransactionOutcome.Committed]);
 
         var outcome = await WriteOneAsync(committer);
 
         Assert.Equal(WriteOutcome.Committed, outcome);
         Assert.Equal(1, committer.Attempts);
-        Assert.Single(committer.Committed);
     }
 
     [Fact]
     public async Task A_batch_that_did_not_commit_is_written_again_once()
     {
-        var committer = new UncertainCommitter(commitBeforeFailing: false);
+        var committer = new UncertainCommitter([TransactionOutcome.Aborted]);
 
         var outcome = await WriteOneAsync(committer);
 
         Assert.Equal(WriteOutcome.Committed, outcome);
         Assert.Equal(2, committer.Attempts);
-        Assert.Single(committer.Committed);
+    }
+
+    [Fact]
+    public async Task A_commit_still_in_progress_is_waited_for_never_taken_for_not_committed()
+    {
+        var committer = new UncertainCommitter([TransactionOutcome.InProgress, TransactionOutcome.InProgress, TransactionOutcome.Committed]);
+
+        var outcome = await WriteOneAsync(committer);
+
+        Assert.Equal(WriteOutcome.Committed, outcome);
+        Assert.Equal(1, committer.Attempts);
+        Assert.Equal(3, committer.Checks);
+    }
+
+    [Fact]
+    public async Task While_the_outcome_cannot_be_learned_other_requests_commit_and_the_uncertain_one_hears_unknown_by_its_deadline()
+    {
+        var committer = new UncertainCommitter([], checksFail: true);
+        await using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var writer = NewWriter(committer, services, commitTimeoutSeconds: 1);
+        await writer.StartAsync(CancellationToken.None);
+        try
+        {
+            Assert.Equal(EnqueueResult.Queued, writer.TryEnqueue([NewLog()], out var uncertain));
+            await committer.FirstAttempted.WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal(EnqueueResult.Queued, writer.TryEnqueue([NewLog()], out var other));
+
+            Assert.Equal(WriteOutcome.Committed, await other!.Outcome.WaitAsync(TimeSpan.FromSeconds(5)));
+            Assert.Equal(WriteOutcome.Unknown, await uncertain!.Outcome.WaitAsync(TimeSpan.FromSeconds(5)));
+            Assert.Equal(2, committer.Attempts);
+        }
+        finally
+        {
+            await writer.StopAsync(CancellationToken.None);
+        }
     }
 
     private static async Task<WriteOutcome> WriteOneAsync(ILogBatchCommitter committer)
     {
         await using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
-        var writer = new LogBatchWriter(
-            Options.Create(new IngestOptions { Writers = 1 }),
-            committer,
-            new IngestMetrics(services.GetRequiredService<IMeterFactory>()),
-            new NoObserver(),
-            TimeProvider.System,
-            NullLogger<LogBatchWriter>.Instance);
+        var writer = NewWriter(committer, services, commitTimeoutSeconds: 5);
         await writer.StartAsync(CancellationToken.None);
         try
         {
-            var log = new LogRecord(Guid.NewGuid(), Guid.NewGuid(), DateTimeOffset.UtcNow, IPAddress.Loopback, "GET", "/");
-            Assert.Equal(EnqueueResult.Queued, writer.TryEnqueue([log], out var pending));
+            Assert.Equal(EnqueueResult.Queued, writer.TryEnqueue([NewLog()], out var pending));
             return await pending!.Outcome.WaitAsync(TimeSpan.FromSeconds(10));
         }
         finally
@@ -61,33 +88,55 @@ public sealed class LogBatchWriterTests
         }
     }
 
-    /// <summary>Fails its first commit with an unknown outcome, having committed it or not.</summary>
-    private sealed class UncertainCommitter(bool commitBeforeFailing) : ILogBatchCommitter
-    {
-        private int _attempts;
+    private static LogBatchWriter NewWriter(ILogBatchCommitter committer, IServiceProvider services, int commitTimeoutSeconds) => new(
+        Options.Create(new IngestOptions { Writers = 1, CommitTimeoutSeconds = commitTimeoutSeconds }),
+        committer,
+        new IngestMetrics(services.GetRequiredService<IMeterFactory>()),
+        new NoObserver(),
+        TimeProvider.System,
+        NullLogger<LogBatchWriter>.Instance);
 
-        public ConcurrentBag<Guid> Committed { get; } = [];
+    private static LogRecord NewLog() => new(Guid.NewGuid(), Guid.NewGuid(), DateTimeOffset.UtcNow, IPAddress.Loopback, "GET", "/");
+
+    /// <summary>
+    /// Fails its first commit with an unknown outcome, then answers the outcome checks from <paramref name="outcomes"/>
+    /// (or fails every check, as when PostgreSQL is unreachable); later commits succeed.
+    /// </summary>
+    private sealed class UncertainCommitter(TransactionOutcome[] outcomes, bool checksFail = false) : ILogBatchCommitter
+    {
+        private readonly ConcurrentQueue<TransactionOutcome> _outcomes = new(outcomes);
+        private readonly TaskCompletionSource _firstAttempted = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _attempts;
+        private int _checks;
 
         public int Attempts => _attempts;
 
-        public Task CommitAsync(IReadOnlyList<PendingLogs> batch, Guid batchId, CancellationToken cancellationToken)
+        public int Checks => _checks;
+
+        public Task FirstAttempted => _firstAttempted.Task;
+
+        public Task<IReadOnlyList<int>> CommitAsync(IReadOnlyList<LogRecord[]> requests, CancellationToken cancellationToken)
         {
             if (Interlocked.Increment(ref _attempts) == 1)
             {
-                if (commitBeforeFailing)
-                {
-                    Committed.Add(batchId);
-                }
-
-                throw new AmbiguousCommitException(batchId, batch, new IOException("connection reset during COMMIT"));
+                _firstAttempted.SetResult();
+                throw new AmbiguousCommitException(42, new IOException("connection reset during COMMIT"));
             }
 
-            Committed.Add(batchId);
-            return Task.CompletedTask;
+            return Task.FromResult<IReadOnlyList<int>>([]);
         }
 
-        public Task<bool> WasCommittedAsync(Guid batchId, CancellationToken cancellationToken) =>
-            Task.FromResult(Committed.Contains(batchId));
+        public Task<TransactionOutcome> GetOutcomeAsync(ulong transactionId, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _checks);
+            Assert.Equal(42UL, transactionId);
+            if (checksFail)
+            {
+                throw new Npgsql.NpgsqlException("Failed to connect to 127.0.0.1:5432");
+            }
+
+            return Task.FromResult(_outcomes.TryDequeue(out var outcome) ? outcome : TransactionOutcome.Committed);
+        }
     }
 
     private sealed class NoObserver : IUsageChangeObserver
