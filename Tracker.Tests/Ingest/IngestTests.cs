@@ -120,6 +120,7 @@ public sealed class IngestTests(ServersFixture servers)
         var endpoint = "/" + new string('e', 500);
         using var batch = await Http.PostBatchAsync(_client.ApiKey, Enumerable.Range(0, 1000).Select(_ => Log(endpoint: endpoint)));
         Assert.Equal(HttpStatusCode.Created, batch.StatusCode);
+        Assert.Equal(1000, await CountLogsAsync(Factory.DatabaseConnectionString));
 
         using var tooLarge = await Http.PostLogAsync(_client.ApiKey, new { ipAddress = "203.0.113.7", endpoint = new string('e', 70_000), method = "GET", timestamp = 1 });
         await AssertProblemAsync(tooLarge, HttpStatusCode.RequestEntityTooLarge);
@@ -148,33 +149,17 @@ public sealed class IngestTests(ServersFixture servers)
         // A day whose partition is missing: validation accepts it, PostgreSQL refuses the row.
         var missingDay = DateTime.UtcNow.Date.AddDays(-3);
         await ExecuteAsync(cs, $"DROP TABLE logs_p{missingDay:yyyyMMdd}");
-        // Every commit waits at its end while the test holds advisory lock 7: the first request's commit holds the
-        // writer, so the poison request and the good ones queue up and are written as one batch.
-        await ExecuteAsync(cs, """
-            CREATE FUNCTION hold_commit() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN PERFORM pg_advisory_xact_lock_shared(7); RETURN NULL; END $$;
-            CREATE CONSTRAINT TRIGGER hold_commit AFTER INSERT OR UPDATE ON usage_hourly
-                DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION hold_commit();
-            """);
-        await using var gate = new Npgsql.NpgsqlConnection(cs);
-        await gate.OpenAsync();
-        await using (var hold = new Npgsql.NpgsqlCommand("SELECT pg_advisory_lock(7)", gate))
-        {
-            await hold.ExecuteNonQueryAsync();
-        }
-
+        // The first request's commit holds the writer at the gate, so the poison request and the good ones queue up
+        // behind it and are written as one batch.
+        await using var gate = await CommitGate.CloseAsync(cs);
         using var committed = new MetricRecorder(factory, "tracker.ingest.logs.committed");
         var first = http.PostLogAsync(client.ApiKey, Log(endpoint: "/first"));
         var writer = factory.Services.GetRequiredService<LogBatchWriter>();
-        await Poll.UntilAsync(() => ScalarAsync(Servers.Postgres.AdminConnectionString,
-            "SELECT count(*) FROM pg_stat_activity WHERE query = 'COMMIT' AND wait_event_type = 'Lock'").ContinueWith(count => count.Result > 0), TimeSpan.FromSeconds(10));
+        await Poll.UntilAsync(async () => await CommitGate.WaitingAsync(Servers.Postgres.AdminConnectionString) > 0, TimeSpan.FromSeconds(10));
         var good = Enumerable.Range(0, 30).Select(index => http.PostLogAsync(client.ApiKey, Log(endpoint: $"/good/{index}"))).ToList();
         var poison = http.PostBatchAsync(client.ApiKey, [Log(endpoint: "/poison/1"), Log(endpoint: "/poison/2", at: new DateTimeOffset(missingDay.AddHours(12)))]);
         await Poll.UntilAsync(() => Task.FromResult(writer.QueuedLogs == 32), TimeSpan.FromSeconds(10));
-        await using (var release = new Npgsql.NpgsqlCommand("SELECT pg_advisory_unlock(7)", gate))
-        {
-            await release.ExecuteNonQueryAsync();
-        }
+        await gate.OpenAsync();
 
         var answers = await Task.WhenAll(good.Append(poison).Append(first));
 
