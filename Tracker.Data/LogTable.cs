@@ -17,4 +17,10 @@ public static class LogTable
     public const int EndpointMaxLength = 2048;
 
     public const int MethodMaxLength = 16;
+
+    /// <summary>A client-chosen log id: 1 to 64 visible ASCII characters.</summary>
+    public const int LogIdMaxLength = 64;
+
+    /// <summary>The partial unique index on (client_id, log_id, occurred_at) that makes a retried log a duplicate.</summary>
+    public const string LogIdIndex = "ux_logs_client_id_log_id_occurred_at";
 }

@@ -28,7 +28,8 @@ public static class IngestApi
         group.MapPost("/batch", PostBatchAsync)
             .WithName("CreateLogs")
             .WithSummary("Record many API calls at once")
-            .WithDescription("1 to 1000 logs (configurable). Validation is all or nothing, and so is the write: 201 once every log is committed.")
+            .WithDescription("1 to 1000 logs (configurable). Validation is all or nothing, and so is the write: 201 once every log is committed. "
+                + "A log with an id already stored (same id and timestamp) is not stored again: the answer says how many logs were stored and how many were duplicates.")
             .WithMetadata(new BatchRequestBodyLimit())
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
@@ -92,7 +93,9 @@ public static class IngestApi
             return problem;
         }
 
-        var accepted = new BatchAccepted(records.Length);
+        var accepted = result.Queued
+            ? new BatchAccepted(records.Length, null, null)
+            : new BatchAccepted(records.Length, records.Length - result.Duplicates, result.Duplicates);
         return result.Queued
             ? TypedResults.Accepted((string?)null, Envelope.Of("Logs queued successfully", accepted))
             : TypedResults.Created((string?)null, Envelope.Of("Logs created successfully", accepted));
@@ -117,23 +120,25 @@ public static class IngestApi
             return new(true, null);
         }
 
-        return new(false, await pending!.Outcome switch
+        var outcome = await pending!.Outcome;
+        return new(false, outcome switch
         {
             WriteOutcome.Committed => null,
             WriteOutcome.TimedOut => Unavailable(http, retryAfterSeconds: 2,
                 "The logs could not be committed in time (the database is unreachable); nothing of this request was stored."),
             WriteOutcome.Unknown => Unavailable(http, retryAfterSeconds: 2,
                 "The connection to the database failed while the logs were being committed, and whether they were stored "
-                + "could not be learned in time: they may have been. A retry may store them a second time.",
+                + "could not be learned in time: they may have been. Retrying is safe for logs that carry an id (a stored one "
+                + "is not stored again); a log without one may be stored twice.",
                 title: "Logs may or may not be stored."),
             _ => TypedResults.Problem(
                 statusCode: StatusCodes.Status422UnprocessableEntity,
                 title: "The database refused the logs.",
                 detail: "A log of this request breaks a storage rule (for example, a day outside the stored range); nothing of this request was stored, other requests were."),
-        });
+        }, pending.Duplicates);
     }
 
-    private readonly record struct WriteResult(bool Queued, ProblemHttpResult? Problem);
+    private readonly record struct WriteResult(bool Queued, ProblemHttpResult? Problem, int Duplicates = 0);
 
     private static ProblemHttpResult Unavailable(HttpContext http, int retryAfterSeconds, string detail, string title = "Logs not stored.")
     {

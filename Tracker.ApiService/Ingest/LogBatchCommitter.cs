@@ -9,11 +9,11 @@ public interface ILogBatchCommitter
 {
     /// <summary>
     /// Commits the logs of every request of <paramref name="requests"/> in one transaction, leaving out any request
-    /// a row of which the database refuses; returns the indexes of those. Throws
+    /// a row of which the database refuses, and any log whose id is already stored. Throws
     /// <see cref="AmbiguousCommitException"/> when the connection failed while COMMIT was in flight; any other
     /// exception means nothing was committed.
     /// </summary>
-    Task<IReadOnlyList<int>> CommitAsync(IReadOnlyList<LogRecord[]> requests, CancellationToken cancellationToken);
+    Task<CommitResult> CommitAsync(IReadOnlyList<LogRecord[]> requests, CancellationToken cancellationToken);
 
     /// <summary>What became of a transaction whose COMMIT had an unknown outcome.</summary>
     Task<TransactionOutcome> GetOutcomeAsync(ulong transactionId, CancellationToken cancellationToken);
@@ -31,12 +31,21 @@ public enum TransactionOutcome
     Forgotten,
 }
 
+/// <summary>What a commit did with each request of a batch.</summary>
+/// <param name="Refused">Indexes of the requests the database refused (ascending); nothing of them was stored.</param>
+/// <param name="Duplicates">For each request, how many of its logs were not stored because a log with the same id
+/// and timestamp was already stored (earlier, or earlier in the same batch).</param>
+public sealed record CommitResult(IReadOnlyList<int> Refused, int[] Duplicates);
+
 /// <summary>The connection failed while COMMIT was in flight: the transaction may or may not be committed.</summary>
-public sealed class AmbiguousCommitException(ulong transactionId, Exception innerException)
+public sealed class AmbiguousCommitException(ulong transactionId, CommitResult result, Exception innerException)
     : Exception("The outcome of committing an ingest batch is unknown.", innerException)
 {
     /// <summary>The transaction's id, to ask PostgreSQL what became of it.</summary>
     public ulong TransactionId { get; } = transactionId;
+
+    /// <summary>What the transaction holds, should it turn out committed.</summary>
+    public CommitResult Result { get; } = result;
 }
 
 /// <summary>
@@ -55,9 +64,19 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
         ON CONFLICT (client_id, hour_start) DO UPDATE SET request_count = usage_hourly.request_count + excluded.request_count
         """;
 
+    // A log with an id goes through INSERT instead of COPY, which cannot skip a row that is already there. Several
+    // logs of one statement with the same key are fine: DO NOTHING skips all but the first. A concurrent transaction
+    // inserting the same key makes this one wait for its outcome, so exactly one of them stores it.
+    private const string InsertWithIds = """
+        INSERT INTO logs (client_id, api_key_id, occurred_at, ip_address, method, endpoint, log_id)
+        SELECT * FROM unnest(@client_ids, @api_key_ids, @occurred_ats, @ip_addresses, @methods, @endpoints, @log_ids)
+        ON CONFLICT (client_id, log_id, occurred_at) WHERE log_id IS NOT NULL DO NOTHING
+        RETURNING client_id, log_id, occurred_at
+        """;
+
     private const string IsolationSavepoint = "part";
 
-    public async Task<IReadOnlyList<int>> CommitAsync(IReadOnlyList<LogRecord[]> requests, CancellationToken cancellationToken)
+    public async Task<CommitResult> CommitAsync(IReadOnlyList<LogRecord[]> requests, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         try
@@ -93,11 +112,12 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
         exception is PostgresException { IsTransient: false } postgres
         && (postgres.SqlState.StartsWith("22", StringComparison.Ordinal) || postgres.SqlState.StartsWith("23", StringComparison.Ordinal));
 
-    private static async Task<IReadOnlyList<int>> WriteAsync(
+    private static async Task<CommitResult> WriteAsync(
         NpgsqlConnection connection, IReadOnlyList<LogRecord[]> requests, bool isolateRefusals, CancellationToken cancellationToken)
     {
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         List<int> refused = [];
+        var stored = new HashSet<LogKey>();
         if (isolateRefusals)
         {
             refused = await BatchingPolicy.IsolateRefusalsAsync(requests.Count, async (start, count) =>
@@ -105,8 +125,10 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
                 await transaction.SaveAsync(IsolationSavepoint, cancellationToken);
                 try
                 {
-                    await CopyAsync(connection, requests, start, count, cancellationToken);
+                    var part = new HashSet<LogKey>();
+                    await WriteLogsAsync(connection, requests, start, count, part, cancellationToken);
                     await transaction.ReleaseAsync(IsolationSavepoint, cancellationToken);
+                    stored.UnionWith(part);
                     return true;
                 }
                 catch (PostgresException exception) when (IsRefusal(exception))
@@ -118,10 +140,11 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
         }
         else
         {
-            await CopyAsync(connection, requests, 0, requests.Count, cancellationToken);
+            await WriteLogsAsync(connection, requests, 0, requests.Count, stored, cancellationToken);
         }
 
-        var transactionId = await RollUpAsync(connection, transaction, requests, refused, cancellationToken);
+        var (transactionId, duplicates) = await RollUpAsync(connection, transaction, requests, refused, stored, cancellationToken);
+        var result = new CommitResult(refused, duplicates);
         try
         {
             await transaction.CommitAsync(cancellationToken);
@@ -129,10 +152,37 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
         catch (Exception exception) when (exception is not PostgresException)
         {
             // A server error means "not committed"; a broken connection (or a cancelled wait) leaves it unknown.
-            throw new AmbiguousCommitException(transactionId, exception);
+            throw new AmbiguousCommitException(transactionId, result, exception);
         }
 
-        return refused;
+        return result;
+    }
+
+    /// <summary>Writes the logs of requests <c>[start, start + count)</c>; adds the keys of the logs with ids
+    /// that were stored (not already there) to <paramref name="stored"/>.</summary>
+    private static async Task WriteLogsAsync(
+        NpgsqlConnection connection, IReadOnlyList<LogRecord[]> requests, int start, int count, HashSet<LogKey> stored,
+        CancellationToken cancellationToken)
+    {
+        var withIds = 0;
+        var withoutIds = 0;
+        for (var index = start; index < start + count; index++)
+        {
+            foreach (var log in requests[index])
+            {
+                _ = log.Id is null ? withoutIds++ : withIds++;
+            }
+        }
+
+        if (withoutIds > 0)
+        {
+            await CopyAsync(connection, requests, start, count, cancellationToken);
+        }
+
+        if (withIds > 0)
+        {
+            await InsertWithIdsAsync(connection, requests, start, count, withIds, stored, cancellationToken);
+        }
     }
 
     private static async Task CopyAsync(
@@ -143,6 +193,11 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
         {
             foreach (var log in requests[index])
             {
+                if (log.Id is not null)
+                {
+                    continue;
+                }
+
                 // Synchronous writes fill Npgsql's buffer and only block when it flushes (every few kB);
                 // awaiting each of six fields per row cost more CPU than the COPY itself.
                 importer.StartRow();
@@ -158,11 +213,62 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
         await importer.CompleteAsync(cancellationToken);
     }
 
-    /// <summary>Adds the written logs to the hourly rollups and returns the transaction's id, in one round trip.</summary>
-    private static async Task<ulong> RollUpAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<LogRecord[]> requests, List<int> refused,
+    private static async Task InsertWithIdsAsync(
+        NpgsqlConnection connection, IReadOnlyList<LogRecord[]> requests, int start, int count, int logs, HashSet<LogKey> stored,
         CancellationToken cancellationToken)
     {
+        var clientIds = new Guid[logs];
+        var apiKeyIds = new Guid[logs];
+        var occurredAts = new DateTime[logs];
+        var ipAddresses = new System.Net.IPAddress[logs];
+        var methods = new string[logs];
+        var endpoints = new string[logs];
+        var logIds = new string[logs];
+        var row = 0;
+        for (var index = start; index < start + count; index++)
+        {
+            foreach (var log in requests[index])
+            {
+                if (log.Id is null)
+                {
+                    continue;
+                }
+
+                clientIds[row] = log.ClientId;
+                apiKeyIds[row] = log.ApiKeyId;
+                occurredAts[row] = log.OccurredAt.UtcDateTime;
+                ipAddresses[row] = log.IpAddress;
+                methods[row] = log.Method;
+                endpoints[row] = log.Endpoint;
+                logIds[row] = log.Id;
+                row++;
+            }
+        }
+
+        await using var insert = new NpgsqlCommand(InsertWithIds, connection);
+        insert.Parameters.Add(new NpgsqlParameter<Guid[]>("client_ids", clientIds));
+        insert.Parameters.Add(new NpgsqlParameter<Guid[]>("api_key_ids", apiKeyIds));
+        insert.Parameters.Add(new NpgsqlParameter<DateTime[]>("occurred_ats", occurredAts) { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
+        insert.Parameters.Add(new NpgsqlParameter<System.Net.IPAddress[]>("ip_addresses", ipAddresses) { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Inet });
+        insert.Parameters.Add(new NpgsqlParameter<string[]>("methods", methods) { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Varchar });
+        insert.Parameters.Add(new NpgsqlParameter<string[]>("endpoints", endpoints) { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Varchar });
+        insert.Parameters.Add(new NpgsqlParameter<string[]>("log_ids", logIds) { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Varchar });
+        await using var reader = await insert.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            stored.Add(new LogKey(reader.GetGuid(0), reader.GetString(1), reader.GetFieldValue<DateTime>(2).Ticks));
+        }
+    }
+
+    /// <summary>
+    /// Adds the stored logs to the hourly rollups and returns the transaction's id, in one round trip; counts, per
+    /// request, the logs with ids that were not stored (the first of several copies in a batch is the stored one).
+    /// </summary>
+    private static async Task<(ulong TransactionId, int[] Duplicates)> RollUpAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<LogRecord[]> requests, List<int> refused,
+        HashSet<LogKey> stored, CancellationToken cancellationToken)
+    {
+        var duplicates = new int[requests.Count];
         var rollup = new Dictionary<(Guid ClientId, DateTime HourStart), long>();
         for (var index = 0; index < requests.Count; index++)
         {
@@ -173,6 +279,12 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
 
             foreach (var log in requests[index])
             {
+                if (log.Id is not null && !stored.Remove(new LogKey(log.ClientId, log.Id, log.OccurredAt.UtcDateTime.Ticks)))
+                {
+                    duplicates[index]++;
+                    continue;
+                }
+
                 var utc = log.OccurredAt.UtcDateTime;
                 var hour = new DateTime(utc.Year, utc.Month, utc.Day, utc.Hour, 0, 0, DateTimeKind.Utc);
                 rollup[(log.ClientId, hour)] = rollup.GetValueOrDefault((log.ClientId, hour)) + 1;
@@ -189,6 +301,9 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
         upsert.Parameters.Add(new NpgsqlParameter<long[]>("counts", rows.Select(row => row.Value).ToArray()));
         statements.BatchCommands.Add(upsert);
         var transactionId = (string)(await statements.ExecuteScalarAsync(cancellationToken))!;
-        return ulong.Parse(transactionId, System.Globalization.CultureInfo.InvariantCulture);
+        return (ulong.Parse(transactionId, System.Globalization.CultureInfo.InvariantCulture), duplicates);
     }
+
+    /// <summary>What makes two logs the same log: its client, its id and its time.</summary>
+    private readonly record struct LogKey(Guid ClientId, string Id, long UtcTicks);
 }

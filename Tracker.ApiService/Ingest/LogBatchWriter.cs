@@ -153,6 +153,8 @@ public sealed partial class LogBatchWriter : BackgroundService
             catch (AmbiguousCommitException uncertain)
             {
                 LogAmbiguousCommit(uncertain.TransactionId);
+                // Should it turn out committed, this is what it did; if not, the retry counts again.
+                RecordDuplicates(batch, uncertain.Result);
                 var requests = batch.ToList();
                 var check = Task.Run(() => ResolveAsync(requests, uncertain.TransactionId), CancellationToken.None);
                 _uncertain.TryAdd(check, true);
@@ -190,11 +192,12 @@ public sealed partial class LogBatchWriter : BackgroundService
         using var deadline = new CancellationTokenSource(Max(_time.GetElapsedTime(started, oldest), TimeSpan.FromMilliseconds(1)), _time);
         try
         {
-            var refused = await _committer.CommitAsync([.. batch.Select(pending => pending.Logs)], deadline.Token);
+            var result = await _committer.CommitAsync([.. batch.Select(pending => pending.Logs)], deadline.Token);
+            RecordDuplicates(batch, result);
             var committed = batch;
-            if (refused.Count > 0)
+            if (result.Refused.Count > 0)
             {
-                var left = refused.Select(index => batch[index]).ToList();
+                var left = result.Refused.Select(index => batch[index]).ToList();
                 committed = [.. batch.Where(pending => !left.Contains(pending))];
                 foreach (var request in left)
                 {
@@ -290,6 +293,14 @@ public sealed partial class LogBatchWriter : BackgroundService
         }
 
         PendingLogs.SettleAll(requests, outcome);
+    }
+
+    private static void RecordDuplicates(List<PendingLogs> batch, CommitResult result)
+    {
+        for (var index = 0; index < batch.Count; index++)
+        {
+            batch[index].Duplicates = result.Duplicates[index];
+        }
     }
 
     private static TimeSpan Max(TimeSpan left, TimeSpan right) => left > right ? left : right;

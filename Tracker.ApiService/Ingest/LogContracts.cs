@@ -5,10 +5,15 @@ namespace Tracker.ApiService.Ingest;
 /// <param name="Endpoint">The path that was called, 1–2048 characters.</param>
 /// <param name="Method">The HTTP method (a token of at most 16 characters; stored upper-case).</param>
 /// <param name="Timestamp">When the call happened, Unix epoch milliseconds: within the retention window and at most 5 minutes ahead.</param>
-public sealed record LogRequest(string? IpAddress, string? Endpoint, string? Method, long? Timestamp);
+/// <param name="Id">Optional: the caller's own id for this log, 1–64 visible ASCII characters (a UUID, say). A log whose
+/// client, id and timestamp match a stored one is a duplicate: it is not stored or counted again, so a retry is safe.</param>
+public sealed record LogRequest(string? IpAddress, string? Endpoint, string? Method, long? Timestamp, string? Id = null);
 
 /// <param name="Logs">1 to 1000 logs (configurable); all are stored or none.</param>
 public sealed record LogBatchRequest(LogRequest[]? Logs);
 
-/// <param name="Accepted">How many logs were stored.</param>
-public sealed record BatchAccepted(int Accepted);
+/// <param name="Accepted">How many logs the batch held; all of them are now stored, once.</param>
+/// <param name="Stored">How many were stored by this request (null when answered 202, before the commit).</param>
+/// <param name="Duplicates">How many were already stored (a log with the same id and timestamp, from an earlier
+/// request or earlier in this batch), so were not stored or counted again (null when answered 202).</param>
+public sealed record BatchAccepted(int Accepted, int? Stored, int? Duplicates);

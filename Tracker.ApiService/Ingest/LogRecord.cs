@@ -3,5 +3,6 @@ using System.Net;
 namespace Tracker.ApiService.Ingest;
 
 /// <summary>One validated activity log, ready for COPY.</summary>
+/// <param name="Id">The client's own id for the log, if it gave one: a retry of it is a duplicate, not a new log.</param>
 public readonly record struct LogRecord(
-    Guid ClientId, Guid ApiKeyId, DateTimeOffset OccurredAt, IPAddress IpAddress, string Method, string Endpoint);
+    Guid ClientId, Guid ApiKeyId, DateTimeOffset OccurredAt, IPAddress IpAddress, string Method, string Endpoint, string? Id = null);

@@ -11,6 +11,7 @@ public sealed class LogValidator(TimeProvider time, Microsoft.Extensions.Options
 {
     public const int EndpointMaxLength = Tracker.Data.LogTable.EndpointMaxLength;
     public const int MethodMaxLength = Tracker.Data.LogTable.MethodMaxLength;
+    public const int LogIdMaxLength = Tracker.Data.LogTable.LogIdMaxLength;
     private static readonly TimeSpan MaxFutureSkew = TimeSpan.FromMinutes(5);
 
     /// <summary>Validates <paramref name="log"/>; errors go to <paramref name="errors"/> under <paramref name="prefix"/>.</summary>
@@ -62,9 +63,15 @@ public sealed class LogValidator(TimeProvider time, Microsoft.Extensions.Options
             occurredAt = DateTimeOffset.FromUnixTimeMilliseconds(milliseconds);
         }
 
+        if (log.Id is not null && !IsLogId(log.Id))
+        {
+            errors[prefix + "id"] = [$"id must be 1 to {LogIdMaxLength} visible ASCII characters (! to ~, no spaces), like a UUID."];
+            valid = false;
+        }
+
         if (valid)
         {
-            record = new LogRecord(clientId, apiKeyId, occurredAt, ipAddress!, log.Method!.ToUpperInvariant(), log.Endpoint!);
+            record = new LogRecord(clientId, apiKeyId, occurredAt, ipAddress!, log.Method!.ToUpperInvariant(), log.Endpoint!, log.Id);
         }
 
         return valid;
@@ -101,6 +108,9 @@ public sealed class LogValidator(TimeProvider time, Microsoft.Extensions.Options
 
         return parts == 4 ? address : null;
     }
+
+    private static bool IsLogId(string id) =>
+        id.Length is > 0 and <= LogIdMaxLength && !id.AsSpan().ContainsAnyExceptInRange('!', '~');
 
     private static bool IsMethodToken(string? method)
     {

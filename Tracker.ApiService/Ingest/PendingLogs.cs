@@ -42,6 +42,12 @@ public sealed class PendingLogs(LogRecord[] logs, long deadlineTimestamp)
 
     public Task<WriteOutcome> Outcome => _outcome.Task;
 
+    /// <summary>
+    /// Once <see cref="Outcome"/> is <see cref="WriteOutcome.Committed"/>: how many of the logs were not stored because
+    /// a log with the same id and timestamp already was. Set by the writer before it settles.
+    /// </summary>
+    public int Duplicates { get; internal set; }
+
     /// <summary>Whether the outcome is decided (the request may not have heard of it yet).</summary>
     public bool IsSettled => Volatile.Read(ref _settled) == 1;
 

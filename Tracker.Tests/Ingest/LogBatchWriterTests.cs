@@ -115,15 +115,15 @@ public sealed class LogBatchWriterTests
 
         public Task FirstAttempted => _firstAttempted.Task;
 
-        public Task<IReadOnlyList<int>> CommitAsync(IReadOnlyList<LogRecord[]> requests, CancellationToken cancellationToken)
+        public Task<CommitResult> CommitAsync(IReadOnlyList<LogRecord[]> requests, CancellationToken cancellationToken)
         {
             if (Interlocked.Increment(ref _attempts) == 1)
             {
                 _firstAttempted.SetResult();
-                throw new AmbiguousCommitException(42, new IOException("connection reset during COMMIT"));
+                throw new AmbiguousCommitException(42, new CommitResult([], new int[requests.Count]), new IOException("connection reset during COMMIT"));
             }
 
-            return Task.FromResult<IReadOnlyList<int>>([]);
+            return Task.FromResult(new CommitResult([], new int[requests.Count]));
         }
 
         public Task<TransactionOutcome> GetOutcomeAsync(ulong transactionId, CancellationToken cancellationToken)
