@@ -26,6 +26,10 @@ public sealed partial class ApiKeyStore(
     /// revocation may have written back with the old answer.</summary>
     private static readonly TimeSpan SecondInvalidationDelay = TimeSpan.FromSeconds(1);
 
+    /// <summary>How long an instance remembers that a presented key does not exist. Never in Redis: anyone can
+    /// present as many made-up keys as they like. Kept short, as a key unknown now may be created later.</summary>
+    private static readonly TimeSpan UnknownKeyLifetime = TimeSpan.FromSeconds(5);
+
     private static readonly HybridCacheEntryOptions EntryOptions = new()
     {
         Expiration = TimeSpan.FromMinutes(10),
@@ -35,7 +39,7 @@ public sealed partial class ApiKeyStore(
     private const string CacheName = "api-key";
 
     public ValueTask<ActiveApiKey?> FindActiveAsync(byte[] keyHash, CancellationToken cancellationToken) =>
-        cache.GetOrCreateAsync(CacheName, CacheKey(keyHash), keyHash, LoadAsync, EntryOptions, cancellationToken);
+        cache.GetOrCreateSharingOnlyFoundAsync(CacheName, CacheKey(keyHash), keyHash, LoadAsync, EntryOptions, UnknownKeyLifetime, cancellationToken);
 
     /// <summary>Forgets what is cached for a key, in Redis and in this instance's memory; call after revoking it.</summary>
     public async Task InvalidateAsync(byte[] keyHash, CancellationToken cancellationToken)
