@@ -24,6 +24,7 @@ public static class RateLimitingExtensions
         services.AddSingleton<LocalRateStore>();
         services.AddSingleton<RateLimitingMetrics>();
         services.AddSingleton<RateLimitingServices>();
+        services.AddSingleton<FailedAuthenticationLimit>();
 
         services.AddRateLimiter(_ => { });
         services.AddOptions<RateLimiterOptions>().Configure<IOptions<RateLimitingOptions>, IServiceProvider>((limiter, configured, provider) =>
