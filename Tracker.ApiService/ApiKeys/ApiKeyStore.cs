@@ -74,6 +74,34 @@ public sealed partial class ApiKeyStore(
         }, CancellationToken.None);
     }
 
+    /// <summary>
+    /// Removes from Redis every key revoked recently enough that Redis may still hold it as active: an entry
+    /// written before a revocation lives at most its lifetime after it. Called when Redis is back after an outage,
+    /// during which revocations reached only PostgreSQL and memory. Read from PostgreSQL, so it covers keys revoked
+    /// by any instance, also one that has stopped since.
+    /// </summary>
+    public async Task ForgetRecentlyRevokedAsync(TimeProvider time, CancellationToken cancellationToken)
+    {
+        // A minute more for clocks that differ between instances: revocation times are theirs.
+        var since = time.GetUtcNow() - EntryOptions.Expiration!.Value - TimeSpan.FromMinutes(1);
+        List<byte[]> revoked;
+        await using (var scope = scopes.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<TrackerDbContext>();
+            revoked = await db.ApiKeys.AsNoTracking()
+                .Where(key => key.RevokedAt != null && key.RevokedAt > since)
+                .Select(key => key.KeyHash)
+                .ToListAsync(cancellationToken);
+        }
+
+        foreach (var keyHash in revoked)
+        {
+            await cache.RemoveAsync(CacheKey(keyHash), cancellationToken);
+        }
+
+        LogRevokedForgotten(revoked.Count);
+    }
+
     private static string CacheKey(byte[] keyHash) => "api-key:" + Convert.ToHexStringLower(keyHash);
 
     private async ValueTask<ActiveApiKey?> LoadAsync(byte[] keyHash, CancellationToken cancellationToken)
@@ -85,6 +113,9 @@ public sealed partial class ApiKeyStore(
             .Select(key => new ActiveApiKey(key.Id, key.ClientId))
             .FirstOrDefaultAsync(cancellationToken);
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Removed {Count} recently revoked API key(s) from Redis after it came back")]
+    private partial void LogRevokedForgotten(int count);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The delayed second cache invalidation of a revoked API key failed; the key expires from the cache by itself")]
     private partial void LogSecondInvalidationFailed(Exception exception);
