@@ -16,6 +16,7 @@ builder.AddApiDocumentation();
 builder.AddTrackerStorage();
 builder.AddTrackerCaching();
 builder.AddTrackerAuthentication();
+builder.AddApiKeys();
 builder.AddTrackerRateLimiting();
 builder.AddUsageAnalytics();
 builder.AddIngest();

@@ -17,7 +17,7 @@ var migrations = builder.AddProject<Projects.Tracker_MigrationService>(ResourceN
     .WithReference(infrastructure.Database)
     .WaitFor(infrastructure.Servers);
 
-builder.AddProject<Projects.Tracker_ApiService>(ResourceNames.Api)
+var api = builder.AddProject<Projects.Tracker_ApiService>(ResourceNames.Api)
     .WithReference(infrastructure.Database)
     .WithReference(infrastructure.Cache)
     .WaitFor(infrastructure.Servers)
@@ -26,6 +26,14 @@ builder.AddProject<Projects.Tracker_ApiService>(ResourceNames.Api)
     .WithHttpEndpoint()
     .WithExternalHttpEndpoints()
     .WithHttpHealthCheck("/health");
+
+if (builder.ExecutionContext.IsPublishMode)
+{
+    // Deployed, every request reaches the API through the platform's ingress, whose address is not known in
+    // advance: without this, every caller would have the ingress's IP and share one per-IP limit. Only the hop
+    // the ingress appends is believed. Run locally, nothing is in front and nothing is trusted.
+    api.WithEnvironment("ForwardedHeaders__TrustAllProxies", "true");
+}
 
 await builder.Build().RunAsync();
 return 0;

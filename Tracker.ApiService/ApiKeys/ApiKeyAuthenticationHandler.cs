@@ -1,24 +1,29 @@
+using System.Globalization;
 using System.Security.Claims;
 using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.Net.Http.Headers;
 using Tracker.ApiService.Auth;
+using Tracker.ApiService.RateLimiting;
 
 namespace Tracker.ApiService.ApiKeys;
 
 /// <summary>
 /// The ingest credential: <c>X-API-Key: ak_…</c>, or <c>Authorization: Bearer ak_…</c> for clients that can only
 /// send bearer tokens. A missing, malformed, unknown or revoked key all fail the same way, so the answer tells
-/// a caller nothing about which keys exist.
+/// a caller nothing about which keys exist. An IP that fails too often is refused with 429 before its key is
+/// looked up at all (<see cref="FailedAuthenticationLimit"/>).
 /// </summary>
 public sealed class ApiKeyAuthenticationHandler(
     IOptionsMonitor<AuthenticationSchemeOptions> options,
     ILoggerFactory logger,
     UrlEncoder encoder,
     ApiKeyStore store,
-    ApiKeyUsageRecorder usage)
+    ApiKeyUsageRecorder usage,
+    FailedAuthenticationLimit failures)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "ApiKey";
@@ -32,9 +37,21 @@ public sealed class ApiKeyAuthenticationHandler(
             return AuthenticateResult.NoResult();
         }
 
+        var client = Context.Connection.RemoteIpAddress;
+        if (failures.IsBlocked(client, out var retryAfter))
+        {
+            Context.Features.Set(new FailedTooOften(retryAfter));
+            return AuthenticateResult.Fail("Too many failed authentications from this address.");
+        }
+
         if (!ApiKeyFormat.IsWellFormed(presented)
             || await store.FindActiveAsync(ApiKeyFormat.Hash(presented), Context.RequestAborted) is not { } key)
         {
+            if (await failures.RecordFailureAsync(client) is { } refusal)
+            {
+                Context.Features.Set(new FailedTooOften(refusal.RetryAfter));
+            }
+
             return AuthenticateResult.Fail("Invalid API key.");
         }
 
@@ -47,12 +64,29 @@ public sealed class ApiKeyAuthenticationHandler(
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName));
     }
 
-    protected override Task HandleChallengeAsync(AuthenticationProperties properties)
+    protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
     {
+        if (Context.Features.Get<FailedTooOften>() is { } blocked)
+        {
+            var seconds = Math.Max(1, (long)Math.Ceiling(blocked.RetryAfter.TotalSeconds));
+            Response.StatusCode = StatusCodes.Status429TooManyRequests;
+            Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+            await Context.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
+            {
+                HttpContext = Context,
+                ProblemDetails = new ProblemDetails
+                {
+                    Status = StatusCodes.Status429TooManyRequests,
+                    Title = "Too many failed authentications.",
+                    Detail = $"This address sent too many invalid API keys; retry after {seconds} s.",
+                },
+            });
+            return;
+        }
+
         Response.StatusCode = StatusCodes.Status401Unauthorized;
         Response.Headers.Append(HeaderNames.WWWAuthenticate, $"{SchemeName} realm=\"tracker\", header=\"{HeaderName}\"");
         Response.Headers.Append(HeaderNames.WWWAuthenticate, "Bearer realm=\"tracker\"");
-        return Task.CompletedTask;
     }
 
     private static string? ReadPresentedKey(IHeaderDictionary headers)
@@ -69,4 +103,7 @@ public sealed class ApiKeyAuthenticationHandler(
             ? authorization[bearer.Length..].Trim()
             : null;
     }
+
+    /// <summary>Marks a request refused because its IP failed too often, for the challenge to answer 429.</summary>
+    private sealed record FailedTooOften(TimeSpan RetryAfter);
 }

@@ -26,6 +26,10 @@ public sealed partial class ApiKeyStore(
     /// revocation may have written back with the old answer.</summary>
     private static readonly TimeSpan SecondInvalidationDelay = TimeSpan.FromSeconds(1);
 
+    /// <summary>How long an instance remembers that a presented key does not exist. Never in Redis: anyone can
+    /// present as many made-up keys as they like. Kept short, as a key unknown now may be created later.</summary>
+    private static readonly TimeSpan UnknownKeyLifetime = TimeSpan.FromSeconds(5);
+
     private static readonly HybridCacheEntryOptions EntryOptions = new()
     {
         Expiration = TimeSpan.FromMinutes(10),
@@ -35,7 +39,7 @@ public sealed partial class ApiKeyStore(
     private const string CacheName = "api-key";
 
     public ValueTask<ActiveApiKey?> FindActiveAsync(byte[] keyHash, CancellationToken cancellationToken) =>
-        cache.GetOrCreateAsync(CacheName, CacheKey(keyHash), keyHash, LoadAsync, EntryOptions, cancellationToken);
+        cache.GetOrCreateSharingOnlyFoundAsync(CacheName, CacheKey(keyHash), keyHash, LoadAsync, EntryOptions, UnknownKeyLifetime, cancellationToken);
 
     /// <summary>Forgets what is cached for a key, in Redis and in this instance's memory; call after revoking it.</summary>
     public async Task InvalidateAsync(byte[] keyHash, CancellationToken cancellationToken)
@@ -70,6 +74,34 @@ public sealed partial class ApiKeyStore(
         }, CancellationToken.None);
     }
 
+    /// <summary>
+    /// Removes from Redis every key revoked recently enough that Redis may still hold it as active: an entry
+    /// written before a revocation lives at most its lifetime after it. Called when Redis is back after an outage,
+    /// during which revocations reached only PostgreSQL and memory. Read from PostgreSQL, so it covers keys revoked
+    /// by any instance, also one that has stopped since.
+    /// </summary>
+    public async Task ForgetRecentlyRevokedAsync(TimeProvider time, CancellationToken cancellationToken)
+    {
+        // A minute more for clocks that differ between instances: revocation times are theirs.
+        var since = time.GetUtcNow() - EntryOptions.Expiration!.Value - TimeSpan.FromMinutes(1);
+        List<byte[]> revoked;
+        await using (var scope = scopes.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<TrackerDbContext>();
+            revoked = await db.ApiKeys.AsNoTracking()
+                .Where(key => key.RevokedAt != null && key.RevokedAt > since)
+                .Select(key => key.KeyHash)
+                .ToListAsync(cancellationToken);
+        }
+
+        foreach (var keyHash in revoked)
+        {
+            await cache.RemoveAsync(CacheKey(keyHash), cancellationToken);
+        }
+
+        LogRevokedForgotten(revoked.Count);
+    }
+
     private static string CacheKey(byte[] keyHash) => "api-key:" + Convert.ToHexStringLower(keyHash);
 
     private async ValueTask<ActiveApiKey?> LoadAsync(byte[] keyHash, CancellationToken cancellationToken)
@@ -81,6 +113,9 @@ public sealed partial class ApiKeyStore(
             .Select(key => new ActiveApiKey(key.Id, key.ClientId))
             .FirstOrDefaultAsync(cancellationToken);
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Removed {Count} recently revoked API key(s) from Redis after it came back")]
+    private partial void LogRevokedForgotten(int count);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The delayed second cache invalidation of a revoked API key failed; the key expires from the cache by itself")]
     private partial void LogSecondInvalidationFailed(Exception exception);

@@ -5,6 +5,7 @@ using Tracker.ApiService.Auth;
 using Tracker.ApiService.Http;
 using Tracker.ApiService.RateLimiting;
 using Tracker.Data;
+using Tracker.Data.Entities;
 
 namespace Tracker.ApiService.ApiKeys;
 
@@ -89,8 +90,28 @@ public static class ApiKeysApi
         }
 
         var clientId = user.GetClientId();
-        var active = await db.ApiKeys.CountAsync(key => key.ClientId == clientId && key.RevokedAt == null, cancellationToken);
-        if (active >= MaxActiveKeysPerClient)
+        var now = time.GetUtcNow();
+        // Count and insert under a lock on the client's row, so concurrent creations are decided one after
+        // another: counting alone would let each of them see room for itself. Retried whole on a transient
+        // failure, as the execution strategy requires of a transaction.
+        var created = await db.Database.CreateExecutionStrategy().ExecuteAsync(async () =>
+        {
+            db.ChangeTracker.Clear();
+            await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+            await db.Database.ExecuteSqlAsync($"SELECT 1 FROM clients WHERE id = {clientId} FOR UPDATE", cancellationToken);
+            var active = await db.ApiKeys.CountAsync(key => key.ClientId == clientId && key.RevokedAt == null, cancellationToken);
+            if (active >= MaxActiveKeysPerClient)
+            {
+                return default((string Secret, ApiKey Row)?);
+            }
+
+            var issued = ApiKeyIssuer.Create(clientId, name, now);
+            db.ApiKeys.Add(issued.Row);
+            await db.SaveChangesAsync(cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+            return issued;
+        });
+        if (created is not { } newKey)
         {
             return TypedResults.Problem(
                 statusCode: StatusCodes.Status409Conflict,
@@ -98,9 +119,7 @@ public static class ApiKeysApi
                 detail: $"A client can hold at most {MaxActiveKeysPerClient} active keys; revoke one first.");
         }
 
-        var (secret, row) = ApiKeyIssuer.Create(clientId, name, time.GetUtcNow());
-        db.ApiKeys.Add(row);
-        await db.SaveChangesAsync(cancellationToken);
+        var (secret, row) = newKey;
         return TypedResults.Created(
             (string?)null, Envelope.Of("API key created successfully", new CreatedApiKey(row.Id, row.Name, row.Prefix, row.CreatedAt, secret)));
     }

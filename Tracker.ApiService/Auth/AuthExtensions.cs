@@ -1,4 +1,3 @@
-using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -10,7 +9,10 @@ namespace Tracker.ApiService.Auth;
 
 public static class AuthExtensions
 {
-    /// <summary>JWT bearer for owners and the API-key scheme for ingest, with one authorization policy each.</summary>
+    /// <summary>
+    /// JWT bearer for owners, and one authorization policy for each way in: owners with a JWT, ingest with an API
+    /// key (whose scheme <see cref="ApiKeysExtensions.AddApiKeys"/> adds).
+    /// </summary>
     public static IHostApplicationBuilder AddTrackerAuthentication(this IHostApplicationBuilder builder)
     {
         var services = builder.Services;
@@ -18,22 +20,13 @@ public static class AuthExtensions
             .BindConfiguration(JwtOptions.SectionName)
             .ValidateDataAnnotations()
             .ValidateOnStart();
-        services.AddOptions<ApiKeyUsageOptions>()
-            .BindConfiguration(ApiKeyUsageOptions.SectionName)
-            .ValidateDataAnnotations()
-            .ValidateOnStart();
 
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<AccessTokenIssuer>();
         services.AddSingleton<PasswordHashing>();
         services.AddSingleton<ClientDirectory>();
-        services.AddSingleton<ApiKeyStore>();
-        services.AddSingleton<ApiKeyUsageRecorder>();
-        services.AddHostedService<ApiKeyUsageFlusher>();
 
-        services.AddAuthentication()
-            .AddJwtBearer()
-            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+        services.AddAuthentication().AddJwtBearer();
         services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
             .Configure<IOptions<JwtOptions>>((bearer, jwt) => ConfigureBearer(bearer, jwt.Value));
 

@@ -42,6 +42,30 @@ public sealed class TieredCache(HybridCache cache, RedisAvailability redis, Cach
         return value;
     }
 
+    /// <summary>
+    /// As <see cref="GetOrCreateAsync{TState, T}"/>, but an answer of <paramref name="factory"/> is stored by what
+    /// it is: a value with <paramref name="options"/>, in both tiers; null ("there is none") only in this
+    /// instance's memory, for <paramref name="absentLifetime"/>. Anyone can ask for keys that do not exist, as many
+    /// as they like, and they must not fill the shared tier.
+    /// </summary>
+    public async ValueTask<T?> GetOrCreateSharingOnlyFoundAsync<TState, T>(
+        string cacheName, string key, TState state, Func<TState, CancellationToken, ValueTask<T?>> factory,
+        HybridCacheEntryOptions options, TimeSpan absentLifetime, CancellationToken cancellationToken)
+        where T : class
+    {
+        var load = new Load<TState, T?>(state, factory);
+        // HybridCache writes a factory's answer to Redis before returning it, whatever it is; so this lookup writes
+        // only memory (a Redis hit must become a memory hit, as ever), and the answer is stored below by its kind.
+        var value = await GetOrCreateAsync(cacheName, key, load, static (load, token) => load.RunAsync(token),
+            WithFlags(options, HybridCacheEntryFlags.DisableDistributedCacheWrite), cancellationToken);
+        if (load.Ran)
+        {
+            await SetAsync(key, value, value is null ? AbsentEntry(absentLifetime) : options, cancellationToken);
+        }
+
+        return value;
+    }
+
     /// <summary>Stores <paramref name="value"/> in the tiers available now, replacing what they hold.</summary>
     public ValueTask SetAsync<T>(string key, T value, HybridCacheEntryOptions options, CancellationToken cancellationToken) =>
         cache.SetAsync(key, value, WithAvailableTiers(options), cancellationToken: cancellationToken);
@@ -61,12 +85,21 @@ public sealed class TieredCache(HybridCache cache, RedisAvailability redis, Cach
     }
 
     private HybridCacheEntryOptions WithAvailableTiers(HybridCacheEntryOptions options) =>
-        redis.IsAvailable ? options : new HybridCacheEntryOptions
-        {
-            Expiration = options.Expiration,
-            LocalCacheExpiration = options.LocalCacheExpiration,
-            Flags = (options.Flags ?? HybridCacheEntryFlags.None) | HybridCacheEntryFlags.DisableDistributedCache,
-        };
+        redis.IsAvailable ? options : WithFlags(options, HybridCacheEntryFlags.DisableDistributedCache);
+
+    private static HybridCacheEntryOptions WithFlags(HybridCacheEntryOptions options, HybridCacheEntryFlags flags) => new()
+    {
+        Expiration = options.Expiration,
+        LocalCacheExpiration = options.LocalCacheExpiration,
+        Flags = (options.Flags ?? HybridCacheEntryFlags.None) | flags,
+    };
+
+    private static HybridCacheEntryOptions AbsentEntry(TimeSpan lifetime) => new()
+    {
+        Expiration = lifetime,
+        LocalCacheExpiration = lifetime,
+        Flags = HybridCacheEntryFlags.DisableDistributedCache,
+    };
 
     private sealed class Load<TState, T>(TState state, Func<TState, CancellationToken, ValueTask<T>> factory)
     {

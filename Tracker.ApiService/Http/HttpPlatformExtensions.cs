@@ -28,14 +28,20 @@ public static class HttpPlatformExtensions
         services.AddOptions<TrustedProxiesOptions>()
             .BindConfiguration(TrustedProxiesOptions.SectionName)
             .Validate(options => options.TryParse(out _, out _), "ForwardedHeaders:TrustedProxies holds an entry that is neither an IP address nor a network (10.0.0.0/16).")
+            .Validate(options => !(options.TrustAllProxies && options.TrustedProxies.Count > 0),
+                "ForwardedHeaders:TrustAllProxies and ForwardedHeaders:TrustedProxies exclude each other: trusting every proxy makes the list meaningless.")
             .ValidateOnStart();
         services.AddOptions<ForwardedHeadersOptions>().Configure<IOptions<TrustedProxiesOptions>>((forwarded, trusted) =>
         {
             forwarded.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto;
-            // The framework trusts loopback by default; here only what is configured is trusted.
+            // One hop: the entry the proxy appended. Any entry before it was written by the caller, who could then
+            // choose its own rate-limit bucket.
+            forwarded.ForwardLimit = 1;
+            // The framework trusts loopback by default; here only what is configured is trusted (with both lists
+            // empty, as for TrustAllProxies, the middleware believes any peer).
             forwarded.KnownProxies.Clear();
             forwarded.KnownIPNetworks.Clear();
-            if (trusted.Value.TryParse(out var networks, out _))
+            if (!trusted.Value.TrustAllProxies && trusted.Value.TryParse(out var networks, out _))
             {
                 foreach (var network in networks)
                 {
@@ -71,7 +77,7 @@ public static class HttpPlatformExtensions
     public static WebApplication UseHttpPlatform(this WebApplication app)
     {
         // Only with trusted proxies configured: with none, the middleware would believe every sender's header.
-        if (app.Services.GetRequiredService<IOptions<TrustedProxiesOptions>>().Value.TrustedProxies.Count > 0)
+        if (app.Services.GetRequiredService<IOptions<TrustedProxiesOptions>>().Value.Enabled)
         {
             app.UseForwardedHeaders();
         }

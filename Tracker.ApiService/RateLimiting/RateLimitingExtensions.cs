@@ -24,6 +24,7 @@ public static class RateLimitingExtensions
         services.AddSingleton<LocalRateStore>();
         services.AddSingleton<RateLimitingMetrics>();
         services.AddSingleton<RateLimitingServices>();
+        services.AddSingleton<FailedAuthenticationLimit>();
 
         services.AddRateLimiter(_ => { });
         services.AddOptions<RateLimiterOptions>().Configure<IOptions<RateLimitingOptions>, IServiceProvider>((limiter, configured, provider) =>
@@ -34,7 +35,7 @@ public static class RateLimitingExtensions
             var ingest = new TokenBucketRule(RateLimitPolicies.Ingest, options.Ingest.BurstLimit, options.Ingest.TokensPerSecond,
                 TimeSpan.FromMilliseconds(options.Ingest.LeaseMilliseconds));
 
-            Add(limiter, auth, options, provider, http => http.Connection.RemoteIpAddress?.ToString() ?? "unknown");
+            Add(limiter, auth, options, provider, http => ClientPartition.Of(http.Connection.RemoteIpAddress));
             Add(limiter, usage, options, provider, http => http.User.GetClientId().ToString("N"));
             Add(limiter, ingest, options, provider, http => http.User.GetApiKeyId().ToString("N"));
             limiter.OnRejected = RejectAsync;

@@ -16,7 +16,7 @@ public sealed class RateLimitingMetrics
     {
         var meter = meterFactory.Create(Name);
         _decisions = meter.CreateCounter<long>("tracker.rate_limit.decisions", "{decision}",
-            "Rate-limit decisions by policy, outcome (allowed, rejected) and store (redis; lease: a token taken from Redis ahead; memory while Redis is unreachable).");
+            "Rate-limit decisions by policy, outcome (allowed, rejected) and store (redis; lease: a token taken from Redis ahead; memory while Redis is unreachable; block: an IP blocked for failed authentications).");
         _fallbacks = meter.CreateCounter<long>("tracker.rate_limit.fallback.activations", "{activation}",
             "Times a policy switched from Redis to per-instance limits in memory.");
     }

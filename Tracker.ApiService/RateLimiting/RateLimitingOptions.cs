@@ -19,6 +19,13 @@ public sealed class RateLimitingOptions
     [Required]
     public FixedWindowLimit Auth { get; set; } = new() { PermitLimit = 10, WindowSeconds = 60 };
 
+    /// <summary>
+    /// Failed API-key authentications per client IP (per /64 for IPv6); past it, the IP's API-key requests are
+    /// refused until the window ends, before any lookup. Successes do not count.
+    /// </summary>
+    [Required]
+    public FixedWindowLimit AuthFailures { get; set; } = new() { PermitLimit = 30, WindowSeconds = 60 };
+
     /// <summary>Analytics and key management, per client.</summary>
     [Required]
     public FixedWindowLimit Usage { get; set; } = new() { PermitLimit = 60, WindowSeconds = 60 };

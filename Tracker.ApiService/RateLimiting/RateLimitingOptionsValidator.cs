@@ -13,6 +13,7 @@ internal sealed class RateLimitingOptionsValidator : IValidateOptions<RateLimiti
     {
         var failures = new List<string>();
         Check(options.Auth, nameof(options.Auth), failures);
+        Check(options.AuthFailures, nameof(options.AuthFailures), failures);
         Check(options.Usage, nameof(options.Usage), failures);
         Check(options.Ingest, nameof(options.Ingest), failures);
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);

@@ -37,6 +37,12 @@ public sealed partial class RedisAvailability
         }
     }
 
+    /// <summary>
+    /// Raised once when the connection is back after an outage (on the connection's own thread: handlers hand
+    /// their work off). For callers whose writes failed meanwhile and must reach Redis before it is trusted again.
+    /// </summary>
+    public event Action? Restored;
+
     /// <summary>True while the shared connection is up; false during an outage, until it reconnects.</summary>
     public bool IsAvailable => _redis.IsConnected;
 
@@ -65,6 +71,7 @@ public sealed partial class RedisAvailability
         if (_redis.IsConnected && Interlocked.Exchange(ref _down, 0) == 1)
         {
             LogRestored();
+            Restored?.Invoke();
         }
     }
 

@@ -1,0 +1,129 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Microsoft.Extensions.Options;
+using Tracker.ApiService.Storage;
+
+namespace Tracker.ApiService.RateLimiting;
+
+/// <summary>
+/// Turns away a client IP that keeps failing API-key authentication, so guessing keys gets nowhere and costs no
+/// lookups. Failures are counted per <see cref="ClientPartition"/> in a fixed window, in Redis so every instance
+/// adds to one count (in this instance's memory while Redis is unreachable); successes are not counted. Once the
+/// count reaches the limit, the IP is blocked in memory until the window ends, so a blocked request is refused
+/// synchronously, before any cache or database lookup and without a Redis round trip. Another instance learns of
+/// the block from the shared count at the first failure it sees from that IP.
+/// </summary>
+public sealed class FailedAuthenticationLimit
+{
+    /// <summary>The rule's name in Redis keys, headers and metrics.</summary>
+    public const string Policy = "auth-failures";
+
+    // Blocks are swept once there are this many, so the table holds only IPs blocked recently.
+    private const int SweepThreshold = 10_000;
+
+    private readonly bool _enabled;
+    private readonly FixedWindowRule _rule;
+    private readonly string _keyPrefix;
+    private readonly RedisDecisionBatcher _redisDecisions;
+    private readonly LocalRateStore _local;
+    private readonly RedisAvailability _redis;
+    private readonly RateLimitingMetrics _metrics;
+    private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<string, long> _blockedUntil = new();
+
+    public FailedAuthenticationLimit(
+        IOptions<RateLimitingOptions> options, RedisRateStore store, LocalRateStore local, RedisAvailability redis,
+        RateLimitingMetrics metrics, TimeProvider time)
+    {
+        var configured = options.Value;
+        _enabled = configured.Enabled;
+        _rule = new FixedWindowRule(Policy, configured.AuthFailures.PermitLimit, TimeSpan.FromSeconds(configured.AuthFailures.WindowSeconds));
+        _keyPrefix = configured.KeyPrefix + Policy + ":";
+        _redisDecisions = new RedisDecisionBatcher(_rule, store, redis);
+        _local = local;
+        _redis = redis;
+        _metrics = metrics;
+        _time = time;
+    }
+
+    /// <summary>Whether <paramref name="address"/> has failed too often; if so, <paramref name="retryAfter"/> says until when.</summary>
+    public bool IsBlocked(IPAddress? address, out TimeSpan retryAfter)
+    {
+        retryAfter = TimeSpan.Zero;
+        if (!_enabled || _blockedUntil.IsEmpty)
+        {
+            return false;
+        }
+
+        var partition = ClientPartition.Of(address);
+        if (!_blockedUntil.TryGetValue(partition, out var until))
+        {
+            return false;
+        }
+
+        var now = _time.GetTimestamp();
+        if (now >= until)
+        {
+            _blockedUntil.TryRemove(new KeyValuePair<string, long>(partition, until));
+            return false;
+        }
+
+        retryAfter = _time.GetElapsedTime(now, until);
+        _metrics.Decided(Policy, allowed: false, "block");
+        return true;
+    }
+
+    /// <summary>
+    /// Counts a failed authentication from <paramref name="address"/>. Returns the refusal when this failure is
+    /// already over the limit (the IP was blocked elsewhere first), null otherwise.
+    /// </summary>
+    public async ValueTask<RateDecision?> RecordFailureAsync(IPAddress? address)
+    {
+        if (!_enabled)
+        {
+            return null;
+        }
+
+        var key = _keyPrefix + ClientPartition.Of(address);
+        RateDecision? decision = null;
+        if (_redis.IsAvailable && await _redisDecisions.DecideAsync(key) is { } shared)
+        {
+            _metrics.UsingRedis(Policy);
+            _metrics.Decided(Policy, shared.Allowed, "redis");
+            decision = shared;
+        }
+
+        if (decision is null)
+        {
+            _metrics.UsingFallback(Policy);
+            decision = _local.Decide(_rule, key);
+            _metrics.Decided(Policy, decision.Allowed, "memory");
+        }
+
+        // The failure that reaches the limit blocks the next request; one past it (counted by other instances
+        // first) is refused itself.
+        if (decision.Remaining == 0)
+        {
+            Block(ClientPartition.Of(address), decision.ResetAfter);
+        }
+
+        return decision.Allowed ? null : decision;
+    }
+
+    private void Block(string partition, TimeSpan until)
+    {
+        var now = _time.GetTimestamp();
+        if (_blockedUntil.Count >= SweepThreshold)
+        {
+            foreach (var (expired, blockedUntil) in _blockedUntil)
+            {
+                if (now >= blockedUntil)
+                {
+                    _blockedUntil.TryRemove(new KeyValuePair<string, long>(expired, blockedUntil));
+                }
+            }
+        }
+
+        _blockedUntil[partition] = now + (long)(until.TotalSeconds * _time.TimestampFrequency);
+    }
+}
