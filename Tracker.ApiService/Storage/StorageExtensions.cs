@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Npgsql;
 using StackExchange.Redis;
 using Tracker.Data;
@@ -73,6 +74,10 @@ public static class StorageExtensions
             options.AbortOnConnectFail = false;
         });
         builder.Services.AddSingleton<RedisAvailability>();
+        // Singletons, so probes share one check in flight (SharedReadinessProbe).
+        builder.Services.AddSingleton<PostgresReadinessCheck>();
+        builder.Services.AddSingleton<RedisReadinessCheck>();
+        builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddHealthChecks()
             .AddCheck<PostgresReadinessCheck>(DatabaseConnectionName)
             .AddCheck<RedisReadinessCheck>(CacheConnectionName);
