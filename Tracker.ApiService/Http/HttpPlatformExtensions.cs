@@ -52,6 +52,7 @@ public static class HttpPlatformExtensions
 
         services.AddProblemDetails(options => options.CustomizeProblemDetails = ProblemDetailsDefaults.Apply);
         services.AddExceptionHandler<BadRequestExceptionHandler>();
+        services.AddExceptionHandler<StorageUnavailableExceptionHandler>();
         services.AddExceptionHandler<UnhandledExceptionHandler>();
 
         // Minimal APIs answer a body they cannot bind with a bare 400; throwing lets the handler above say why.
@@ -84,8 +85,10 @@ public static class HttpPlatformExtensions
 
         app.UseExceptionHandler(new ExceptionHandlerOptions
         {
-            // A client's malformed request is not a server error: it is answered, not logged as one.
-            SuppressDiagnosticsCallback = context => context.Exception is BadHttpRequestException,
+            // A client's malformed request is not a server error: it is answered, not logged as one. Nor is a storage
+            // outage, which its handler logs as one line instead of a stack trace per request.
+            SuppressDiagnosticsCallback = context => context.Exception is BadHttpRequestException
+                || StorageUnavailableExceptionHandler.FindUnavailability(context.Exception) is not null,
         });
         app.UseStatusCodePages();
         app.UseMiddleware<SecurityHeadersMiddleware>();

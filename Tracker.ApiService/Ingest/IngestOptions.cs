@@ -8,7 +8,11 @@ public enum AcknowledgeMode
     /// <summary>201 once the log is committed in PostgreSQL (the default, and the product's promise).</summary>
     Committed,
 
-    /// <summary>202 as soon as the log is queued: lower latency, at-most-once if the process crashes.</summary>
+    /// <summary>
+    /// 202 as soon as the log is queued: lower latency, at most once. A 202'd log is lost if the process crashes
+    /// before committing it, and discarded if it is not committed within <see cref="IngestOptions.CommitTimeoutSeconds"/>
+    /// or the database refuses it; the client is not told (the rejection is only counted).
+    /// </summary>
     Queued,
 }
 

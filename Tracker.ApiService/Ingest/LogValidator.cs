@@ -6,6 +6,8 @@ namespace Tracker.ApiService.Ingest;
 /// <summary>
 /// Checks a log against the contract and turns it into a <see cref="LogRecord"/>. Hand-written because it
 /// runs on the hottest path: no reflection, no allocation for a valid log beyond the record itself.
+/// What it accepts is stored as sent (see the README's Ingest section): a value .NET would read differently from
+/// how PostgreSQL or a person reads it, or that PostgreSQL would refuse, is a 400 here, never a rewrite or a 422.
 /// </summary>
 public sealed class LogValidator(TimeProvider time, Microsoft.Extensions.Options.IOptions<RetentionOptions> retention)
 {
@@ -32,9 +34,9 @@ public sealed class LogValidator(TimeProvider time, Microsoft.Extensions.Options
             valid = false;
         }
 
-        if (string.IsNullOrEmpty(log.Endpoint) || log.Endpoint.Length > EndpointMaxLength)
+        if (string.IsNullOrEmpty(log.Endpoint) || !StorableText.Fits(log.Endpoint, EndpointMaxLength))
         {
-            errors[prefix + "endpoint"] = [$"endpoint is required: 1 to {EndpointMaxLength} characters."];
+            errors[prefix + "endpoint"] = [$"endpoint is required: 1 to {EndpointMaxLength} characters, without U+0000 or unpaired surrogates."];
             valid = false;
         }
 
@@ -79,34 +81,58 @@ public sealed class LogValidator(TimeProvider time, Microsoft.Extensions.Options
 
     /// <summary>
     /// Strict: IPAddress.TryParse alone also accepts "1" or "0x7f.1" (legacy inet_aton forms), which no client
-    /// means as an address; IPv4 must be four dotted decimals.
+    /// means as an address, and reads a dotted part with a leading zero as octal ("010" is 8) where PostgreSQL and
+    /// people read decimal. So IPv4, also as the tail of an IPv6 address, must be four dotted decimals without
+    /// leading zeros; IPv6 is hex digits and colons only (no brackets, port or zone, which are not the address).
     /// </summary>
     public static IPAddress? ParseIpAddress(string? text)
     {
-        if (string.IsNullOrEmpty(text) || text.Length > 45 || !IPAddress.TryParse(text, out var address))
+        if (string.IsNullOrEmpty(text) || text.Length > 45)
         {
             return null;
         }
 
-        if (address.AddressFamily == AddressFamily.InterNetworkV6)
+        var span = text.AsSpan();
+        var lastColon = span.LastIndexOf(':');
+        if (lastColon >= 0 && span[..lastColon].ContainsAnyExcept(Ipv6HexAndColons))
         {
-            return text.Contains('%', StringComparison.Ordinal) ? null : address;
+            return null;
         }
 
-        var span = text.AsSpan();
-        var parts = 0;
-        foreach (var range in span.Split('.'))
+        var tail = span[(lastColon + 1)..];
+        var tailValid = lastColon < 0 || tail.Contains('.') ? IsDottedQuad(tail) : !tail.ContainsAnyExcept(Ipv6HexAndColons);
+        if (!tailValid)
         {
-            var part = span[range];
-            if (part.Length is 0 or > 3 || part.ContainsAnyExceptInRange('0', '9'))
+            return null;
+        }
+
+        if (!IPAddress.TryParse(span, out var address))
+        {
+            return null;
+        }
+
+        var family = lastColon >= 0 ? AddressFamily.InterNetworkV6 : AddressFamily.InterNetwork;
+        return address.AddressFamily == family ? address : null;
+    }
+
+    private static readonly System.Buffers.SearchValues<char> Ipv6HexAndColons =
+        System.Buffers.SearchValues.Create("0123456789abcdefABCDEF:");
+
+    private static bool IsDottedQuad(ReadOnlySpan<char> text)
+    {
+        var parts = 0;
+        foreach (var range in text.Split('.'))
+        {
+            var part = text[range];
+            if (part.Length is 0 or > 3 || part.ContainsAnyExceptInRange('0', '9') || (part.Length > 1 && part[0] == '0'))
             {
-                return null;
+                return false;
             }
 
             parts++;
         }
 
-        return parts == 4 ? address : null;
+        return parts == 4;
     }
 
     private static bool IsLogId(string id) =>

@@ -6,11 +6,16 @@ namespace Tracker.ApiService.Storage;
 /// <summary>
 /// Redis readiness that honours the health check's timeout. The integration's own check awaits a PING that,
 /// when the server dies mid-command, only fails after the client's full command timeout; a probe must not hang
-/// that long.
+/// that long. Probes within a second share one PING (<see cref="SharedReadinessProbe"/>).
 /// </summary>
-internal sealed class RedisReadinessCheck(IConnectionMultiplexer redis) : IHealthCheck
+internal sealed class RedisReadinessCheck(IConnectionMultiplexer redis, TimeProvider time) : IHealthCheck
 {
-    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    private readonly SharedReadinessProbe _probe = new(time);
+
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        _probe.RunAsync(token => PingAsync(context.Registration.FailureStatus, token), cancellationToken);
+
+    private async Task<HealthCheckResult> PingAsync(HealthStatus failureStatus, CancellationToken cancellationToken)
     {
         try
         {
@@ -21,7 +26,7 @@ internal sealed class RedisReadinessCheck(IConnectionMultiplexer redis) : IHealt
         {
             // No exception attached: the health service would log its stack on every probe, and the outage is
             // already logged once, when it starts, by RedisAvailability.
-            return new HealthCheckResult(context.Registration.FailureStatus, $"Redis does not answer ({exception.GetType().Name}).");
+            return new HealthCheckResult(failureStatus, $"Redis does not answer ({exception.GetType().Name}).");
         }
     }
 }

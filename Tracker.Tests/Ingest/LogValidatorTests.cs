@@ -30,9 +30,74 @@ public sealed class LogValidatorTests
     [InlineData("fe80::1%eth0")]
     [InlineData("")]
     [InlineData(" 1.2.3.4")]
+    [InlineData("[::1]")]
+    [InlineData("[::1]:80")]
+    [InlineData("::1 ")]
     public void Shorthand_and_non_addresses_are_refused(string text)
     {
         Assert.Null(LogValidator.ParseIpAddress(text));
+    }
+
+    // .NET reads a dotted part with a leading zero as octal ("010" is 8), PostgreSQL as decimal and a reader as
+    // decimal; whatever was meant, storing either would change the address, so it is refused.
+    [Theory]
+    [InlineData("010.0.0.1")]
+    [InlineData("08.1.1.1")]
+    [InlineData("1.2.3.00")]
+    [InlineData("192.168.001.1")]
+    [InlineData("::ffff:010.0.0.1")]
+    [InlineData("::ffff:1.2.3.04")]
+    [InlineData("64:ff9b::0.0.0.01")]
+    public void Dotted_parts_with_a_leading_zero_are_refused(string text)
+    {
+        Assert.Null(LogValidator.ParseIpAddress(text));
+    }
+
+    [Theory]
+    [InlineData("10.0.0.1")]
+    [InlineData("0.0.0.0")]
+    [InlineData("255.255.255.255")]
+    public void An_accepted_IPv4_address_is_stored_as_written(string text)
+    {
+        Assert.Equal(text, LogValidator.ParseIpAddress(text)?.ToString());
+    }
+
+    [Theory]
+    [InlineData(@"/a\u0000b", "NUL")]
+    [InlineData(@"/a\ud800b", "a lone high surrogate")]
+    [InlineData(@"/a\udc00b", "a lone low surrogate")]
+    [InlineData(@"/a\udc00\ud800", "a reversed pair")]
+    [InlineData(@"/a\ud800", "a high surrogate at the end")]
+    public void Endpoints_PostgreSQL_cannot_store_are_refused(string escaped, string what)
+    {
+        var errors = new Dictionary<string, string[]>();
+
+        var ok = _validator.TryConvert(Log(endpoint: System.Text.RegularExpressions.Regex.Unescape(escaped)), Guid.NewGuid(), Guid.NewGuid(), string.Empty, errors, out _);
+
+        Assert.False(ok, what);
+        Assert.Equal(["endpoint"], errors.Keys);
+    }
+
+    [Fact]
+    public void Endpoint_length_counts_characters_as_PostgreSQL_does_not_UTF16_units()
+    {
+        // varchar(2048) holds 2048 code points; each of these takes two UTF-16 units.
+        var astral = string.Concat(Enumerable.Repeat("\U0001F600", LogValidator.EndpointMaxLength));
+        var errors = new Dictionary<string, string[]>();
+
+        Assert.True(_validator.TryConvert(Log(endpoint: astral), Guid.NewGuid(), Guid.NewGuid(), string.Empty, errors, out var record));
+        Assert.Equal(astral, record.Endpoint);
+        Assert.False(_validator.TryConvert(Log(endpoint: astral + "x"), Guid.NewGuid(), Guid.NewGuid(), string.Empty, errors, out _));
+        Assert.Equal(["endpoint"], errors.Keys);
+    }
+
+    [Fact]
+    public void Control_characters_other_than_NUL_are_stored_as_sent()
+    {
+        var errors = new Dictionary<string, string[]>();
+
+        Assert.True(_validator.TryConvert(Log(endpoint: "/a\u0001\t\u007f b\uFFFF"), Guid.NewGuid(), Guid.NewGuid(), string.Empty, errors, out var record));
+        Assert.Equal("/a\u0001\t\u007f b\uFFFF", record.Endpoint);
     }
 
     [Fact]
