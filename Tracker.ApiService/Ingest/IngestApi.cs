@@ -1,7 +1,6 @@
 using System.Security.Claims;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
-using Microsoft.Net.Http.Headers;
 using Tracker.ApiService.Auth;
 using Tracker.ApiService.Http;
 using Tracker.ApiService.RateLimiting;
@@ -11,6 +10,10 @@ namespace Tracker.ApiService.Ingest;
 /// <summary><c>POST /api/v1/logs</c> and <c>POST /api/v1/logs/batch</c>, authenticated with an API key.</summary>
 public static class IngestApi
 {
+    private const string IdempotencyDescription =
+        "An Idempotency-Key header makes the request safe to repeat: a repeat of a completed request gets the original answer "
+        + "(with Idempotent-Replayed: true), a repeat while the first is in progress gets 409, the same key with other logs gets 422.";
+
     public static IEndpointRouteBuilder MapIngestApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/v1/logs").WithTags("Activity logs").RequireAuthorization(AuthPolicies.Ingest)
@@ -21,7 +24,9 @@ public static class IngestApi
             .WithSummary("Record one API call")
             .WithDescription("201 only once the log is committed to PostgreSQL (requests arriving together share one write). "
                 + "503 with Retry-After when it cannot be committed in time; then nothing of it was stored, unless the title says "
-                + "\"Logs may or may not be stored.\" (the connection to the database died during the commit).")
+                + "\"Logs may or may not be stored.\" (the connection to the database died during the commit). "
+                + IdempotencyDescription)
+            .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
@@ -29,8 +34,10 @@ public static class IngestApi
             .WithName("CreateLogs")
             .WithSummary("Record many API calls at once")
             .WithDescription("1 to 1000 logs (configurable). Validation is all or nothing, and so is the write: 201 once every log is committed. "
-                + "A log with an id already stored (same id and timestamp) is not stored again: the answer says how many logs were stored and how many were duplicates.")
+                + "A log with an id already stored (same id and timestamp) is not stored again: the answer says how many logs were stored and how many were duplicates. "
+                + IdempotencyDescription)
             .WithMetadata(new BatchRequestBodyLimit())
+            .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
@@ -38,8 +45,7 @@ public static class IngestApi
     }
 
     private static async Task<Results<Created<Envelope<object?>>, Accepted<Envelope<object?>>, ValidationProblem, ProblemHttpResult>> PostLogAsync(
-        LogRequest request, ClaimsPrincipal user, LogValidator validator, LogBatchWriter writer, IOptions<IngestOptions> options,
-        IngestMetrics metrics, HttpContext http)
+        LogRequest request, ClaimsPrincipal user, LogValidator validator, Ingestion ingestion, IngestMetrics metrics, HttpContext http)
     {
         var errors = new Dictionary<string, string[]>();
         if (!validator.TryConvert(request, user.GetClientId(), user.GetApiKeyId(), string.Empty, errors, out var record))
@@ -48,19 +54,19 @@ public static class IngestApi
             return TypedResults.ValidationProblem(errors, detail: "The log was not accepted; see errors.");
         }
 
-        var result = await WriteAsync([record], writer, options.Value, metrics, http);
-        if (result.Problem is { } problem)
+        var (answer, problem) = await ingestion.IngestAsync(user.GetClientId(), "log", [record], http);
+        if (problem is not null)
         {
             return problem;
         }
 
-        return result.Queued
+        return answer!.Status == StatusCodes.Status202Accepted
             ? TypedResults.Accepted((string?)null, Envelope.Of<object?>("Log queued successfully", null))
             : TypedResults.Created((string?)null, Envelope.Of<object?>("Log created successfully", null));
     }
 
     private static async Task<Results<Created<Envelope<BatchAccepted>>, Accepted<Envelope<BatchAccepted>>, ValidationProblem, ProblemHttpResult>> PostBatchAsync(
-        LogBatchRequest request, ClaimsPrincipal user, LogValidator validator, LogBatchWriter writer, IOptions<IngestOptions> options,
+        LogBatchRequest request, ClaimsPrincipal user, LogValidator validator, Ingestion ingestion, IOptions<IngestOptions> options,
         IngestMetrics metrics, HttpContext http)
     {
         var maxLogs = options.Value.MaxLogsPerBatchRequest;
@@ -87,62 +93,15 @@ public static class IngestApi
             return TypedResults.ValidationProblem(errors, detail: "No log of the batch was accepted; see errors for each bad one.");
         }
 
-        var result = await WriteAsync(records, writer, options.Value, metrics, http);
-        if (result.Problem is { } problem)
+        var (answer, problem) = await ingestion.IngestAsync(clientId, "batch", records, http);
+        if (problem is not null)
         {
             return problem;
         }
 
-        var accepted = result.Queued
-            ? new BatchAccepted(records.Length, null, null)
-            : new BatchAccepted(records.Length, records.Length - result.Duplicates, result.Duplicates);
-        return result.Queued
+        var accepted = new BatchAccepted(answer!.Accepted, answer.Stored, answer.Duplicates);
+        return answer.Status == StatusCodes.Status202Accepted
             ? TypedResults.Accepted((string?)null, Envelope.Of("Logs queued successfully", accepted))
             : TypedResults.Created((string?)null, Envelope.Of("Logs created successfully", accepted));
-    }
-
-    /// <summary>Queues the logs and, unless the deployment acknowledges on queueing, waits for their commit.</summary>
-    private static async Task<WriteResult> WriteAsync(
-        LogRecord[] records, LogBatchWriter writer, IngestOptions options, IngestMetrics metrics, HttpContext http)
-    {
-        switch (writer.TryEnqueue(records, out var pending))
-        {
-            case EnqueueResult.QueueFull:
-                metrics.Rejected(records.Length, "queue_full");
-                return new(false, Unavailable(http, retryAfterSeconds: 1, "The ingest queue is full; retry after a moment."));
-            case EnqueueResult.ShuttingDown:
-                metrics.Rejected(records.Length, "shutting_down");
-                return new(false, Unavailable(http, retryAfterSeconds: 5, "This instance is shutting down; retry, another instance will answer."));
-        }
-
-        if (options.Acknowledge == AcknowledgeMode.Queued)
-        {
-            return new(true, null);
-        }
-
-        var outcome = await pending!.Outcome;
-        return new(false, outcome switch
-        {
-            WriteOutcome.Committed => null,
-            WriteOutcome.TimedOut => Unavailable(http, retryAfterSeconds: 2,
-                "The logs could not be committed in time (the database is unreachable); nothing of this request was stored."),
-            WriteOutcome.Unknown => Unavailable(http, retryAfterSeconds: 2,
-                "The connection to the database failed while the logs were being committed, and whether they were stored "
-                + "could not be learned in time: they may have been. Retrying is safe for logs that carry an id (a stored one "
-                + "is not stored again); a log without one may be stored twice.",
-                title: "Logs may or may not be stored."),
-            _ => TypedResults.Problem(
-                statusCode: StatusCodes.Status422UnprocessableEntity,
-                title: "The database refused the logs.",
-                detail: "A log of this request breaks a storage rule (for example, a day outside the stored range); nothing of this request was stored, other requests were."),
-        }, pending.Duplicates);
-    }
-
-    private readonly record struct WriteResult(bool Queued, ProblemHttpResult? Problem, int Duplicates = 0);
-
-    private static ProblemHttpResult Unavailable(HttpContext http, int retryAfterSeconds, string detail, string title = "Logs not stored.")
-    {
-        http.Response.Headers[HeaderNames.RetryAfter] = retryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        return TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: title, detail: detail);
     }
 }

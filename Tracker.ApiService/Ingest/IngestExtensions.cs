@@ -14,6 +14,8 @@ public static class IngestExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IUsageChangeObserver, NoUsageObserver>();
         services.AddSingleton<LogValidator>();
+        services.AddSingleton<IdempotencyKeys>();
+        services.AddSingleton<Ingestion>();
         services.AddSingleton<IngestMetrics>();
         services.AddSingleton<ILogBatchCommitter, LogBatchCommitter>();
         services.AddSingleton<LogBatchWriter>();

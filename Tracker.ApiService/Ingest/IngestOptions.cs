@@ -51,6 +51,10 @@ public sealed class IngestOptions
     public int MaxLogsPerBatchRequest { get; set; } = 1000;
 
     public AcknowledgeMode Acknowledge { get; set; } = AcknowledgeMode.Committed;
+
+    /// <summary>How long a completed request's <c>Idempotency-Key</c> is remembered, with its answer, for repeats.</summary>
+    [Range(1, 168)]
+    public int IdempotencyKeyHours { get; set; } = 24;
 }
 
 /// <summary>How long logs are kept (<c>Retention</c> section); older daily partitions are dropped.</summary>
