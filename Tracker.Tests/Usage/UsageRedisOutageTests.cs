@@ -67,9 +67,9 @@ public sealed class UsageRedisOutageTests(ServersFixture servers, ITestOutputHel
         await PostOneAsync(client);
         await Poll.UntilAsync(async () => (await Http.DailyAsync(token, 1))[0].Count == 7, Freshness);
         await using var redis = await ConnectionMultiplexer.ConnectAsync(Servers.Redis.ConnectionString);
-        var keys = redis.GetServers().Single().Keys(pattern: "tracker:*").Select(key => key.ToString()).ToArray();
-        Assert.Contains(keys, key => key.StartsWith("tracker:usage-generation:", StringComparison.Ordinal));
-        Assert.Contains(keys, key => key.StartsWith("tracker:usage-daily:", StringComparison.Ordinal));
+        var keys = redis.GetServers().Single().Keys(pattern: Factory.CachePrefix + "*").Select(key => key.ToString()).ToArray();
+        Assert.Contains(keys, key => key.StartsWith(Factory.CachePrefix + "usage-generation:", StringComparison.Ordinal));
+        Assert.Contains(keys, key => key.StartsWith(Factory.CachePrefix + "usage-daily:", StringComparison.Ordinal));
     }
 
     private async Task PostOneAsync(RegisteredClient client)
