@@ -38,19 +38,31 @@ install_servers() {
   have_postgres && have_redis || { echo "PostgreSQL or Redis is still missing after apt-get." >&2; exit 1; }
 }
 
-# Servers the tests start work in /tmp/tracker-tests; if a test host crashed, nothing else would stop them.
-# (Matched by working directory: redis-server rewrites its command line.)
+# Everything the tests create on disk goes in a directory of this run's own (TRACKER_TEST_ROOT), so runs in
+# other checkouts are never touched. Servers the tests start work in it; if a test host crashed, nothing else
+# would stop them: at exit, every process working there is killed (matched by working directory, since
+# redis-server rewrites its command line), then the directory is removed.
+test_root=$(mktemp -d "${TMPDIR:-/tmp}/tracker-tests.XXXXXX")
+# Readable by the postgres user, which the servers run as when the tests run as root.
+chmod 755 "$test_root"
+export TRACKER_TEST_ROOT="$test_root"
 cleanup_test_servers() {
-  local proc
-  for proc in /proc/[0-9]*; do
-    case "$(readlink "$proc/cwd" 2>/dev/null)" in
-      /tmp/tracker-tests/*) kill "${proc#/proc/}" 2>/dev/null || true ;;
-    esac
+  local proc round
+  for round in 1 2 3 4 5; do
+    local found=0
+    for proc in /proc/[0-9]*; do
+      case "$(readlink "$proc/cwd" 2>/dev/null)" in
+        "$test_root"|"$test_root"/*) kill -KILL "${proc#/proc/}" 2>/dev/null && found=1 ;;
+      esac
+    done
+    [ "$found" -eq 0 ] && break
+    sleep 1
   done
+  rm -rf "$test_root"
 }
 
-install_servers
 trap cleanup_test_servers EXIT
+install_servers
 
 dotnet build Tracker.sln -c "$configuration" -warnaserror -nologo -clp:NoSummary -v:q
 

@@ -13,18 +13,25 @@ namespace Tracker.ApiService.Caching;
 /// </summary>
 public static class CachingExtensions
 {
-    /// <summary>Prefix of every Tracker key in Redis, so the cache can share a Redis with other data.</summary>
-    public const string RedisInstanceName = "tracker:";
+    /// <summary>
+    /// Prefix of every Tracker cache key in Redis, so the cache can share a Redis with other data; the setting
+    /// <see cref="RedisInstanceNameSetting"/> replaces it (tests give each API host one of its own).
+    /// </summary>
+    public const string DefaultRedisInstanceName = "tracker:";
+
+    /// <summary>The setting that replaces <see cref="DefaultRedisInstanceName"/>.</summary>
+    public const string RedisInstanceNameSetting = "Caching:RedisInstanceName";
 
     public static IHostApplicationBuilder AddTrackerCaching(this IHostApplicationBuilder builder)
     {
         // The Aspire integration for IDistributedCache on Redis is not available here; this registers the
         // same RedisCache on the integration's IConnectionMultiplexer instead of a second connection.
+        var instanceName = builder.Configuration[RedisInstanceNameSetting] is { Length: > 0 } configured ? configured : DefaultRedisInstanceName;
         builder.Services.AddStackExchangeRedisCache(_ => { });
         builder.Services.AddOptions<RedisCacheOptions>()
             .Configure<IServiceProvider>((options, services) =>
             {
-                options.InstanceName = RedisInstanceName;
+                options.InstanceName = instanceName;
                 options.ConnectionMultiplexerFactory = () => Task.FromResult(services.GetRequiredService<IConnectionMultiplexer>());
             });
 

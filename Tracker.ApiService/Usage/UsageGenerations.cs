@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Caching.Hybrid;
+using Microsoft.Extensions.Caching.StackExchangeRedis;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
-using Tracker.ApiService.Caching;
 using Tracker.ApiService.Storage;
 
 namespace Tracker.ApiService.Usage;
@@ -16,7 +16,12 @@ namespace Tracker.ApiService.Usage;
 /// an instance still holds in memory.
 /// </summary>
 public sealed class UsageGenerations(
-    IConnectionMultiplexer redis, RedisAvailability availability, HybridCache cache, IOptions<UsageOptions> options, TimeProvider time)
+    IConnectionMultiplexer redis,
+    RedisAvailability availability,
+    HybridCache cache,
+    IOptions<UsageOptions> options,
+    IOptions<RedisCacheOptions> cacheOptions,
+    TimeProvider time)
 {
     private const string TopScope = "top";
 
@@ -87,7 +92,8 @@ public sealed class UsageGenerations(
         return "local-" + (time.GetUtcNow().Ticks / lifetime.Ticks).ToString(System.Globalization.CultureInfo.InvariantCulture);
     }
 
-    private static string RedisKey(string scope) => CachingExtensions.RedisInstanceName + "usage-generation:" + scope;
+    // Beside the cache's own keys, under its prefix.
+    private string RedisKey(string scope) => cacheOptions.Value.InstanceName + "usage-generation:" + scope;
 
     private static string NewToken() => Guid.NewGuid().ToString("N")[..12];
 }

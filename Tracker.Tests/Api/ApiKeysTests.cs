@@ -173,11 +173,13 @@ public sealed class ApiKeysTests(ServersFixture servers, ITestOutputHelper outpu
             using var onOtherInstance = await secondHttp.GetWithApiKeyAsync(CurrentKey, key.Secret);
             status = onOtherInstance.StatusCode;
         }
-        while (status == HttpStatusCode.OK && stopwatch.Elapsed < TimeSpan.FromSeconds(3));
+        while (status == HttpStatusCode.OK && stopwatch.Elapsed < TimeSpan.FromSeconds(10));
 
+        // An instance keeps a key in memory for 500 ms, then reads Redis, where revocation removed it (a key still
+        // in Redis would be served for its 10 minutes there). The bound leaves room for a noisy 2-core machine.
         output.WriteLine($"Refused by the other instance {stopwatch.Elapsed.TotalMilliseconds:F0} ms after revocation");
         Assert.Equal(HttpStatusCode.Unauthorized, status);
-        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(1), $"took {stopwatch.Elapsed.TotalMilliseconds:F0} ms");
+        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(3.5), $"took {stopwatch.Elapsed.TotalMilliseconds:F0} ms");
     }
 
     [Fact]

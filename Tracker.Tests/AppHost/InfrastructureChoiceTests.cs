@@ -4,6 +4,7 @@ using Tracker.Tests.Infrastructure;
 
 namespace Tracker.Tests.AppHost;
 
+[Collection(nameof(WholeSystem))]
 public sealed class InfrastructureChoiceTests
 {
     [Fact]

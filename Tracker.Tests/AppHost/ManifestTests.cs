@@ -4,9 +4,10 @@ using Tracker.Tests.Infrastructure;
 namespace Tracker.Tests.AppHost;
 
 /// <summary>The manifest azd deploys from: it must describe the four resources, as containers and projects.</summary>
+[Collection(nameof(WholeSystem))]
 public sealed class ManifestTests : IDisposable
 {
-    private readonly string _outputDirectory = Path.Combine(Path.GetTempPath(), "tracker-tests", "manifest-" + Guid.NewGuid().ToString("N")[..12]);
+    private readonly string _outputDirectory = TestDirectories.NewPath("manifest");
 
     [Fact]
     public async Task Manifest_publish_describes_postgres_cache_migrations_and_api()

@@ -10,12 +10,13 @@ namespace Tracker.Tests.AppHost;
 /// The README's run command as a user runs it: it must bring up a healthy API without a container engine,
 /// and a SIGTERM must stop everything it started.
 /// </summary>
+[Collection(nameof(WholeSystem))]
 public sealed partial class RunCommandTests(ITestOutputHelper output) : IDisposable
 {
     private static readonly TimeSpan StartBudget = TimeSpan.FromSeconds(90);
     private static readonly TimeSpan StopBudget = TimeSpan.FromSeconds(45);
 
-    private readonly string _dataDirectory = Path.Combine(Path.GetTempPath(), "tracker-tests", "run-" + Guid.NewGuid().ToString("N")[..12]);
+    private readonly string _dataDirectory = TestDirectories.NewPath("run");
 
     [Fact]
     public async Task Run_command_serves_a_healthy_api_within_90_seconds_and_SIGTERM_leaves_no_process_behind()

@@ -4,16 +4,19 @@ using Aspire.Hosting.ApplicationModel;
 using Aspire.Hosting.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
+using Tracker.Tests.Infrastructure;
 using Xunit.Abstractions;
 
 namespace Tracker.Tests.AppHost;
 
 /// <summary>The whole system through Aspire.Hosting.Testing, on this machine's own PostgreSQL and Redis.</summary>
+[Collection(nameof(WholeSystem))]
 public sealed class WholeSystemTests(ITestOutputHelper output) : IDisposable
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(120);
+    private static readonly string[] SecretParameters = ["jwt-signing-key", "postgres-password", "cache-password"];
 
-    private readonly string _dataDirectory = Path.Combine(Path.GetTempPath(), "tracker-tests", "apphost-" + Guid.NewGuid().ToString("N")[..12]);
+    private readonly string _dataDirectory = TestDirectories.NewPath("apphost");
 
     [Fact]
     public Task AppHost_runs_migrations_then_serves_a_healthy_api_on_local_servers() =>
@@ -24,7 +27,10 @@ public sealed class WholeSystemTests(ITestOutputHelper output) : IDisposable
     {
         using var timeout = new CancellationTokenSource(StartTimeout);
         var stopwatch = Stopwatch.StartNew();
-        var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Tracker_AppHost>(arguments, timeout.Token);
+        // Secrets of this run's own, given as parameters, so nothing is generated into the user secrets that a
+        // developer's own runs of the AppHost share.
+        string[] secrets = [.. SecretParameters.Select(parameter => $"Parameters:{parameter}={Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32))}")];
+        var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Tracker_AppHost>([.. arguments, .. secrets], timeout.Token);
         foreach (var project in builder.Resources.OfType<ProjectResource>())
         {
             // No dashboard runs under test: exporting telemetry would only make every process retry on exit.

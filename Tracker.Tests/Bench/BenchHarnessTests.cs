@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Text;
 using Tracker.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -63,24 +64,47 @@ public sealed class BenchHarnessTests(ITestOutputHelper output)
     private static async Task<(int ExitCode, string Table, string Log)> RunBenchAsync(string? tamperSql, params string[] arguments)
     {
         var root = Path.GetDirectoryName(AppHostProcess.ProjectDirectory)!;
-        var startInfo = new ProcessStartInfo("bash", [Path.Combine(root, "bench", "run.sh"), .. arguments])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = root,
-        };
+        var startInfo = new ProcessStartInfo("bash", [Path.Combine(root, "bench", "run.sh"), .. arguments]) { WorkingDirectory = root };
         startInfo.Environment.Remove("OTEL_EXPORTER_OTLP_ENDPOINT");
         if (tamperSql is not null)
         {
             startInfo.Environment["TRACKER_BENCH_TAMPER_SQL"] = tamperSql;
         }
 
-        using var bench = Process.Start(startInfo)!;
-        var table = bench.StandardOutput.ReadToEndAsync();
-        var log = bench.StandardError.ReadToEndAsync();
-        using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-        await bench.WaitForExitAsync(deadline.Token);
-        return (bench.ExitCode, await table, await log);
+        // The bench's servers work in a directory of this run's own, so they are found and killed whatever happens;
+        // the script is not marked, since the build servers its builds start outlive it and serve other builds.
+        var workRoot = TestDirectories.CreateNew("bench");
+        startInfo.Environment["TRACKER_BENCH_TMPDIR"] = workRoot;
+        var table = new StringBuilder();
+        var log = new StringBuilder();
+        try
+        {
+            await using var children = new ChildProcesses();
+            children.AlsoWorkingIn(workRoot);
+            var bench = children.Start(startInfo, onStandardOutput: line => Append(table, line), onStandardError: line => Append(log, line), mark: false);
+            using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+            await bench.WaitForExitAsync(deadline.Token);
+            return (bench.ExitCode, Read(table), Read(log));
+        }
+        finally
+        {
+            TestDirectories.DeleteIfExists(workRoot);
+        }
+
+        static void Append(StringBuilder text, string line)
+        {
+            lock (text)
+            {
+                text.AppendLine(line);
+            }
+        }
+
+        static string Read(StringBuilder text)
+        {
+            lock (text)
+            {
+                return text.ToString();
+            }
+        }
     }
 }

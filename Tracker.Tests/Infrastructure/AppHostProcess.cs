@@ -6,42 +6,38 @@ namespace Tracker.Tests.Infrastructure;
 
 /// <summary>
 /// The AppHost started the way the README starts it (<c>dotnet run --project Tracker.AppHost</c>, with its
-/// launch profile), already built. Every process it starts inherits a marker variable, so the test can find
-/// them all afterwards — also the detached orchestrator and the servers it runs.
+/// launch profile), already built. Every process it starts is one of its <see cref="ChildProcesses"/> — also the
+/// detached orchestrator and the servers it runs — and is killed when it is disposed, whatever the outcome.
+/// Generated parameters persist into user secrets of its own, never into those a developer's runs share.
 /// </summary>
 internal sealed class AppHostProcess : IAsyncDisposable
 {
-    private const string RunMarkerVariable = "TRACKER_TEST_RUN_ID";
+    private const string DataDirectoryArgument = "--Tracker:DataDirectory=";
 
+    private readonly ChildProcesses _children = new();
     private readonly Process _process;
     private readonly StringBuilder _output = new();
-    private readonly string _runId = Guid.NewGuid().ToString("N");
+    private readonly string _userSecretsRoot = TestDirectories.CreateNew("apphost-secrets");
 
     private AppHostProcess(IEnumerable<string> arguments)
     {
-        var startInfo = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = ProjectDirectory,
-        };
+        var startInfo = new ProcessStartInfo("dotnet") { WorkingDirectory = ProjectDirectory };
         foreach (var argument in (string[])["run", "--project", ProjectDirectory, "--no-build", "-c", BuildConfiguration, "--", .. arguments])
         {
             startInfo.ArgumentList.Add(argument);
+            if (argument.StartsWith(DataDirectoryArgument, StringComparison.Ordinal))
+            {
+                // The servers it runs there (redis-server hides the marker) are its processes too.
+                _children.AlsoWorkingIn(argument[DataDirectoryArgument.Length..]);
+            }
         }
 
-        startInfo.Environment[RunMarkerVariable] = _runId;
+        // User secrets live under APPDATA when it is set (then HOME): a directory of this run's own.
+        startInfo.Environment["APPDATA"] = _userSecretsRoot;
         // The test machine may have these set for other work; the AppHost must pick its own.
         startInfo.Environment.Remove("ASPNETCORE_URLS");
         startInfo.Environment.Remove("OTEL_EXPORTER_OTLP_ENDPOINT");
-
-        _process = new Process { StartInfo = startInfo };
-        _process.OutputDataReceived += (_, line) => Append(line.Data);
-        _process.ErrorDataReceived += (_, line) => Append(line.Data);
-        _process.Start();
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
+        _process = _children.Start(startInfo, Append);
     }
 
     public static string ProjectDirectory =>
@@ -82,80 +78,37 @@ internal sealed class AppHostProcess : IAsyncDisposable
         ProcessRunner.RunAsync("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10));
 
     /// <summary>
-    /// Every live process that inherited this run's marker — the AppHost, the orchestrator and what they
-    /// started — or that works inside <paramref name="dataDirectory"/>. The second test is needed for
-    /// redis-server, which rewrites its process title over the memory /proc shows as its environment.
+    /// Every live process of this run — the AppHost, the orchestrator and what they started — or that works inside
+    /// <paramref name="dataDirectory"/>.
     /// </summary>
-    public IReadOnlyList<(int Pid, string CommandLine)> FindProcessesOfThisRun(string? dataDirectory = null)
-    {
-        var marker = Encoding.UTF8.GetBytes($"{RunMarkerVariable}={_runId}");
-        var found = new List<(int, string)>();
-        foreach (var directory in Directory.EnumerateDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(directory), out var pid) || pid == Environment.ProcessId)
-            {
-                continue;
-            }
+    public IReadOnlyList<(int Pid, string CommandLine)> FindProcessesOfThisRun(string? dataDirectory = null) => _children.Find(dataDirectory);
 
-            try
-            {
-                var environment = File.ReadAllBytes(Path.Combine(directory, "environ"));
-                var inherited = environment.AsSpan().IndexOf(marker) >= 0;
-                var worksInDataDirectory = dataDirectory is not null
-                    && (new DirectoryInfo(Path.Combine(directory, "cwd")).ResolveLinkTarget(false)?.FullName ?? string.Empty)
-                        .StartsWith(dataDirectory, StringComparison.Ordinal);
-                if ((inherited || worksInDataDirectory) && !IsZombie(directory))
-                {
-                    var commandLine = File.ReadAllText(Path.Combine(directory, "cmdline")).Replace('\0', ' ').Trim();
-                    found.Add((pid, commandLine));
-                }
-            }
-            catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
-            {
-                // The process ended while we looked, or is not ours to read.
-            }
-        }
-
-        return found;
-    }
+    /// <summary>Where this run keeps its user secrets (generated parameters).</summary>
+    public string UserSecretsRoot => _userSecretsRoot;
 
     public async ValueTask DisposeAsync()
     {
-        if (!_process.HasExited)
+        try
         {
-            await SendSigtermAsync();
-            try
+            if (!_process.HasExited)
             {
-                await WaitForExitAsync(TimeSpan.FromSeconds(30));
-            }
-            catch (OperationCanceledException)
-            {
-                _process.Kill(entireProcessTree: true);
+                await SendSigtermAsync();
+                try
+                {
+                    await WaitForExitAsync(TimeSpan.FromSeconds(30));
+                }
+                catch (OperationCanceledException)
+                {
+                    _process.Kill(entireProcessTree: true);
+                }
             }
         }
-
-        // Whatever the test left behind must not outlive it, whether or not the test failed.
-        foreach (var (pid, _) in FindProcessesOfThisRun())
+        finally
         {
-            try
-            {
-                using var leftover = Process.GetProcessById(pid);
-                leftover.Kill();
-            }
-            catch (ArgumentException)
-            {
-            }
+            // Whatever the run left behind must not outlive it, whether or not the test failed.
+            await _children.DisposeAsync();
+            TestDirectories.DeleteIfExists(_userSecretsRoot);
         }
-
-        _process.Dispose();
-    }
-
-    private static bool IsZombie(string procDirectory)
-    {
-        var status = File.ReadAllText(Path.Combine(procDirectory, "stat"));
-        // Field 3, after the parenthesised command name, is the state; Z is a zombie awaiting its parent.
-        var afterName = status[(status.LastIndexOf(')') + 2)..];
-        return afterName.StartsWith('Z');
     }
 
     private void Append(string? line)

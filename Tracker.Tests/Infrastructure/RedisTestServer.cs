@@ -1,100 +1,191 @@
+using System.Diagnostics;
+using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
 using Tracker.AppHost.Infrastructure;
 
 namespace Tracker.Tests.Infrastructure;
 
-/// <summary>A throwaway Redis on a free loopback port, from the machine's own redis-server; stoppable for outage tests.</summary>
+/// <summary>
+/// A throwaway Redis on a free loopback port, from the machine's own redis-server; stoppable for outage tests.
+/// It runs as a child of the test process (not daemonized), so a failed bind is an exit the test sees, and it is
+/// known to be up only when the server answering on the port reports this process's id.
+/// </summary>
 public sealed class RedisTestServer : IAsyncDisposable
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan PingTimeout = TimeSpan.FromSeconds(2);
+    private const int PortAttempts = 5;
 
     private readonly string _redisServer;
     private readonly string _directory;
+    private Process? _process;
 
-    private RedisTestServer(string redisServer, string directory, int port)
+    private RedisTestServer(string redisServer, string directory)
     {
         _redisServer = redisServer;
         _directory = directory;
-        Port = port;
     }
 
-    public int Port { get; }
+    public int Port { get; private set; }
 
     public string ConnectionString => $"127.0.0.1:{Port},abortConnect=false";
-
-    private string PidFile => Path.Combine(_directory, "redis.pid");
 
     public static async Task<RedisTestServer> StartNewAsync()
     {
         var redisServer = LocalServerBinaries.Find(null, Environment.GetEnvironmentVariable("TRACKER_REDIS_SERVER")).RedisServer
             ?? throw new InvalidOperationException("redis-server is not installed; run ./test.sh, which installs it.");
-        var directory = Path.Combine(Path.GetTempPath(), "tracker-tests", "redis-" + Guid.NewGuid().ToString("N")[..12]);
-        Directory.CreateDirectory(directory);
-        var server = new RedisTestServer(redisServer, directory, FreePort.Next());
-        await server.StartAsync();
-        return server;
+        var server = new RedisTestServer(redisServer, TestDirectories.CreateNew("redis"));
+        try
+        {
+            // A free port can be taken by someone else before the server binds it: then try another.
+            for (var attempt = 1; ; attempt++)
+            {
+                server.Port = FreePort.Next();
+                try
+                {
+                    await server.StartOnceAsync();
+                    return server;
+                }
+                catch (PortTakenException) when (attempt < PortAttempts)
+                {
+                }
+            }
+        }
+        catch
+        {
+            await server.DisposeAsync();
+            throw;
+        }
     }
 
+    /// <summary>
+    /// Starts the server again on <see cref="Port"/> (clients know no other) and waits until it answers as itself;
+    /// if something took the port while it was down, retries for a while before failing.
+    /// </summary>
     public async Task StartAsync()
     {
-        await ProcessRunner.RunAsync(_redisServer,
-        [
-            "--port", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1",
-            "--save", "", "--appendonly", "no", "--daemonize", "yes",
-            "--pidfile", PidFile, "--dir", _directory, "--logfile", Path.Combine(_directory, "redis.log"),
-        ], StartTimeout);
-        using var deadline = new CancellationTokenSource(StartTimeout);
-        while (!await AnswersPingAsync())
+        for (var attempt = 1; ; attempt++)
         {
-            await Task.Delay(50, deadline.Token);
+            try
+            {
+                await StartOnceAsync();
+                return;
+            }
+            catch (PortTakenException) when (attempt < PortAttempts)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1));
+            }
+        }
+    }
+
+    private async Task StartOnceAsync()
+    {
+        var startInfo = new ProcessStartInfo(_redisServer) { UseShellExecute = false, WorkingDirectory = _directory };
+        foreach (var argument in (string[])
+        [
+            "--port", Port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1",
+            "--save", "", "--appendonly", "no", "--daemonize", "no",
+            "--dir", _directory, "--logfile", Path.Combine(_directory, "redis.log"),
+        ])
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+
+        var process = Process.Start(startInfo) ?? throw new InvalidOperationException("redis-server did not start.");
+        _process = process;
+        var stopwatch = Stopwatch.StartNew();
+        while (await ProcessIdOnPortAsync() != process.Id)
+        {
+            if (process.HasExited)
+            {
+                _process = null;
+                var log = File.Exists(LogFile) ? await File.ReadAllTextAsync(LogFile) : string.Empty;
+                process.Dispose();
+                throw log.Contains("Address already in use", StringComparison.Ordinal)
+                    ? new PortTakenException(Port)
+                    : new InvalidOperationException($"redis-server exited at start:\n{log}");
+            }
+
+            if (stopwatch.Elapsed > StartTimeout)
+            {
+                await StopAsync();
+                throw new TimeoutException($"redis-server did not answer on port {Port} within {StartTimeout.TotalSeconds} s.");
+            }
+
+            await Task.Delay(50);
         }
     }
 
     /// <summary>Kills the server without saving, as a crash would.</summary>
     public async Task StopAsync()
     {
-        if (!File.Exists(PidFile))
+        if (_process is not { } process)
         {
             return;
         }
 
-        var pid = int.Parse(await File.ReadAllTextAsync(PidFile), System.Globalization.CultureInfo.InvariantCulture);
+        _process = null;
         try
         {
-            using var process = System.Diagnostics.Process.GetProcessById(pid);
             process.Kill();
             await process.WaitForExitAsync();
         }
-        catch (ArgumentException)
+        catch (InvalidOperationException)
         {
             // Already gone.
         }
-
-        File.Delete(PidFile);
+        finally
+        {
+            process.Dispose();
+        }
     }
 
     public async ValueTask DisposeAsync()
     {
-        await StopAsync();
-        Directory.Delete(_directory, recursive: true);
+        try
+        {
+            await StopAsync();
+        }
+        finally
+        {
+            TestDirectories.DeleteIfExists(_directory);
+        }
     }
 
-    private async Task<bool> AnswersPingAsync()
+    private string LogFile => Path.Combine(_directory, "redis.log");
+
+    /// <summary>The <c>process_id</c> the server on <see cref="Port"/> reports, or null when none answers in time.</summary>
+    private async Task<int?> ProcessIdOnPortAsync()
     {
+        using var timeout = new CancellationTokenSource(PingTimeout);
         try
         {
             using var client = new TcpClient();
-            await client.ConnectAsync("127.0.0.1", Port);
+            await client.ConnectAsync("127.0.0.1", Port, timeout.Token);
             var stream = client.GetStream();
-            await stream.WriteAsync("PING\r\n"u8.ToArray());
-            var buffer = new byte[16];
-            var read = await stream.ReadAsync(buffer);
-            return Encoding.ASCII.GetString(buffer, 0, read).StartsWith("+PONG", StringComparison.Ordinal);
+            await stream.WriteAsync("INFO server\r\n"u8.ToArray(), timeout.Token);
+            var reply = new StringBuilder();
+            var buffer = new byte[4096];
+            while (!reply.ToString().Contains("process_id:", StringComparison.Ordinal) || !reply.ToString().EndsWith("\r\n", StringComparison.Ordinal))
+            {
+                var read = await stream.ReadAsync(buffer, timeout.Token);
+                if (read == 0)
+                {
+                    return null;
+                }
+
+                reply.Append(Encoding.ASCII.GetString(buffer, 0, read));
+            }
+
+            var line = reply.ToString().Split("\r\n").FirstOrDefault(entry => entry.StartsWith("process_id:", StringComparison.Ordinal));
+            return line is null ? null : int.Parse(line["process_id:".Length..], CultureInfo.InvariantCulture);
         }
-        catch (SocketException)
+        catch (Exception exception) when (exception is SocketException or IOException or OperationCanceledException)
         {
-            return false;
+            return null;
         }
     }
+
+    private sealed class PortTakenException(int port) : Exception($"Port {port} was taken before redis-server bound it.");
 }

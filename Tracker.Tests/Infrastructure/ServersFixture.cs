@@ -14,14 +14,50 @@ public sealed class ServersFixture : IAsyncLifetime
     {
         var postgres = PostgresTestServer.StartNewAsync();
         var redis = RedisTestServer.StartNewAsync();
-        Postgres = await postgres;
-        Redis = await redis;
+        try
+        {
+            await Task.WhenAll(postgres, redis);
+        }
+        catch
+        {
+            // Whichever did start must not outlive the failure of the other.
+            await StopStartedAsync(postgres, redis);
+            throw;
+        }
+
+        Postgres = postgres.Result;
+        Redis = redis.Result;
     }
 
     public async Task DisposeAsync()
     {
-        await Postgres.DisposeAsync();
-        await Redis.DisposeAsync();
+        // Redis is stopped even if stopping PostgreSQL fails.
+        try
+        {
+            await Postgres.DisposeAsync();
+        }
+        finally
+        {
+            await Redis.DisposeAsync();
+        }
+    }
+
+    private static async Task StopStartedAsync(Task<PostgresTestServer> postgres, Task<RedisTestServer> redis)
+    {
+        try
+        {
+            if (postgres.IsCompletedSuccessfully)
+            {
+                await postgres.Result.DisposeAsync();
+            }
+        }
+        finally
+        {
+            if (redis.IsCompletedSuccessfully)
+            {
+                await redis.Result.DisposeAsync();
+            }
+        }
     }
 }
 

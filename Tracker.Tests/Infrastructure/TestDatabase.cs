@@ -14,6 +14,10 @@ internal static class TestDatabase
         return connectionString;
     }
 
+    /// <summary>Drops the database <paramref name="connectionString"/> names, and the pooled connections to it.</summary>
+    public static Task DropAsync(PostgresTestServer server, string connectionString) =>
+        server.DropDatabaseAsync(new Npgsql.NpgsqlConnectionStringBuilder(connectionString).Database!);
+
     public static TrackerDbContext CreateContext(string connectionString)
     {
         var options = new DbContextOptionsBuilder<TrackerDbContext>().UseNpgsql(connectionString);

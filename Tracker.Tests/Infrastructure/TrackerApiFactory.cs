@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Tracker.ApiService;
+using Tracker.ApiService.Caching;
 
 namespace Tracker.Tests.Infrastructure;
 
@@ -19,11 +20,15 @@ public sealed class TrackerApiFactory : WebApplicationFactory<ApiAssemblyMarker>
     private Action<IServiceCollection>? _configureServices;
 
     private readonly IDictionary<string, string?>? _overrides;
+    private readonly bool _ownsDatabase;
 
-    private TrackerApiFactory(ServersFixture servers, string databaseConnectionString, string jwtSigningKey, IDictionary<string, string?>? settings)
+    private TrackerApiFactory(
+        ServersFixture servers, string databaseConnectionString, string jwtSigningKey, IDictionary<string, string?>? settings, bool ownsDatabase)
     {
         _servers = servers;
         _overrides = settings;
+        _ownsDatabase = ownsDatabase;
+        var database = new Npgsql.NpgsqlConnectionStringBuilder(databaseConnectionString).Database;
         DatabaseConnectionString = databaseConnectionString;
         JwtSigningKey = jwtSigningKey;
         _settings = new Dictionary<string, string?>
@@ -34,7 +39,10 @@ public sealed class TrackerApiFactory : WebApplicationFactory<ApiAssemblyMarker>
             ["ApiKeys:UsageFlushIntervalSeconds"] = "1",
             // Limits of their own (siblings share them, as instances of one deployment do), and high enough that
             // only the rate-limiting tests, which set their own, ever meet them.
-            ["RateLimiting:KeyPrefix"] = $"test-rate:{new Npgsql.NpgsqlConnectionStringBuilder(databaseConnectionString).Database}:",
+            ["RateLimiting:KeyPrefix"] = $"test-rate:{database}:",
+            // Cache keys of their own too: keys for everyone (the usage ranking and its generation) would otherwise
+            // carry one test's answers into another's.
+            [CachingExtensions.RedisInstanceNameSetting] = $"test-cache:{database}:",
             ["RateLimiting:Auth:PermitLimit"] = "100000",
             ["RateLimiting:Usage:PermitLimit"] = "100000",
             ["RateLimiting:Ingest:BurstLimit"] = "1000000",
@@ -63,7 +71,7 @@ public sealed class TrackerApiFactory : WebApplicationFactory<ApiAssemblyMarker>
     public static async Task<TrackerApiFactory> CreateAsync(ServersFixture servers, IDictionary<string, string?>? settings = null)
     {
         var connectionString = await TestDatabase.CreateMigratedAsync(servers.Postgres);
-        return new TrackerApiFactory(servers, connectionString, Convert.ToBase64String(RandomNumberGenerator.GetBytes(48)), settings);
+        return new TrackerApiFactory(servers, connectionString, Convert.ToBase64String(RandomNumberGenerator.GetBytes(48)), settings, ownsDatabase: true);
     }
 
     /// <summary>Replaces or adds services before the host starts (call before the first request).</summary>
@@ -74,7 +82,26 @@ public sealed class TrackerApiFactory : WebApplicationFactory<ApiAssemblyMarker>
     }
 
     /// <summary>A second API instance on the same database, Redis and signing key, as behind a load balancer.</summary>
-    public TrackerApiFactory CreateSibling() => new(_servers, DatabaseConnectionString, JwtSigningKey, _overrides);
+    public TrackerApiFactory CreateSibling() => new(_servers, DatabaseConnectionString, JwtSigningKey, _overrides, ownsDatabase: false);
+
+    /// <summary>The prefix of this instance's (and its siblings') cache keys in Redis.</summary>
+    public string CachePrefix => _settings[CachingExtensions.RedisInstanceNameSetting]!;
+
+    /// <summary>Stops the API, then drops its database (siblings share it, so only the first instance does).</summary>
+    public override async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await base.DisposeAsync();
+        }
+        finally
+        {
+            if (_ownsDatabase)
+            {
+                await TestDatabase.DropAsync(_servers.Postgres, DatabaseConnectionString);
+            }
+        }
+    }
 
     /// <summary>A second API instance like <see cref="CreateSibling()"/>, with some settings changed (say, a
     /// database connection string that goes through a proxy).</summary>

@@ -45,5 +45,19 @@ public static class UsageClient
         }
     }
 
+    /// <summary>
+    /// Every test that counts "today" calls this first: logs are stamped a second in the past and read moments
+    /// later, so the UTC day must not change in between. Waits past midnight in the last two minutes of a day.
+    /// </summary>
+    public static async Task AvoidDayBoundaryAsync()
+    {
+        var now = DateTime.UtcNow;
+        var leftInDay = now.Date.AddDays(1) - now;
+        if (leftInDay < TimeSpan.FromMinutes(2))
+        {
+            await Task.Delay(leftInDay + TimeSpan.FromSeconds(2));
+        }
+    }
+
     public static JsonElement Problem(string body) => JsonDocument.Parse(body).RootElement;
 }

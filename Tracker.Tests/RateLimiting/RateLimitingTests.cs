@@ -30,12 +30,22 @@ public sealed class RateLimitingTests(ServersFixture servers)
     [Fact]
     public async Task A_burst_of_64_concurrent_requests_against_a_limit_of_5_lets_exactly_5_through()
     {
-        await using var factory = await TrackerApiFactory.CreateAsync(servers, Limits(usage: 5));
+        // One request first (of a limit of 6), so the caller's identity and usage generation are cached and only
+        // the limiter's own round trips are counted below.
+        await using var factory = await TrackerApiFactory.CreateAsync(servers, Limits(usage: 6));
         using var http = factory.CreateClient();
         var token = await http.LoginTokenAsync(await http.RegisterNewAsync());
+        using (var first = await http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/usages/daily", token))
+        {
+            Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        }
+
         await using var redis = await ConnectionMultiplexer.ConnectAsync(servers.Redis.ConnectionString + ",allowAdmin=true");
         var scriptCallsBefore = await ScriptCallsAsync(redis);
 
+        // Redis holds back scripts for a while, so the first request's round trip is in flight while the other 63
+        // arrive: the design decides them all together in the next round trip, whatever the machine's speed.
+        await redis.GetServers().Single().ExecuteAsync("CLIENT", "PAUSE", "2000", "WRITE");
         var statuses = await Task.WhenAll(Enumerable.Range(0, 64).Select(async _ =>
         {
             using var response = await http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/usages/daily", token);
@@ -44,8 +54,10 @@ public sealed class RateLimitingTests(ServersFixture servers)
 
         Assert.Equal(5, statuses.Count(status => status == HttpStatusCode.OK));
         Assert.Equal(59, statuses.Count(status => status == HttpStatusCode.TooManyRequests));
-        // Requests that arrived while a round trip was in flight were decided together by the next one.
-        Assert.InRange(await ScriptCallsAsync(redis) - scriptCallsBefore, 1, 63);
+        // One round trip for the first request and one for the rest; a few more only if a request came after the
+        // pause ended, or a usage generation expired on the way (one script each). Deciding each request by a round
+        // trip of its own would take 64.
+        Assert.InRange(await ScriptCallsAsync(redis) - scriptCallsBefore, 2, 8);
     }
 
     [Fact]
@@ -204,7 +216,10 @@ public sealed class RateLimitingTests(ServersFixture servers)
     [Fact]
     public async Task A_busy_key_spends_tokens_taken_ahead_without_a_round_trip_each_and_never_more_than_redis_gave()
     {
-        await using var factory = await TrackerApiFactory.CreateAsync(servers, Limits(ingestBurst: 1000, ingestPerSecond: 0.001));
+        // Leases that last 2 s: what one holds depends on the key's rate, not on how fast this machine happens to be.
+        var settings = Limits(ingestBurst: 1000, ingestPerSecond: 0.001);
+        settings["RateLimiting:Ingest:LeaseMilliseconds"] = "2000";
+        await using var factory = await TrackerApiFactory.CreateAsync(servers, settings);
         using var http = factory.CreateClient();
         var client = await http.RegisterNewAsync();
         await using var redis = await ConnectionMultiplexer.ConnectAsync(servers.Redis.ConnectionString + ",allowAdmin=true");
@@ -216,8 +231,10 @@ public sealed class RateLimitingTests(ServersFixture servers)
             Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         }
 
+        // A fetch asks for what the key's rate spends in a lifetime (at most 125, an eighth of the burst) and the next
+        // starts when a quarter is left: one round trip per few tens of requests, where one per request would be 200.
         var roundTrips = await ScriptCallsAsync(redis) - before;
-        Assert.InRange(roundTrips, 1, 100);
+        Assert.InRange(roundTrips, 1, 20);
         // Every request spent a token taken from the shared bucket first.
         var bucket = Assert.Single(await IngestBucketsAsync(redis, factory));
         Assert.InRange((double)await redis.GetDatabase().HashGetAsync(bucket, "tokens"), 0, 800);
@@ -247,9 +264,9 @@ public sealed class RateLimitingTests(ServersFixture servers)
         }));
 
         var created = statuses.Count(status => status == HttpStatusCode.Created);
-        // Held tokens are spent by the next requests, or handed back when their lease ends and fetched again: only
-        // tokens that arrive after the last request could go unspent.
-        Assert.InRange(created, burst - 4, burst);
+        // Held tokens are spent by the next requests, or handed back when their lease ends and fetched again: with
+        // 300 requests beyond the bucket still to come when it empties, none is left unspent.
+        Assert.Equal(burst, created);
         Assert.Equal(700 - created, statuses.Count(status => status == HttpStatusCode.TooManyRequests));
         Assert.Equal(created, await CountLogsAsync(factory.DatabaseConnectionString));
     }

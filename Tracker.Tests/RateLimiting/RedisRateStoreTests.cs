@@ -79,9 +79,11 @@ public sealed class RedisRateStoreTests(ServersFixture servers) : IAsyncLifetime
     public async Task Tokens_granted_to_be_held_count_against_the_burst_until_their_lease_has_ended()
     {
         var store = new RedisRateStore(_redis);
-        // Refills the whole burst in 100 ms; a lease lasts 500 ms.
-        var rule = new TokenBucketRule("ingest", 100, 1000, TimeSpan.FromMilliseconds(500));
+        // Refills the whole burst in 100 ms; a lease lasts 1.5 s, so the checks while leases are held (at about 200
+        // and 400 ms) have over a second of margin on a slow machine.
+        var rule = new TokenBucketRule("ingest", 100, 1000, TimeSpan.FromMilliseconds(1500));
         RedisKey a = _prefix + "a";
+        var granted = System.Diagnostics.Stopwatch.StartNew();
 
         var lease = Assert.Single(await store.DecideAsync(rule, [a], [new(40, 0)]));
         Assert.Equal(39, lease.LeasedTokens);
@@ -96,9 +98,10 @@ public sealed class RedisRateStoreTests(ServersFixture servers) : IAsyncLifetime
         Assert.Equal(20, Assert.Single(await store.DecideAsync(rule, [a], [new(20, 0, IsRefill: true)])).LeasedTokens + 1);
         await Task.Delay(TimeSpan.FromMilliseconds(200));
         Assert.Equal(100 - 39 - 20 - 1, Assert.Single(await store.DecideAsync(rule, [a])).Remaining);
+        Assert.True(granted.Elapsed < rule.LeaseLifetime, $"The checks above ran {granted.ElapsedMilliseconds} ms after the grant, beyond its lease.");
 
         // Counted for one to two lease lifetimes from their grant, they no longer hold the bucket down after that.
-        await Task.Delay(TimeSpan.FromMilliseconds(1100));
+        await Task.Delay(2 * rule.LeaseLifetime + TimeSpan.FromMilliseconds(300));
         Assert.Equal(99, Assert.Single(await store.DecideAsync(rule, [a])).Remaining);
     }
 

@@ -11,6 +11,12 @@ namespace Tracker.Tests.Usage;
 [Collection(nameof(RealServers))]
 public sealed class UsageTests(ServersFixture servers) : ApiTest(servers)
 {
+    public override async Task InitializeAsync()
+    {
+        await AvoidDayBoundaryAsync();
+        await base.InitializeAsync();
+    }
+
     [Fact]
     public async Task Daily_lists_every_utc_day_oldest_first_with_zero_for_days_without_calls()
     {
