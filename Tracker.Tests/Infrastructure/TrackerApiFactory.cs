@@ -113,7 +113,7 @@ public sealed class TrackerApiFactory : WebApplicationFactory<ApiAssemblyMarker>
             settings[key] = value;
         }
 
-        return new(_servers, DatabaseConnectionString, JwtSigningKey, settings);
+        return new(_servers, DatabaseConnectionString, JwtSigningKey, settings, ownsDatabase: false);
     }
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
