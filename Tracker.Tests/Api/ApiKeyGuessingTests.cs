@@ -2,7 +2,6 @@ using System.Net;
 using System.Security.Cryptography;
 using StackExchange.Redis;
 using Tracker.ApiService.ApiKeys;
-using Tracker.ApiService.Caching;
 using Tracker.Tests.Infrastructure;
 using Xunit.Abstractions;
 using static Tracker.Tests.Infrastructure.ApiClient;
@@ -18,7 +17,6 @@ namespace Tracker.Tests.Api;
 public sealed class ApiKeyGuessingTests(ServersFixture servers, ITestOutputHelper output)
 {
     private const string CurrentKey = "/api/v1/keys/current";
-    private const string CachedKeyPattern = CachingExtensions.RedisInstanceName + "api-key:*";
 
     [Fact]
     public async Task Guessed_keys_leave_nothing_in_redis_and_a_real_key_is_still_shared_there()
@@ -28,7 +26,7 @@ public sealed class ApiKeyGuessingTests(ServersFixture servers, ITestOutputHelpe
         using var http = factory.CreateClient();
         var client = await http.RegisterNewAsync();
         await using var redis = await ConnectionMultiplexer.ConnectAsync(servers.Redis.ConnectionString + ",allowAdmin=true");
-        var before = await CountAsync(redis, CachedKeyPattern);
+        var before = await CountAsync(redis, factory.CachePrefix + "api-key:*");
 
         var guesses = Enumerable.Range(0, 2000).Select(_ => ApiKeyFormat.Generate()).ToArray();
         await Parallel.ForEachAsync(guesses, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (guess, _) =>
@@ -37,8 +35,8 @@ public sealed class ApiKeyGuessingTests(ServersFixture servers, ITestOutputHelpe
             Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
         });
 
-        var afterGuessing = await CountAsync(redis, CachedKeyPattern);
-        var guessEntries = await redis.GetDatabase().KeyExistsAsync([.. guesses.Select(CacheKey)]);
+        var afterGuessing = await CountAsync(redis, factory.CachePrefix + "api-key:*");
+        var guessEntries = await redis.GetDatabase().KeyExistsAsync([.. guesses.Select(guess => CacheKey(factory.CachePrefix, guess))]);
         output.WriteLine($"api-key entries in Redis: {before} before, {afterGuessing} after 2,000 guesses; {guessEntries} of them for a guess");
         Assert.Equal(0, guessEntries);
         Assert.Equal(before, afterGuessing);
@@ -48,7 +46,7 @@ public sealed class ApiKeyGuessingTests(ServersFixture servers, ITestOutputHelpe
             Assert.Equal(HttpStatusCode.OK, known.StatusCode);
         }
 
-        Assert.True(await redis.GetDatabase().KeyExistsAsync(CacheKey(client.ApiKey)), "a found key is shared through Redis");
+        Assert.True(await redis.GetDatabase().KeyExistsAsync(CacheKey(factory.CachePrefix, client.ApiKey)), "a found key is shared through Redis");
     }
 
     [Fact]
@@ -120,8 +118,8 @@ public sealed class ApiKeyGuessingTests(ServersFixture servers, ITestOutputHelpe
         return response.StatusCode;
     }
 
-    private static RedisKey CacheKey(string apiKey) =>
-        CachingExtensions.RedisInstanceName + "api-key:" + Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(apiKey)));
+    private static RedisKey CacheKey(string prefix, string apiKey) =>
+        prefix + "api-key:" + Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(apiKey)));
 
     private static async Task<int> CountAsync(ConnectionMultiplexer redis, string pattern) =>
         await redis.GetServers().Single().KeysAsync(pattern: pattern, pageSize: 1000).CountAsync();

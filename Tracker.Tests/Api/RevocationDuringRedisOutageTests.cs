@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net;
 using StackExchange.Redis;
-using Tracker.ApiService.Caching;
 using Tracker.Tests.Infrastructure;
 using Xunit.Abstractions;
 using static Tracker.Tests.Infrastructure.ApiClient;
@@ -46,7 +45,7 @@ public sealed class RevocationDuringRedisOutageTests(ServersFixture servers, ITe
         Assert.Equal(HttpStatusCode.OK, await StatusAsync(secondHttp, secret));
         await using (var admin = await ConnectionMultiplexer.ConnectAsync(_redis.ConnectionString + ",allowAdmin=true"))
         {
-            var entry = CachingExtensions.RedisInstanceName + "api-key:" + Convert.ToHexStringLower(
+            var entry = first.CachePrefix + "api-key:" + Convert.ToHexStringLower(
                 System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(secret)));
             Assert.True(await admin.GetDatabase().KeyExistsAsync(entry), "the active key is cached in Redis");
             // SAVE, not BGSAVE: the snapshot is complete when it answers.
