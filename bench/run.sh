@@ -7,6 +7,8 @@
 #              ingest-single-64-unlimited usage-top-64-unlimited (the same without rate limiting: what the limiter costs)
 #              ingest-single-64-keys (single-event ingest spread over 1,000 API keys of 20 clients: each key is a
 #              rate-limit partition of its own, about 20 requests/s each, instead of one key taking everything)
+#              ingest-single-64-ids ingest-batch-100-ids (the same as ingest-single-64 and ingest-batch-100 with a
+#              unique id on every log: what exactly-once deduplication costs)
 # Builds Release; starts PostgreSQL, Redis, the migration worker and the API on free loopback ports (durable
 # commits: fsync and synchronous_commit stay on); registers a client; warms each API process up with 20 s of
 # ingest; runs each scenario after a warm-up of its own; after every write scenario compares the rows in
@@ -32,7 +34,8 @@ for argument in "$@"; do
     *) scenarios+=("$argument") ;;
   esac
 done
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(baseline ingest-single-32 ingest-single-64 ingest-single-64-unlimited ingest-single-64-keys ingest-batch-100
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(baseline ingest-single-32 ingest-single-64 ingest-single-64-ids ingest-single-64-unlimited ingest-single-64-keys
+  ingest-batch-100 ingest-batch-100-ids
   usage-daily-32 usage-daily-64 usage-top-32 usage-top-64 usage-top-64-unlimited usage-daily-uncached usage-top-uncached
   limiter-on limiter-off)
 
@@ -202,6 +205,10 @@ for scenario in "${scenarios[@]}"; do
     ingest-single-64-keys)
       json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs" --api-key-file "$api_keys" --connections 64) ;;
     ingest-batch-100) json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs/batch" --api-key "$api_key" --connections 32 --batch 100) ;;
+    ingest-single-64-ids)
+      json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs" --api-key "$api_key" --connections 64 --ids) ;;
+    ingest-batch-100-ids)
+      json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs/batch" --api-key "$api_key" --connections 32 --batch 100 --ids) ;;
     usage-daily-32|usage-daily-64|usage-top-32|usage-top-64)
       endpoint=${scenario#usage-}; endpoint=${endpoint%-*}
       json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/usages/$endpoint" --method GET \

@@ -165,6 +165,62 @@ public sealed class LogIdTests(ServersFixture servers, ITestOutputHelper output)
         Assert.Equal(acknowledged, await ScalarAsync(cs, "SELECT sum(request_count) FROM usage_hourly"));
     }
 
+    [Fact]
+    public async Task Clients_retrying_on_another_instance_when_theirs_shuts_down_mid_load_store_each_id_once()
+    {
+        await using var staying = await TrackerApiFactory.CreateAsync(servers);
+        var leaving = staying.CreateSibling();
+        var leavingHttp = leaving.CreateClient();
+        using var stayingHttp = staying.CreateClient();
+        var client = await stayingHttp.RegisterNewAsync();
+        var cs = staying.DatabaseConnectionString;
+        var stopped = 0;
+
+        var acknowledged = 0;
+        var movedOver = 0;
+        var senders = Enumerable.Range(0, 16).Select(sender => Task.Run(async () =>
+        {
+            for (var sent = 0; sent < 150; sent++)
+            {
+                var log = WithId($"{sender}-{sent}");
+                // Each log goes to the instance that is shutting down until it is gone, then to the other; every
+                // answer but 201 (a 503, a dropped connection) is retried, unchanged, on the other instance.
+                while (true)
+                {
+                    var http = Volatile.Read(ref stopped) == 0 && sent % 2 == 0 ? leavingHttp : stayingHttp;
+                    try
+                    {
+                        using var response = await http.PostLogAsync(client.ApiKey, log);
+                        if (response.StatusCode == HttpStatusCode.Created)
+                        {
+                            Interlocked.Increment(ref acknowledged);
+                            break;
+                        }
+                    }
+                    catch (Exception exception) when (exception is HttpRequestException or ObjectDisposedException or TaskCanceledException or InvalidOperationException)
+                    {
+                    }
+
+                    Interlocked.Increment(ref movedOver);
+                    Volatile.Write(ref stopped, 1);
+                }
+            }
+        })).ToList();
+
+        await Poll.UntilAsync(() => Task.FromResult(Volatile.Read(ref acknowledged) >= 300), TimeSpan.FromSeconds(30));
+        // The same graceful stop as SIGTERM: the host stops the server, then the writer drains what is queued.
+        await leaving.DisposeAsync();
+        Volatile.Write(ref stopped, 1);
+        await Task.WhenAll(senders).WaitAsync(TimeSpan.FromSeconds(120));
+        leavingHttp.Dispose();
+
+        output.WriteLine($"acknowledged: {acknowledged}, moved over: {movedOver}");
+        Assert.Equal(16 * 150, acknowledged);
+        Assert.Equal(16 * 150, await CountLogsAsync(cs));
+        Assert.Equal(16 * 150, await ScalarAsync(cs, "SELECT count(DISTINCT log_id) FROM logs"));
+        Assert.Equal(16 * 150, await ScalarAsync(cs, "SELECT sum(request_count) FROM usage_hourly"));
+    }
+
     private static object WithId(string id, DateTimeOffset? at = null) => new
     {
         ipAddress = "203.0.113.7",
