@@ -98,7 +98,7 @@ public static class ApiKeysApi
         {
             db.ChangeTracker.Clear();
             await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-            await db.Database.ExecuteSqlAsync($"SELECT 1 FROM clients WHERE id = {clientId} FOR UPDATE", cancellationToken);
+            await db.Database.ExecuteSqlAsync($"SELECT 1 FROM clients WHERE id = {clientId} FOR NO KEY UPDATE", cancellationToken);
             var active = await db.ApiKeys.CountAsync(key => key.ClientId == clientId && key.RevokedAt == null, cancellationToken);
             if (active >= MaxActiveKeysPerClient)
             {

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -15,8 +16,12 @@ public interface ILogBatchCommitter
     /// </summary>
     Task<CommitResult> CommitAsync(IReadOnlyList<LogRecord[]> requests, CancellationToken cancellationToken);
 
-    /// <summary>What became of a transaction whose COMMIT had an unknown outcome.</summary>
-    Task<TransactionOutcome> GetOutcomeAsync(ulong transactionId, CancellationToken cancellationToken);
+    /// <summary>
+    /// What became of a transaction whose COMMIT had an unknown outcome. If the backend that ran it still holds it
+    /// (idle in it, its client gone), the backend is ended first: its locks on the rollup rows would otherwise hold
+    /// up every later batch until PostgreSQL noticed by itself.
+    /// </summary>
+    Task<TransactionOutcome> GetOutcomeAsync(UncertainTransaction transaction, CancellationToken cancellationToken);
 }
 
 /// <summary>PostgreSQL's answer about a recent transaction (<c>pg_xact_status</c>).</summary>
@@ -37,12 +42,15 @@ public enum TransactionOutcome
 /// and timestamp was already stored (earlier, or earlier in the same batch).</param>
 public sealed record CommitResult(IReadOnlyList<int> Refused, int[] Duplicates);
 
+/// <summary>A transaction whose COMMIT had an unknown outcome: its id, and the backend process that ran it.</summary>
+public readonly record struct UncertainTransaction(ulong TransactionId, int ProcessId);
+
 /// <summary>The connection failed while COMMIT was in flight: the transaction may or may not be committed.</summary>
-public sealed class AmbiguousCommitException(ulong transactionId, CommitResult result, Exception innerException)
+public sealed class AmbiguousCommitException(UncertainTransaction transaction, CommitResult result, Exception innerException)
     : Exception("The outcome of committing an ingest batch is unknown.", innerException)
 {
-    /// <summary>The transaction's id, to ask PostgreSQL what became of it.</summary>
-    public ulong TransactionId { get; } = transactionId;
+    /// <summary>Which transaction to ask PostgreSQL about.</summary>
+    public UncertainTransaction Transaction { get; } = transaction;
 
     /// <summary>What the transaction holds, should it turn out committed.</summary>
     public CommitResult Result { get; } = result;
@@ -91,17 +99,37 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
         }
     }
 
-    public async Task<TransactionOutcome> GetOutcomeAsync(ulong transactionId, CancellationToken cancellationToken)
+    public async Task<TransactionOutcome> GetOutcomeAsync(UncertainTransaction transaction, CancellationToken cancellationToken)
     {
-        await using var command = dataSource.CreateCommand("SELECT pg_xact_status(@id::text::xid8)");
-        command.Parameters.Add(new NpgsqlParameter<string>("id", transactionId.ToString(System.Globalization.CultureInfo.InvariantCulture)));
-        return await command.ExecuteScalarAsync(cancellationToken) switch
+        await using var statements = dataSource.CreateBatch();
+        // Only the backend still inside that very transaction: a process id alone may have been reused.
+        var end = new NpgsqlBatchCommand(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = @pid AND backend_xid::text = @xid32");
+        end.Parameters.Add(new NpgsqlParameter<int>("pid", transaction.ProcessId));
+        end.Parameters.Add(new NpgsqlParameter<string>("xid32", (transaction.TransactionId & uint.MaxValue).ToString(CultureInfo.InvariantCulture)));
+        var status = new NpgsqlBatchCommand("SELECT pg_xact_status(@id::text::xid8)");
+        status.Parameters.Add(new NpgsqlParameter<string>("id", transaction.TransactionId.ToString(CultureInfo.InvariantCulture)));
+        statements.BatchCommands.Add(end);
+        statements.BatchCommands.Add(status);
+        try
         {
-            "committed" => TransactionOutcome.Committed,
-            "aborted" => TransactionOutcome.Aborted,
-            "in progress" => TransactionOutcome.InProgress,
-            _ => TransactionOutcome.Forgotten,
-        };
+            await using var reader = await statements.ExecuteReaderAsync(cancellationToken);
+            await reader.NextResultAsync(cancellationToken);
+            await reader.ReadAsync(cancellationToken);
+            return (reader.IsDBNull(0) ? null : reader.GetString(0)) switch
+            {
+                "committed" => TransactionOutcome.Committed,
+                "aborted" => TransactionOutcome.Aborted,
+                "in progress" => TransactionOutcome.InProgress,
+                _ => TransactionOutcome.Forgotten,
+            };
+        }
+        catch (PostgresException exception) when (exception.SqlState == PostgresErrorCodes.InvalidParameterValue)
+        {
+            // "Transaction ID is in the future": this server never saw it (a failover to a standby that had not
+            // received it). Nothing can tell any more.
+            return TransactionOutcome.Forgotten;
+        }
     }
 
     /// <summary>
@@ -145,6 +173,7 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
 
         var (transactionId, duplicates) = await RollUpAsync(connection, transaction, requests, refused, stored, cancellationToken);
         var result = new CommitResult(refused, duplicates);
+        var uncertain = new UncertainTransaction(transactionId, connection.ProcessID);
         try
         {
             await transaction.CommitAsync(cancellationToken);
@@ -152,7 +181,7 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
         catch (Exception exception) when (exception is not PostgresException)
         {
             // A server error means "not committed"; a broken connection (or a cancelled wait) leaves it unknown.
-            throw new AmbiguousCommitException(transactionId, result, exception);
+            throw new AmbiguousCommitException(uncertain, result, exception);
         }
 
         return result;
@@ -301,7 +330,7 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
         upsert.Parameters.Add(new NpgsqlParameter<long[]>("counts", rows.Select(row => row.Value).ToArray()));
         statements.BatchCommands.Add(upsert);
         var transactionId = (string)(await statements.ExecuteScalarAsync(cancellationToken))!;
-        return (ulong.Parse(transactionId, System.Globalization.CultureInfo.InvariantCulture), duplicates);
+        return (ulong.Parse(transactionId, CultureInfo.InvariantCulture), duplicates);
     }
 
     /// <summary>What makes two logs the same log: its client, its id and its time.</summary>

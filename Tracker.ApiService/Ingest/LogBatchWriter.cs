@@ -21,7 +21,7 @@ public enum EnqueueResult
 /// <list type="bullet">
 /// <item>Queue full: refused at once (503), never waited on.</item>
 /// <item>Database unreachable or slow: the batch is retried with backoff, and a commit is cancelled when its
-/// oldest request's deadline passes; a request still unwritten at its deadline is answered 503, and nothing of it
+/// youngest request's deadline passes; a request still unwritten at its deadline is answered 503, and nothing of it
 /// was written.</item>
 /// <item>A row the database refuses: that request alone is left out (422), the others commit in the same
 /// transaction.</item>
@@ -35,6 +35,7 @@ public enum EnqueueResult
 public sealed partial class LogBatchWriter : BackgroundService
 {
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan OutcomeCheckTimeout = TimeSpan.FromSeconds(1);
 
     private readonly Channel<PendingLogs> _queue = Channel.CreateUnbounded<PendingLogs>(
         new UnboundedChannelOptions { SingleReader = false, SingleWriter = false });
@@ -102,8 +103,12 @@ public sealed partial class LogBatchWriter : BackgroundService
     {
         // The loops deliberately ignore stoppingToken: on shutdown they drain the queue, then end.
         await Task.WhenAll(Enumerable.Range(0, _options.Writers).Select(_ => Task.Run(RunWriterAsync, CancellationToken.None)));
-        // Batches whose outcome is being checked end by their requests' deadlines at the latest.
-        await Task.WhenAll(_uncertain.Keys);
+        // Batches whose outcome is being checked end by their requests' deadlines at the latest; a check may start
+        // another (a batch found aborted and written again), so wait until none is left.
+        while (!_uncertain.IsEmpty)
+        {
+            await Task.WhenAll(_uncertain.Keys);
+        }
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
@@ -152,11 +157,11 @@ public sealed partial class LogBatchWriter : BackgroundService
             }
             catch (AmbiguousCommitException uncertain)
             {
-                LogAmbiguousCommit(uncertain.TransactionId);
+                LogAmbiguousCommit(uncertain.Transaction.TransactionId);
                 // Should it turn out committed, this is what it did; if not, the retry counts again.
                 RecordDuplicates(batch, uncertain.Result);
                 var requests = batch.ToList();
-                var check = Task.Run(() => ResolveAsync(requests, uncertain.TransactionId), CancellationToken.None);
+                var check = Task.Run(() => ResolveAsync(requests, uncertain.Transaction), CancellationToken.None);
                 _uncertain.TryAdd(check, true);
                 _ = check.ContinueWith(done => _uncertain.TryRemove(done, out _), TaskScheduler.Default);
                 break;
@@ -186,10 +191,11 @@ public sealed partial class LogBatchWriter : BackgroundService
         activity?.SetTag("tracker.ingest.requests", batch.Count);
         activity?.SetTag("tracker.ingest.logs", logs);
         var started = _time.GetTimestamp();
-        // A commit that outlives the oldest request's deadline is cancelled, so that no request waits past it
-        // for a database that does not answer.
-        var oldest = batch.Min(pending => pending.DeadlineTimestamp);
-        using var deadline = new CancellationTokenSource(Max(_time.GetElapsedTime(started, oldest), TimeSpan.FromMilliseconds(1)), _time);
+        // A commit still running when the youngest request's deadline passes is cancelled: then nobody in the batch
+        // could still be answered 201, and nobody waits on a database that does not answer. Not the oldest's
+        // deadline: under overload that would cancel, again and again, work the younger requests could still use.
+        var youngest = batch.Max(pending => pending.DeadlineTimestamp);
+        using var deadline = new CancellationTokenSource(Max(_time.GetElapsedTime(started, youngest), TimeSpan.FromMilliseconds(1)), _time);
         try
         {
             var result = await _committer.CommitAsync([.. batch.Select(pending => pending.Logs)], deadline.Token);
@@ -223,21 +229,39 @@ public sealed partial class LogBatchWriter : BackgroundService
     /// out (the old backend may still be committing), never taken for "not committed", which would write the batch
     /// twice. Aborted: written again. Runs beside the writer loops, so no other request waits for it.
     /// </summary>
-    private async Task ResolveAsync(List<PendingLogs> requests, ulong transactionId)
+    private async Task ResolveAsync(List<PendingLogs> requests, UncertainTransaction transaction)
+    {
+        try
+        {
+            await ResolveOrThrowAsync(requests, transaction);
+        }
+        catch (Exception exception)
+        {
+            // Nothing may leave a request unanswered.
+            LogResolveFailed(exception, transaction.TransactionId);
+            Expire(requests, WriteOutcome.Unknown, "unknown", everything: true);
+        }
+    }
+
+    private async Task ResolveOrThrowAsync(List<PendingLogs> requests, UncertainTransaction transaction)
     {
         // Requests answered "unknown" meanwhile leave the list, but if it committed, their logs count too.
         var all = requests.ToList();
         var failures = 0;
+        var transactionId = transaction.TransactionId;
         while (true)
         {
             Expire(requests, WriteOutcome.Unknown, "unknown");
             TransactionOutcome outcome;
             try
             {
-                outcome = await _committer.GetOutcomeAsync(transactionId, CancellationToken.None);
+                // Each check is short, so that a hung connection cannot hold a request past its deadline.
+                using var timeout = new CancellationTokenSource(OutcomeCheckTimeout, _time);
+                outcome = await _committer.GetOutcomeAsync(transaction, timeout.Token);
             }
-            catch (Exception exception) when (exception is not OperationCanceledException)
+            catch (Exception)
             {
+                // PostgreSQL unreachable, or the check timed out: ask again, after a backoff.
                 outcome = TransactionOutcome.InProgress;
                 failures++;
             }
@@ -333,6 +357,9 @@ public sealed partial class LogBatchWriter : BackgroundService
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Ingest transaction {TransactionId}, whose commit outcome was unknown: {Outcome}")]
     private partial void LogAmbiguousCommitResolved(ulong transactionId, string outcome);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Checking the outcome of ingest transaction {TransactionId} failed unexpectedly; its requests are told the outcome is unknown")]
+    private partial void LogResolveFailed(Exception exception, ulong transactionId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Committing activity logs works again")]
     private partial void LogRecovered();

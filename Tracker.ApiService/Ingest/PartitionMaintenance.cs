@@ -56,7 +56,8 @@ public sealed partial class PartitionMaintenance(
         var oldestKept = today.AddDays(-retention.Value.Days);
 
         var created = 0;
-        foreach (var day in await MissingDaysAsync(oldestKept, today.AddDays(DaysAhead), cancellationToken))
+        // Newest first: the days ingest needs next come before old gaps (after Retention:Days grew, say).
+        foreach (var day in (await MissingDaysAsync(oldestKept, today.AddDays(DaysAhead), cancellationToken)).OrderDescending())
         {
             created += await RunDdlAsync($"SELECT {LogTable.EnsurePartitionsFunction}(@day, @day)", day, cancellationToken);
         }

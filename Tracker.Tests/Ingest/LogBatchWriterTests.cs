@@ -120,16 +120,16 @@ public sealed class LogBatchWriterTests
             if (Interlocked.Increment(ref _attempts) == 1)
             {
                 _firstAttempted.SetResult();
-                throw new AmbiguousCommitException(42, new CommitResult([], new int[requests.Count]), new IOException("connection reset during COMMIT"));
+                throw new AmbiguousCommitException(new UncertainTransaction(42, 7), new CommitResult([], new int[requests.Count]), new IOException("connection reset during COMMIT"));
             }
 
             return Task.FromResult(new CommitResult([], new int[requests.Count]));
         }
 
-        public Task<TransactionOutcome> GetOutcomeAsync(ulong transactionId, CancellationToken cancellationToken)
+        public Task<TransactionOutcome> GetOutcomeAsync(UncertainTransaction transaction, CancellationToken cancellationToken)
         {
             Interlocked.Increment(ref _checks);
-            Assert.Equal(42UL, transactionId);
+            Assert.Equal(new UncertainTransaction(42, 7), transaction);
             if (checksFail)
             {
                 throw new Npgsql.NpgsqlException("Failed to connect to 127.0.0.1:5432");
