@@ -38,14 +38,22 @@ public sealed class ApiKeyAuthenticationHandler(
         }
 
         var client = Context.Connection.RemoteIpAddress;
+        ActiveApiKey? key;
         if (failures.IsBlocked(client, out var retryAfter))
         {
-            Context.Features.Set(new FailedTooOften(retryAfter));
-            return AuthenticateResult.Fail("Too many failed authentications from this address.");
+            // An address that keeps failing costs the database nothing more; but a tenant sharing it (NAT, a /64)
+            // whose key is in use, so cached, keeps working: one guesser must not lock others out.
+            key = ApiKeyFormat.IsWellFormed(presented)
+                ? await store.FindCachedActiveAsync(ApiKeyFormat.Hash(presented), Context.RequestAborted)
+                : null;
+            if (key is null)
+            {
+                Context.Features.Set(new FailedTooOften(retryAfter));
+                return AuthenticateResult.Fail("Too many failed authentications from this address.");
+            }
         }
-
-        if (!ApiKeyFormat.IsWellFormed(presented)
-            || await store.FindActiveAsync(ApiKeyFormat.Hash(presented), Context.RequestAborted) is not { } key)
+        else if (!ApiKeyFormat.IsWellFormed(presented)
+            || (key = await store.FindActiveAsync(ApiKeyFormat.Hash(presented), Context.RequestAborted)) is null)
         {
             if (await failures.RecordFailureAsync(client) is { } refusal)
             {

@@ -41,6 +41,10 @@ public sealed partial class ApiKeyStore(
     public ValueTask<ActiveApiKey?> FindActiveAsync(byte[] keyHash, CancellationToken cancellationToken) =>
         cache.GetOrCreateSharingOnlyFoundAsync(CacheName, CacheKey(keyHash), keyHash, LoadAsync, EntryOptions, UnknownKeyLifetime, cancellationToken);
 
+    /// <summary>The active key for <paramref name="keyHash"/> if a cache tier knows it; never asks the database.</summary>
+    public ValueTask<ActiveApiKey?> FindCachedActiveAsync(byte[] keyHash, CancellationToken cancellationToken) =>
+        cache.GetCachedAsync<ActiveApiKey>(CacheName, CacheKey(keyHash), EntryOptions, cancellationToken);
+
     /// <summary>Forgets what is cached for a key, in Redis and in this instance's memory; call after revoking it.</summary>
     public async Task InvalidateAsync(byte[] keyHash, CancellationToken cancellationToken)
     {

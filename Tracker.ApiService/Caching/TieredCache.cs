@@ -66,6 +66,24 @@ public sealed class TieredCache(HybridCache cache, RedisAvailability redis, Cach
         return value;
     }
 
+    /// <summary>
+    /// The value for <paramref name="key"/> if memory or Redis holds it, else null: never the database, and nothing
+    /// is written to Redis. For callers that must not cost the database anything (a caller being turned away).
+    /// </summary>
+    public async ValueTask<T?> GetCachedAsync<T>(string cacheName, string key, HybridCacheEntryOptions options, CancellationToken cancellationToken)
+        where T : class
+    {
+        var value = await cache.GetOrCreateAsync<T?>(key, static _ => ValueTask.FromResult<T?>(null),
+            WithFlags(WithAvailableTiers(options), HybridCacheEntryFlags.DisableUnderlyingData | HybridCacheEntryFlags.DisableDistributedCacheWrite),
+            cancellationToken: cancellationToken);
+        if (value is not null)
+        {
+            metrics.Answered(cacheName, CacheTier.Redis);
+        }
+
+        return value;
+    }
+
     /// <summary>Stores <paramref name="value"/> in the tiers available now, replacing what they hold.</summary>
     public ValueTask SetAsync<T>(string key, T value, HybridCacheEntryOptions options, CancellationToken cancellationToken) =>
         cache.SetAsync(key, value, WithAvailableTiers(options), cancellationToken: cancellationToken);
