@@ -1,26 +1,11 @@
 namespace Tracker.ApiService.Ingest;
 
 /// <summary>
-/// How a writer forms a batch: it takes whatever is queued, without waiting, until the batch holds
-/// <c>maxLogs</c> logs (a request is never split, so the last one may go past it). Under light load a batch is
-/// one request and is written at once; under heavy load batches grow by themselves, because more requests queue
-/// while the previous batch commits. No fixed sleep anywhere.
+/// What the writer does with a batch's requests besides queueing them (<see cref="FairBacklog"/> forms batches):
+/// which are overdue, and how a refused one is found.
 /// </summary>
 public static class BatchingPolicy
 {
-    /// <summary>Fills <paramref name="batch"/> from <paramref name="tryTake"/>; returns the number of logs taken.</summary>
-    public static int Fill(List<PendingLogs> batch, int maxLogs, TryTake tryTake, int alreadyTaken = 0)
-    {
-        var logs = alreadyTaken;
-        while (logs < maxLogs && tryTake(out var next))
-        {
-            batch.Add(next);
-            logs += next.Logs.Length;
-        }
-
-        return logs;
-    }
-
     /// <summary>Removes the requests whose deadline has passed from <paramref name="batch"/> and returns them.</summary>
     public static List<PendingLogs> TakeOverdue(List<PendingLogs> batch, long now)
     {
@@ -82,6 +67,3 @@ public static class BatchingPolicy
         return refused;
     }
 }
-
-/// <summary>Takes the next queued request, if any, without waiting.</summary>
-public delegate bool TryTake([System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out PendingLogs next);

@@ -25,6 +25,20 @@ public sealed class IngestOptions
     [Range(1, 10_000_000)]
     public int QueueCapacity { get; set; } = 200_000;
 
+    /// <summary>
+    /// The memory logs waiting to be written may hold, at most (estimated from their strings); beyond it requests get
+    /// 503 at once. Bounds the queue when logs are long: 200,000 logs of 2,048-character endpoints would be 800 MB.
+    /// </summary>
+    [Range(1_048_576, 16L * 1024 * 1024 * 1024)]
+    public long QueueCapacityBytes { get; set; } = 64L * 1024 * 1024;
+
+    /// <summary>
+    /// The share of the queue (of its logs, and of its bytes) one client may hold; past it that client's requests get
+    /// 429 with Retry-After at once, and other clients still get in. A client holding nothing is always let in.
+    /// </summary>
+    [Range(1, 100)]
+    public int ClientQueueSharePercent { get; set; } = 25;
+
     /// <summary>Logs per transaction, at most (a request's logs are never split across transactions).</summary>
     [Range(1, 100_000)]
     public int MaxBatchSize { get; set; } = 5_000;

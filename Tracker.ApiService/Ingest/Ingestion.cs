@@ -77,6 +77,13 @@ public sealed class Ingestion(LogBatchWriter writer, IdempotencyKeys idempotency
             case EnqueueResult.QueueFull:
                 metrics.Rejected(records.Length, "queue_full");
                 return (null, Unavailable(http, retryAfterSeconds: 1, "The ingest queue is full; retry after a moment."));
+            case EnqueueResult.ClientShareFull:
+                metrics.Rejected(records.Length, "client_share_full");
+                http.Response.Headers[HeaderNames.RetryAfter] = "1";
+                return (null, TypedResults.Problem(
+                    statusCode: StatusCodes.Status429TooManyRequests,
+                    title: "Too many logs waiting.",
+                    detail: "This client already has its share of the ingest queue waiting to be written; retry after a moment. Nothing of this request was stored."));
             case EnqueueResult.ShuttingDown:
                 metrics.Rejected(records.Length, "shutting_down");
                 return (null, Unavailable(http, retryAfterSeconds: 5, "This instance is shutting down; retry, another instance will answer."));

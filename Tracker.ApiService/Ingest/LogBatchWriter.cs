@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Threading.Channels;
 using Microsoft.Extensions.Options;
 
 namespace Tracker.ApiService.Ingest;
@@ -10,13 +9,17 @@ public enum EnqueueResult
 {
     Queued,
     QueueFull,
+
+    /// <summary>The client already holds its share of the queue (<see cref="IngestOptions.ClientQueueSharePercent"/>).</summary>
+    ClientShareFull,
     ShuttingDown,
 }
 
 /// <summary>
 /// The group-commit writer. Requests put their logs in a queue and await their batch's commit; writer loops
-/// take everything queued (up to <see cref="IngestOptions.MaxBatchSize"/>) and commit it in one transaction,
-/// so requests that arrive together share one write and batches grow with load by themselves.
+/// take everything queued (up to <see cref="IngestOptions.MaxBatchSize"/>, one request per client in turn: see
+/// <see cref="FairBacklog"/>) and commit it in one transaction, so requests that arrive together share one write and
+/// batches grow with load by themselves. The queue is bounded in logs and bytes, and per client (<see cref="QueueBudget"/>).
 /// The writer owns a batch's whole life, and is the only place a request's outcome is decided:
 /// <list type="bullet">
 /// <item>Queue full: refused at once (503), never waited on.</item>
@@ -37,8 +40,7 @@ public sealed partial class LogBatchWriter : BackgroundService
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan OutcomeCheckTimeout = TimeSpan.FromSeconds(1);
 
-    private readonly Channel<PendingLogs> _queue = Channel.CreateUnbounded<PendingLogs>(
-        new UnboundedChannelOptions { SingleReader = false, SingleWriter = false });
+    private readonly FairBacklog _queue = new();
 
     private readonly IngestOptions _options;
     private readonly ILogBatchCommitter _committer;
@@ -47,7 +49,7 @@ public sealed partial class LogBatchWriter : BackgroundService
     private readonly TimeProvider _time;
     private readonly ILogger<LogBatchWriter> _logger;
     private readonly ConcurrentDictionary<Task, bool> _uncertain = new();
-    private long _queuedLogs;
+    private readonly QueueBudget _budget;
     private int _failingWriters;
     private volatile bool _accepting = true;
 
@@ -65,11 +67,12 @@ public sealed partial class LogBatchWriter : BackgroundService
         _usage = usage;
         _time = time;
         _logger = logger;
+        _budget = new QueueBudget(_options.QueueCapacity, _options.QueueCapacityBytes, _options.ClientQueueSharePercent / 100.0);
         metrics.ObserveQueueDepth(() => QueuedLogs);
     }
 
     /// <summary>Logs queued and not yet taken by a writer loop.</summary>
-    public long QueuedLogs => Interlocked.Read(ref _queuedLogs);
+    public long QueuedLogs => _budget.Logs;
 
     /// <summary>Queues a request's logs; on <see cref="EnqueueResult.Queued"/>, await <see cref="PendingLogs.Outcome"/>.</summary>
     public EnqueueResult TryEnqueue(LogRecord[] logs, out PendingLogs? pending)
@@ -80,18 +83,26 @@ public sealed partial class LogBatchWriter : BackgroundService
             return EnqueueResult.ShuttingDown;
         }
 
-        if (Interlocked.Add(ref _queuedLogs, logs.Length) > _options.QueueCapacity)
+        long bytes = 0;
+        foreach (var log in logs)
         {
-            Interlocked.Add(ref _queuedLogs, -logs.Length);
-            return EnqueueResult.QueueFull;
+            bytes += QueueBudget.EstimateBytes(log);
+        }
+
+        // Every log of a request is its one client's: requests are authenticated with one API key.
+        var clientId = logs[0].ClientId;
+        var admitted = _budget.TryReserve(clientId, logs.Length, bytes);
+        if (admitted != EnqueueResult.Queued)
+        {
+            return admitted;
         }
 
         var deadline = _time.GetTimestamp() + (long)(_options.CommitTimeoutSeconds * (double)_time.TimestampFrequency);
-        pending = new PendingLogs(logs, deadline);
-        if (!_queue.Writer.TryWrite(pending))
+        pending = new PendingLogs(logs, deadline, bytes);
+        if (!_queue.TryWrite(clientId, pending))
         {
             // Shutdown completed the queue between the check above and this write.
-            Interlocked.Add(ref _queuedLogs, -logs.Length);
+            _budget.Release(clientId, logs.Length, bytes);
             pending = null;
             return EnqueueResult.ShuttingDown;
         }
@@ -114,7 +125,7 @@ public sealed partial class LogBatchWriter : BackgroundService
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         _accepting = false;
-        _queue.Writer.TryComplete();
+        _queue.Complete();
         LogDraining(QueuedLogs);
         await base.StopAsync(cancellationToken);
     }
@@ -122,17 +133,20 @@ public sealed partial class LogBatchWriter : BackgroundService
     private async Task RunWriterAsync()
     {
         var batch = new List<PendingLogs>();
-        var reader = _queue.Reader;
-        while (await reader.WaitToReadAsync())
+        while (await _queue.WaitToReadAsync())
         {
-            var logs = BatchingPolicy.Fill(batch, _options.MaxBatchSize, reader.TryRead);
+            var logs = _queue.Fill(batch, _options.MaxBatchSize);
             if (logs < _options.MaxBatchSize && _options.LingerMilliseconds > 0)
             {
                 await Task.Delay(_options.LingerMilliseconds);
-                logs = BatchingPolicy.Fill(batch, _options.MaxBatchSize, reader.TryRead, logs);
+                _queue.Fill(batch, _options.MaxBatchSize, logs);
             }
 
-            Interlocked.Add(ref _queuedLogs, -logs);
+            foreach (var taken in batch)
+            {
+                _budget.Release(taken.Logs[0].ClientId, taken.Logs.Length, taken.Bytes);
+            }
+
             await WriteAsync(batch);
             batch.Clear();
         }

@@ -28,7 +28,7 @@ public enum WriteOutcome
 /// <see cref="TaskCreationOptions.RunContinuationsAsynchronously"/>), and the writer never runs request code itself.
 /// On two cores the hops cost more CPU than the continuations they deliver.
 /// </remarks>
-public sealed class PendingLogs(LogRecord[] logs, long deadlineTimestamp)
+public sealed class PendingLogs(LogRecord[] logs, long deadlineTimestamp, long bytes = 0)
 {
     // Continuations run synchronously, on the work item that releases them.
     private readonly TaskCompletionSource<WriteOutcome> _outcome = new();
@@ -36,6 +36,9 @@ public sealed class PendingLogs(LogRecord[] logs, long deadlineTimestamp)
     private WriteOutcome _settledAs;
 
     public LogRecord[] Logs { get; } = logs;
+
+    /// <summary>The memory the logs hold, as the queue's budget estimated it.</summary>
+    public long Bytes { get; } = bytes;
 
     /// <summary><see cref="TimeProvider.GetTimestamp"/> after which the request is answered 503 if still unwritten.</summary>
     public long DeadlineTimestamp { get; } = deadlineTimestamp;

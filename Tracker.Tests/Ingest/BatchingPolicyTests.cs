@@ -6,40 +6,6 @@ namespace Tracker.Tests.Ingest;
 public sealed class BatchingPolicyTests
 {
     [Fact]
-    public void A_batch_takes_everything_queued_up_to_the_maximum_without_splitting_a_request()
-    {
-        var queue = new Queue<PendingLogs>([Pending(3), Pending(3), Pending(3), Pending(3)]);
-        var batch = new List<PendingLogs>();
-
-        var taken = BatchingPolicy.Fill(batch, maxLogs: 7, queue.TryDequeue);
-
-        // 3 + 3 = 6 < 7, so a third request is taken whole: 9 logs, one request left for the next batch.
-        Assert.Equal(9, taken);
-        Assert.Equal(3, batch.Count);
-        Assert.Single(queue);
-    }
-
-    [Fact]
-    public void Under_light_load_a_batch_is_one_request_written_at_once()
-    {
-        var queue = new Queue<PendingLogs>([Pending(1)]);
-        var batch = new List<PendingLogs>();
-
-        Assert.Equal(1, BatchingPolicy.Fill(batch, maxLogs: 5000, queue.TryDequeue));
-        Assert.Single(batch);
-    }
-
-    [Fact]
-    public void Filling_continues_from_what_a_batch_already_holds()
-    {
-        var queue = new Queue<PendingLogs>([Pending(5), Pending(5)]);
-        var batch = new List<PendingLogs> { Pending(8) };
-
-        Assert.Equal(13, BatchingPolicy.Fill(batch, maxLogs: 10, queue.TryDequeue, alreadyTaken: 8));
-        Assert.Equal(2, batch.Count);
-    }
-
-    [Fact]
     public void Overdue_requests_leave_the_batch()
     {
         var overdue = Pending(2, deadline: 100);

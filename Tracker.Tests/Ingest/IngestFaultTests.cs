@@ -21,6 +21,8 @@ public sealed class IngestFaultTests(ServersFixture servers, ITestOutputHelper o
         await using var factory = await TrackerApiFactory.CreateAsync(servers, new Dictionary<string, string?>
         {
             ["Ingest:QueueCapacity"] = "5",
+            // One client here: the whole queue may be its, so the total bound is what is tested.
+            ["Ingest:ClientQueueSharePercent"] = "100",
             ["Ingest:Writers"] = "1",
             ["Ingest:MaxBatchSize"] = "1",
             ["Ingest:CommitTimeoutSeconds"] = "3",
