@@ -1,3 +1,6 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+
 namespace Tracker.ApiService.Ingest;
 
 /// <summary>
@@ -7,92 +10,38 @@ namespace Tracker.ApiService.Ingest;
 /// single first-in-first-out queue would). Several writer loops may read at once.
 /// </summary>
 /// <remarks>
-/// Hand-written because System.Threading.Channels has no keyed or fair reader; every operation is a short critical
-/// section under one lock, taken once per request queued and once per batch formed.
+/// System.Threading.Channels has no keyed or fair reader, so this is built from parts that are: each client's
+/// requests wait in a lock-free queue of its own, and a channel of turns holds each client with requests waiting
+/// exactly once (its <c>Enlisted</c> flag), in the order they are to be served. Queueing takes no lock: a first
+/// version that took one per request cost about 5 µs of CPU per single-log request on two cores. A client's line
+/// is kept once made (a few hundred bytes per client that ever sent logs to this instance).
 /// </remarks>
 public sealed class FairBacklog
 {
-    private readonly Lock _lock = new();
-    private readonly Dictionary<Guid, Queue<PendingLogs>> _byClient = [];
-    private readonly Queue<Guid> _turns = new();
-    private TaskCompletionSource _available = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private bool _completed;
+    private readonly ConcurrentDictionary<Guid, ClientLine> _lines = new();
+    private readonly Channel<ClientLine> _turns = Channel.CreateUnbounded<ClientLine>(
+        new UnboundedChannelOptions { SingleReader = false, SingleWriter = false });
 
     /// <summary>Queues <paramref name="pending"/> behind its client's earlier requests; false once completed.</summary>
     public bool TryWrite(Guid clientId, PendingLogs pending)
     {
-        TaskCompletionSource? wake = null;
-        lock (_lock)
+        var line = _lines.GetOrAdd(clientId, static _ => new ClientLine());
+        line.Requests.Enqueue(pending);
+        if (Interlocked.CompareExchange(ref line.Enlisted, 1, 0) == 0 && !_turns.Writer.TryWrite(line))
         {
-            if (_completed)
-            {
-                return false;
-            }
-
-            if (!_byClient.TryGetValue(clientId, out var queue))
-            {
-                queue = new Queue<PendingLogs>();
-                _byClient[clientId] = queue;
-            }
-
-            if (queue.Count == 0)
-            {
-                _turns.Enqueue(clientId);
-            }
-
-            queue.Enqueue(pending);
-            if (!_available.Task.IsCompleted)
-            {
-                wake = _available;
-            }
+            // Completed: shutdown refuses new requests. Take this one back out unless a reader already has it.
+            Volatile.Write(ref line.Enlisted, 0);
+            return !TryTakeBack(line, pending);
         }
 
-        wake?.TrySetResult();
         return true;
     }
 
     /// <summary>No more writes; readers drain what is queued, then <see cref="WaitToReadAsync"/> returns false.</summary>
-    public void Complete()
-    {
-        TaskCompletionSource wake;
-        lock (_lock)
-        {
-            _completed = true;
-            wake = _available;
-        }
-
-        wake.TrySetResult();
-    }
+    public void Complete() => _turns.Writer.TryComplete();
 
     /// <summary>Waits until a request is queued (true) or the queue is completed and empty (false).</summary>
-    public async Task<bool> WaitToReadAsync()
-    {
-        while (true)
-        {
-            Task wait;
-            lock (_lock)
-            {
-                if (_turns.Count > 0)
-                {
-                    return true;
-                }
-
-                if (_completed)
-                {
-                    return false;
-                }
-
-                if (_available.Task.IsCompleted)
-                {
-                    _available = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                }
-
-                wait = _available.Task;
-            }
-
-            await wait;
-        }
-    }
+    public ValueTask<bool> WaitToReadAsync() => _turns.Reader.WaitToReadAsync();
 
     /// <summary>
     /// Adds requests to <paramref name="batch"/>, one per client in turn, until it holds <paramref name="maxLogs"/>
@@ -101,26 +50,76 @@ public sealed class FairBacklog
     public int Fill(List<PendingLogs> batch, int maxLogs, int alreadyTaken = 0)
     {
         var logs = alreadyTaken;
-        lock (_lock)
+        while (logs < maxLogs && _turns.Reader.TryRead(out var line))
         {
-            while (logs < maxLogs && _turns.TryDequeue(out var clientId))
+            if (line.Requests.TryDequeue(out var next))
             {
-                var queue = _byClient[clientId];
-                var next = queue.Dequeue();
                 batch.Add(next);
                 logs += next.Logs.Length;
-                if (queue.Count > 0)
-                {
-                    _turns.Enqueue(clientId);
-                }
-                else
-                {
-                    // Forgotten when idle, so the map holds only clients with requests waiting.
-                    _byClient.Remove(clientId);
-                }
+            }
+
+            if (!line.Requests.IsEmpty)
+            {
+                // Still enlisted: its next request waits for its next turn, behind every other client's.
+                Reenlist(line, batch, ref logs);
+                continue;
+            }
+
+            Volatile.Write(ref line.Enlisted, 0);
+            // A request queued between the emptiness check and the flag's reset found the flag still set and did not
+            // enlist: enlist for it.
+            if (!line.Requests.IsEmpty && Interlocked.CompareExchange(ref line.Enlisted, 1, 0) == 0)
+            {
+                Reenlist(line, batch, ref logs);
             }
         }
 
         return logs;
+    }
+
+    private void Reenlist(ClientLine line, List<PendingLogs> batch, ref int logs)
+    {
+        if (_turns.Writer.TryWrite(line))
+        {
+            return;
+        }
+
+        // Completed (shutting down): no turn can be given any more, so what the line holds goes into this batch.
+        while (line.Requests.TryDequeue(out var next))
+        {
+            batch.Add(next);
+            logs += next.Logs.Length;
+        }
+    }
+
+    private static bool TryTakeBack(ClientLine line, PendingLogs pending)
+    {
+        // Only at shutdown, and only if the request is still the line's last one; otherwise a reader will take it.
+        var kept = new List<PendingLogs>();
+        var found = false;
+        while (line.Requests.TryDequeue(out var queued))
+        {
+            if (ReferenceEquals(queued, pending))
+            {
+                found = true;
+                continue;
+            }
+
+            kept.Add(queued);
+        }
+
+        foreach (var queued in kept)
+        {
+            line.Requests.Enqueue(queued);
+        }
+
+        return found;
+    }
+
+    /// <summary>One client's waiting requests, and whether it holds a turn.</summary>
+    private sealed class ClientLine
+    {
+        public readonly ConcurrentQueue<PendingLogs> Requests = new();
+        public int Enlisted;
     }
 }

@@ -62,17 +62,18 @@ public sealed class FairBacklogTests
     public async Task Readers_wake_for_a_write_and_end_once_completed_and_drained()
     {
         var queue = new FairBacklog();
-        var waiting = queue.WaitToReadAsync();
+        var waiting = queue.WaitToReadAsync().AsTask();
         Assert.False(waiting.IsCompleted);
 
         queue.TryWrite(Quiet, Pending(1));
         Assert.True(await waiting.WaitAsync(TimeSpan.FromSeconds(5)));
 
         queue.Complete();
-        Assert.False(queue.TryWrite(Quiet, Pending(1)));
-        Assert.True(await queue.WaitToReadAsync().WaitAsync(TimeSpan.FromSeconds(5)));
+        // A client with nothing waiting is refused; what is waiting is still drained.
+        Assert.False(queue.TryWrite(Flooder, Pending(1)));
+        Assert.True(await queue.WaitToReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(5)));
         Assert.Equal(1, queue.Fill([], maxLogs: 10));
-        Assert.False(await queue.WaitToReadAsync().WaitAsync(TimeSpan.FromSeconds(5)));
+        Assert.False(await queue.WaitToReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(5)));
     }
 
     private static PendingLogs Pending(int logs) =>
