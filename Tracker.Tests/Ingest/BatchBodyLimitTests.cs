@@ -32,8 +32,8 @@ public sealed class BatchBodyLimitTests(ServersFixture servers) : ApiTest(server
     [Fact]
     public async Task A_chunked_batch_body_near_one_mebibyte_is_read()
     {
-        // 1 KiB under the limit: far over the 64 KiB of other routes. (Exactly 1 MiB chunked is refused by Kestrel,
-        // which counts a chunked body differently at the boundary; only Content-Length bodies meet the limit exactly.)
+        // 1 KiB under the limit, far over the 64 KiB of other routes. Not exactly 1 MiB: sent chunked, a body of exactly
+        // the limit was seen to get 413 naming 1048576 (the server's own count of chunked bodies; issue 18).
         using var response = await PostBatchBodyAsync(PaddedBatch(OneMebibyte - 1024), chunked: true);
 
         Assert.True(response.StatusCode == HttpStatusCode.Created, $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
