@@ -39,7 +39,7 @@ public sealed class IngestLimitClaimsTests(ServersFixture servers)
     }
 
     [Fact]
-    public async Task With_leases_off_every_ingest_request_is_decided_by_a_redis_round_trip_of_its_own()
+    public async Task With_leases_off_every_ingest_request_is_decided_in_redis_never_from_held_tokens()
     {
         await using var factory = await TrackerApiFactory.CreateAsync(servers, new Dictionary<string, string?>
         {
