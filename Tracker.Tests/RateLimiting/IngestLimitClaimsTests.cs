@@ -1,0 +1,67 @@
+using System.Globalization;
+using System.Net;
+using Tracker.Tests.Infrastructure;
+using static Tracker.Tests.Infrastructure.IngestClient;
+using static Tracker.Tests.Infrastructure.ProblemAssertions;
+
+namespace Tracker.Tests.RateLimiting;
+
+/// <summary>The README's promises about the ingest policy: how a refusal reads, and what leases off means.</summary>
+[Collection(nameof(RealServers))]
+public sealed class IngestLimitClaimsTests(ServersFixture servers)
+{
+    [Fact]
+    public async Task An_ingest_request_past_the_bucket_is_a_429_problem_with_retry_after_and_the_rate_limit_headers()
+    {
+        // Two tokens, one more every 10 s: the third request meets an empty bucket however slow the machine.
+        await using var factory = await TrackerApiFactory.CreateAsync(servers, new Dictionary<string, string?>
+        {
+            ["RateLimiting:Ingest:BurstLimit"] = "2",
+            ["RateLimiting:Ingest:TokensPerSecond"] = "0.1",
+        });
+        using var http = factory.CreateClient();
+        var client = await http.RegisterNewAsync();
+
+        for (var request = 0; request < 2; request++)
+        {
+            using var allowed = await http.PostLogAsync(client.ApiKey, Log());
+            Assert.Equal(HttpStatusCode.Created, allowed.StatusCode);
+        }
+
+        using var refused = await http.PostLogAsync(client.ApiKey, Log());
+
+        var problem = await AssertProblemAsync(refused, HttpStatusCode.TooManyRequests);
+        Assert.Contains("ingest", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.InRange(int.Parse(Header(refused, "Retry-After"), CultureInfo.InvariantCulture), 1, 10);
+        Assert.Equal("\"ingest\";q=2;w=20", Header(refused, "RateLimit-Policy"));
+        Assert.StartsWith("\"ingest\";r=0;t=", Header(refused, "RateLimit"), StringComparison.Ordinal);
+        Assert.Equal(2, await CountLogsAsync(factory.DatabaseConnectionString));
+    }
+
+    [Fact]
+    public async Task With_leases_off_every_ingest_request_is_decided_in_redis_never_from_held_tokens()
+    {
+        await using var factory = await TrackerApiFactory.CreateAsync(servers, new Dictionary<string, string?>
+        {
+            ["RateLimiting:Ingest:LeaseMilliseconds"] = "0",
+        });
+        using var http = factory.CreateClient();
+        var client = await http.RegisterNewAsync();
+        using var metrics = new MetricRecorder(factory, "tracker.rate_limit.decisions");
+
+        // A busy key: with leases on (100 ms) these requests spend tokens taken ahead ("lease") after the first few.
+        const int requests = 200;
+        for (var request = 0; request < requests; request++)
+        {
+            using var response = await http.PostLogAsync(client.ApiKey, Log());
+            Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        }
+
+        var ingest = metrics.Of("tracker.rate_limit.decisions", ("policy", "ingest")).ToList();
+        Assert.Equal(requests, ingest.Count);
+        Assert.All(ingest, decision => Assert.Equal("redis", decision.Tags["store"]));
+    }
+
+    private static string Header(HttpResponseMessage response, string name) =>
+        response.Headers.TryGetValues(name, out var values) ? Assert.Single(values) : throw new Xunit.Sdk.XunitException($"No {name} header.");
+}
