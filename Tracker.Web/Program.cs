@@ -1,0 +1,26 @@
+using Tracker.Web.Components;
+
+var builder = WebApplication.CreateBuilder(args);
+
+builder.AddServiceDefaults();
+builder.AddWebSecurity();
+builder.AddCookieSignIn();
+builder.AddTrackerApiClient();
+builder.Services.AddRazorComponents();
+
+var app = builder.Build();
+
+// Errors are pages in words in every environment: no developer exception page, no stack trace.
+app.UseExceptionHandler("/error", createScopeForErrors: true);
+app.UseStatusCodePagesWithReExecute("/status", "?code={0}", createScopeForStatusCodePages: true);
+app.UseSecurityHeaders();
+app.UseAuthentication();
+app.UseAuthorization();
+app.UseAntiforgery();
+
+app.MapDefaultEndpoints();
+app.MapStaticAssets();
+app.MapAccountEndpoints();
+app.MapRazorComponents<App>();
+
+app.Run();
