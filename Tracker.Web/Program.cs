@@ -2,6 +2,10 @@ using Tracker.Web.Components;
 
 var builder = WebApplication.CreateBuilder(args);
 
+// Run from a build (the AppHost, the tests) in any environment, the CSS and script are found through the build's
+// static web assets manifest; a published app has no such manifest and serves its own wwwroot.
+builder.WebHost.UseStaticWebAssets();
+
 builder.AddServiceDefaults();
 builder.AddWebSecurity();
 builder.AddCookieSignIn();
