@@ -46,15 +46,24 @@ public sealed partial class WebFrontEndTests(ITestOutputHelper output) : IDispos
         await using var context = await browser.NewContextAsync(new() { BaseURL = app.GetEndpoint("web", "http").ToString() });
         context.SetDefaultTimeout(15_000);
         var page = await context.NewPageAsync();
-        page.Console += (_, message) => output.WriteLine($"browser console {message.Type}: {message.Text}");
-        page.PageError += (_, error) => output.WriteLine($"browser error: {error}");
+        // A refused script or style (CSP), a failed asset or a script error shows up here, and fails the test.
+        var browserErrors = new List<string>();
+        page.Console += (_, message) =>
+        {
+            if (message.Type == "error")
+            {
+                browserErrors.Add($"{message.Text} ({message.Location})");
+            }
+        };
+        page.PageError += (_, error) => browserErrors.Add(error);
         try
         {
             await WalkThroughAsync(page, context, api, timeout.Token);
+            Assert.Empty(browserErrors);
         }
         catch
         {
-            output.WriteLine($"Failed on {page.Url}:\n{await page.ContentAsync()}");
+            output.WriteLine($"Failed on {page.Url}; browser errors: {string.Join("; ", browserErrors)}\n{await page.ContentAsync()}");
             throw;
         }
     }
@@ -76,8 +85,14 @@ public sealed partial class WebFrontEndTests(ITestOutputHelper output) : IDispos
         var apiKey = await page.GetByRole(AriaRole.Textbox, new() { Name = "API key" }).InputValueAsync();
         Assert.Matches(ApiKeyShape(), apiKey);
 
-        // Sign in: the session is an HttpOnly cookie; the access token is nowhere the page's scripts can reach.
+        // A wrong password is told in words.
         await page.GetByRole(AriaRole.Link, new() { Name = "Sign in to see your usage" }).ClickAsync();
+        await page.GetByLabel("Email").FillAsync(email);
+        await page.GetByLabel("Password").FillAsync("Wrong-horse-1");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in", Exact = true }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Alert)).ToHaveTextAsync("The email or the password is wrong.");
+
+        // Sign in: the session is an HttpOnly cookie; the access token is nowhere the page's scripts can reach.
         await page.GetByLabel("Email").FillAsync(email);
         await page.GetByLabel("Password").FillAsync(Password);
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in", Exact = true }).ClickAsync();
