@@ -43,7 +43,11 @@ public sealed partial class WebFrontEndTests(ITestOutputHelper output) : IDispos
             Timeout = 60_000,
             Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
         });
-        await using var context = await browser.NewContextAsync(new() { BaseURL = app.GetEndpoint("web", "http").ToString() });
+        await using var context = await browser.NewContextAsync(new()
+        {
+            BaseURL = app.GetEndpoint("web", "http").ToString(),
+            Permissions = ["clipboard-read", "clipboard-write"],
+        });
         context.SetDefaultTimeout(15_000);
         var page = await context.NewPageAsync();
         // A refused script or style (CSP), a failed asset or a script error shows up here, and fails the test.
@@ -81,9 +85,11 @@ public sealed partial class WebFrontEndTests(ITestOutputHelper output) : IDispos
         await page.GetByLabel("Password").FillAsync(Password);
         await page.GetByRole(AriaRole.Button, new() { Name = "Register" }).ClickAsync();
         await Expect(page.GetByText("you will not see it again")).ToBeVisibleAsync();
-        await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Copy" })).ToBeVisibleAsync();
         var apiKey = await page.GetByRole(AriaRole.Textbox, new() { Name = "API key" }).InputValueAsync();
         Assert.Matches(ApiKeyShape(), apiKey);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Copy" }).ClickAsync();
+        await Expect(page.GetByText("Copied to the clipboard.")).ToBeVisibleAsync();
+        Assert.Equal(apiKey, await page.EvaluateAsync<string>("() => navigator.clipboard.readText()"));
 
         // A wrong password is told in words.
         await page.GetByRole(AriaRole.Link, new() { Name = "Sign in to see your usage" }).ClickAsync();
@@ -95,7 +101,7 @@ public sealed partial class WebFrontEndTests(ITestOutputHelper output) : IDispos
         // Sign in: the session is an HttpOnly cookie; the access token is nowhere the page's scripts can reach.
         await page.GetByLabel("Email").FillAsync(email);
         await page.GetByLabel("Password").FillAsync(Password);
-        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in", Exact = true }).ClickAsync();
+        await page.GetByLabel("Password").PressAsync("Enter");
         await Expect(page).ToHaveURLAsync(UsagePath());
         await Expect(page.Locator("#usage-total")).ToHaveTextAsync("0 requests in the last 7 days.");
         var session = Assert.Single(await context.CookiesAsync(), cookie => cookie.Name == "tracker.session");
@@ -127,6 +133,13 @@ public sealed partial class WebFrontEndTests(ITestOutputHelper output) : IDispos
         await Expect(page.Locator("#usage-total")).ToHaveTextAsync("1 request in the last 7 days.", new() { Timeout = 30_000 });
         await Expect(page.Locator("#top-clients")).ToContainTextAsync("Browser Test Co (you)");
 
+        // Readable at phone width: nothing wider than the screen (tables scroll inside their own box).
+        await page.SetViewportSizeAsync(360, 740);
+        Assert.Equal("", await WiderThanTheScreenAsync(page));
+        await page.GotoAsync("/keys");
+        Assert.Equal("", await WiderThanTheScreenAsync(page));
+        await page.SetViewportSizeAsync(1280, 800);
+
         // Revoke the key in the page, after a confirmation; the API then refuses it.
         await page.GotoAsync("/keys");
         await page.GetByRole(AriaRole.Link, new() { Name = $"Revoke the key default ({apiKey[..8]})" }).ClickAsync();
@@ -152,6 +165,18 @@ public sealed partial class WebFrontEndTests(ITestOutputHelper output) : IDispos
         await page.GotoAsync("/usage");
         await Expect(page).ToHaveURLAsync(SignInPath());
     }
+
+    /// <summary>Empty when the page fits the screen's width, else the elements that stick out.</summary>
+    private static Task<string> WiderThanTheScreenAsync(IPage page) =>
+        page.EvaluateAsync<string>("""
+            () => {
+              const width = document.documentElement.clientWidth;
+              if (document.documentElement.scrollWidth <= width) return "";
+              return [...document.querySelectorAll("body *")]
+                .filter(element => element.getBoundingClientRect().right > width + 1)
+                .slice(0, 5).map(element => `${element.tagName.toLowerCase()}.${element.className}`).join(", ") || "(unknown)";
+            }
+            """);
 
     [GeneratedRegex("^ak_[A-Za-z0-9_-]{43}$")]
     private static partial Regex ApiKeyShape();
