@@ -15,7 +15,14 @@ builder.Services.AddRazorComponents();
 var app = builder.Build();
 
 // Errors are pages in words in every environment: no developer exception page, no stack trace.
-app.UseExceptionHandler("/error", createScopeForErrors: true);
+app.UseExceptionHandler(new ExceptionHandlerOptions
+{
+    ExceptionHandlingPath = "/error",
+    CreateScopeForErrors = true,
+    // A request the framework refused (a form without its antiforgery token, an unreadable form) is the
+    // client's mistake: a 400, not a 500.
+    StatusCodeSelector = static exception => exception is BadHttpRequestException refused ? refused.StatusCode : StatusCodes.Status500InternalServerError,
+});
 app.UseStatusCodePagesWithReExecute("/status", "?code={0}", createScopeForStatusCodePages: true);
 app.UseSecurityHeaders();
 app.UseAuthentication();

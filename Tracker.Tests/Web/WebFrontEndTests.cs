@@ -132,6 +132,7 @@ public sealed partial class WebFrontEndTests(ITestOutputHelper output) : IDispos
 
         await Expect(page.Locator("#usage-total")).ToHaveTextAsync("1 request in the last 7 days.", new() { Timeout = 30_000 });
         await Expect(page.Locator("#top-clients")).ToContainTextAsync("Browser Test Co (you)");
+        await SaveScreenshotAsync(page, "web-usage.png");
 
         // Readable at phone width: nothing wider than the screen (tables scroll inside their own box).
         await page.SetViewportSizeAsync(360, 740);
@@ -147,6 +148,7 @@ public sealed partial class WebFrontEndTests(ITestOutputHelper output) : IDispos
         await page.GetByRole(AriaRole.Button, new() { Name = "Revoke key" }).ClickAsync();
         await Expect(page.GetByRole(AriaRole.Status)).ToContainTextAsync("is revoked");
         await Expect(page.Locator($"tr[data-key-prefix='{apiKey[..8]}']")).ToContainTextAsync("Revoked");
+        await SaveScreenshotAsync(page, "web-keys.png");
         await Poll.UntilAsync(
             async () =>
             {
@@ -158,12 +160,32 @@ public sealed partial class WebFrontEndTests(ITestOutputHelper output) : IDispos
             TimeSpan.FromSeconds(10),
             TimeSpan.FromMilliseconds(200));
 
+        // Sign-out is a form with an antiforgery token: a cross-site post without one is refused and signs nobody out.
+        var forged = await context.APIRequest.PostAsync(
+            "/account/logout", new() { Form = context.APIRequest.CreateFormData().Set("signout", "true"), MaxRedirects = 0 });
+        Assert.Equal(302, forged.Status);
+        Assert.Equal("/status?code=400", forged.Headers["location"]);
+        await page.ReloadAsync();
+        await Expect(page.GetByRole(AriaRole.Button, new() { NameRegex = SignOutName() })).ToBeVisibleAsync();
+
         // Sign out: the session is gone and the pages ask to sign in again.
         await page.GetByRole(AriaRole.Button, new() { NameRegex = SignOutName() }).ClickAsync();
         await Expect(page.GetByText("You are signed out.")).ToBeVisibleAsync();
         Assert.DoesNotContain(await context.CookiesAsync(), cookie => cookie.Name == "tracker.session");
         await page.GotoAsync("/usage");
         await Expect(page).ToHaveURLAsync(SignInPath());
+    }
+
+    /// <summary>
+    /// Saves a screenshot for the README when <c>TRACKER_SCREENSHOT_DIRECTORY</c> is set
+    /// (<c>TRACKER_SCREENSHOT_DIRECTORY=docs/images</c> refreshes the README's pictures).
+    /// </summary>
+    private static async Task SaveScreenshotAsync(IPage page, string fileName)
+    {
+        if (Environment.GetEnvironmentVariable("TRACKER_SCREENSHOT_DIRECTORY") is { Length: > 0 } directory)
+        {
+            await page.ScreenshotAsync(new() { Path = Path.Combine(Path.GetFullPath(directory), fileName), FullPage = true });
+        }
     }
 
     /// <summary>Empty when the page fits the screen's width, else the elements that stick out.</summary>

@@ -1,6 +1,6 @@
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
-using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Antiforgery;
 using Tracker.Web.Account;
 
 namespace Microsoft.Extensions.Hosting;
@@ -26,12 +26,21 @@ public static class AccountExtensions
         return builder;
     }
 
-    /// <summary>Maps <c>POST /account/logout</c>; a form posts it with its antiforgery token.</summary>
+    /// <summary>
+    /// Maps <c>POST /account/logout</c>, which the header's form posts with its antiforgery token. A post without a
+    /// valid token (another site's) signs nobody out and is sent to a page that says the form could not be used.
+    /// </summary>
     public static WebApplication MapAccountEndpoints(this WebApplication app)
     {
-        app.MapPost("/account/logout", static async (HttpContext context, [FromForm(Name = "signout")] string? signOut) =>
+        // Validated here rather than by binding a form field: a refusal then stays an ordinary redirect instead of
+        // an exception re-executed, as a POST, into the error page.
+        app.MapPost("/account/logout", static async (HttpContext context, IAntiforgery antiforgery) =>
         {
-            _ = signOut; // Bound from the form so that the antiforgery token is required.
+            if (!await antiforgery.IsRequestValidAsync(context))
+            {
+                return TypedResults.LocalRedirect("/status?code=400");
+            }
+
             await context.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);
             return TypedResults.LocalRedirect($"{CookieSession.LoginPath}?signedOut=true");
         });
