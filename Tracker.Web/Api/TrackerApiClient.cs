@@ -24,8 +24,12 @@ public sealed class TrackerApiClient(HttpClient http)
     public Task<ApiResult<CreatedApiKey>> CreateKeyAsync(string accessToken, string name, CancellationToken cancellationToken) =>
         SendAsync<CreatedApiKey>(HttpMethod.Post, "api/v1/keys", accessToken, new CreateApiKeyRequest(name), isSignIn: false, cancellationToken);
 
-    public Task<ApiResult<bool>> RevokeKeyAsync(string accessToken, Guid keyId, CancellationToken cancellationToken) =>
-        SendAsync<bool>(HttpMethod.Delete, $"api/v1/keys/{keyId}", accessToken, body: null, isSignIn: false, cancellationToken);
+    /// <summary>Revokes the key; succeeds with <c>true</c>, also for a key already revoked.</summary>
+    public async Task<ApiResult<bool>> RevokeKeyAsync(string accessToken, Guid keyId, CancellationToken cancellationToken)
+    {
+        var revoked = await SendAsync<bool>(HttpMethod.Delete, $"api/v1/keys/{keyId}", accessToken, body: null, isSignIn: false, cancellationToken);
+        return revoked.Succeeded ? ApiResult.Success(true) : revoked;
+    }
 
     public Task<ApiResult<List<DailyUsage>>> GetDailyUsageAsync(string accessToken, int days, CancellationToken cancellationToken) =>
         SendAsync<List<DailyUsage>>(
@@ -61,7 +65,7 @@ public sealed class TrackerApiClient(HttpClient http)
 
             if (response.StatusCode == HttpStatusCode.NoContent)
             {
-                // Only revocation answers without a body, and its result is "done".
+                // Only revocation answers without a body; RevokeKeyAsync says what that means.
                 return ApiResult.Success<T>(default!);
             }
 
