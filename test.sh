@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every Tracker test against real PostgreSQL and Redis.
-# Installs the two servers' programs when they are missing (the tests start their own throwaway servers on
+# Installs the two servers' programs and Debian's chromium (for the browser tests) when they are missing (the tests start their own throwaway servers on
 # free loopback ports), builds in Release with warnings as errors, runs the whole suite, and ends with the
 # line "N passed, N failed". Exits non-zero on any failure, or when no test ran.
 set -euo pipefail
@@ -17,25 +17,30 @@ have_redis() {
   command -v redis-server >/dev/null
 }
 
+# The browser tests drive this exact path (Debian's package; Playwright's own browser downloads are not used).
+have_chromium() {
+  [ -x /usr/bin/chromium ]
+}
+
 install_servers() {
-  if have_postgres && have_redis; then
+  if have_postgres && have_redis && have_chromium; then
     return
   fi
   if ! command -v apt-get >/dev/null; then
-    echo "PostgreSQL and Redis are needed and this is not a Debian/Ubuntu machine." >&2
-    echo "Install the PostgreSQL server (initdb, postgres) and redis-server with your package manager, then rerun." >&2
+    echo "PostgreSQL, Redis and Chromium are needed and this is not a Debian/Ubuntu machine." >&2
+    echo "Install the PostgreSQL server (initdb, postgres), redis-server and chromium (as /usr/bin/chromium) with your package manager, then rerun." >&2
     exit 1
   fi
   local sudo=()
   if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
-  echo "Installing PostgreSQL and Redis (apt-get)..."
+  echo "Installing PostgreSQL, Redis and Chromium (apt-get)..."
   # The packages' own services are not used (tests start their own servers): keep them from starting.
   printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee /usr/sbin/policy-rc.d >/dev/null
   "${sudo[@]}" chmod +x /usr/sbin/policy-rc.d
   "${sudo[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq postgresql redis-server >/dev/null
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq postgresql redis-server chromium >/dev/null
   "${sudo[@]}" rm -f /usr/sbin/policy-rc.d
-  have_postgres && have_redis || { echo "PostgreSQL or Redis is still missing after apt-get." >&2; exit 1; }
+  have_postgres && have_redis && have_chromium || { echo "PostgreSQL, Redis or Chromium is still missing after apt-get." >&2; exit 1; }
 }
 
 # Everything the tests create on disk goes in a directory of this run's own (TRACKER_TEST_ROOT), so runs in

@@ -27,12 +27,26 @@ var api = builder.AddProject<Projects.Tracker_ApiService>(ResourceNames.Api)
     .WithExternalHttpEndpoints()
     .WithHttpHealthCheck("/health");
 
+// The web front end calls the API by service discovery and keeps its data-protection keys (cookies,
+// antiforgery) in the same Redis, so its replicas share them.
+var web = builder.AddProject<Projects.Tracker_Web>(ResourceNames.Web)
+    .WithReference(api)
+    .WithReference(infrastructure.Cache)
+    .WaitFor(api)
+    .WithHttpEndpoint()
+    .WithExternalHttpEndpoints()
+    .WithHttpHealthCheck("/health")
+    .WithUrlForEndpoint("http", url => url.DisplayText = "Tracker web (usage and keys)");
+
 if (builder.ExecutionContext.IsPublishMode)
 {
     // Deployed, every request reaches the API through the platform's ingress, whose address is not known in
     // advance: without this, every caller would have the ingress's IP and share one per-IP limit. Only the hop
     // the ingress appends is believed. Run locally, nothing is in front and nothing is trusted.
     api.WithEnvironment("ForwardedHeaders__TrustAllProxies", "true");
+    // The web front end sits behind the same ingress, which terminates TLS: it must see the original scheme to
+    // issue its cookies as Secure and build its links with https.
+    web.WithEnvironment("ASPNETCORE_FORWARDEDHEADERS_ENABLED", "true");
 }
 
 await builder.Build().RunAsync();

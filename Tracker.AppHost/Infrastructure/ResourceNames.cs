@@ -8,4 +8,5 @@ internal static class ResourceNames
     public const string Cache = "cache";
     public const string Migrations = "migrations";
     public const string Api = "api";
+    public const string Web = "web";
 }

@@ -3,14 +3,14 @@ using Tracker.Tests.Infrastructure;
 
 namespace Tracker.Tests.AppHost;
 
-/// <summary>The manifest azd deploys from: it must describe the four resources, as containers and projects.</summary>
+/// <summary>The manifest azd deploys from: it must describe the five resources, as containers and projects.</summary>
 [Collection(nameof(WholeSystem))]
 public sealed class ManifestTests : IDisposable
 {
     private readonly string _outputDirectory = TestDirectories.NewPath("manifest");
 
     [Fact]
-    public async Task Manifest_publish_describes_postgres_cache_migrations_and_api()
+    public async Task Manifest_publish_describes_postgres_cache_migrations_api_and_web()
     {
         var manifestPath = Path.Combine(_outputDirectory, "aspire-manifest.json");
         await using var appHost = AppHostProcess.Start("--publisher", "manifest", "--output-path", manifestPath);
@@ -34,6 +34,17 @@ public sealed class ManifestTests : IDisposable
         Assert.Equal("{jwt-signing-key.value}", apiEnvironment.GetProperty("Jwt__SigningKey").GetString());
         Assert.Equal("{trackerdb.connectionString}", apiEnvironment.GetProperty("ConnectionStrings__trackerdb").GetString());
         Assert.Equal("{cache.connectionString}", apiEnvironment.GetProperty("ConnectionStrings__cache").GetString());
+
+        // The web front end: a project with its own external ingress, finding the API by service discovery and
+        // keeping its data-protection keys in the same Redis.
+        Assert.StartsWith("project.", Type(resources, "web"), StringComparison.Ordinal);
+        var web = resources.GetProperty("web");
+        Assert.True(web.GetProperty("bindings").GetProperty("http").GetProperty("external").GetBoolean());
+        var webEnvironment = web.GetProperty("env");
+        Assert.Equal("{api.bindings.http.url}", webEnvironment.GetProperty("services__api__http__0").GetString());
+        Assert.Equal("{cache.connectionString}", webEnvironment.GetProperty("ConnectionStrings__cache").GetString());
+        Assert.Equal("true", webEnvironment.GetProperty("ASPNETCORE_FORWARDEDHEADERS_ENABLED").GetString());
+        Assert.False(webEnvironment.TryGetProperty("Jwt__SigningKey", out _), "The web front end never needs the signing key.");
     }
 
     private static string? Type(JsonElement resources, string name) =>

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Aspire.Hosting.Testing;
 using Microsoft.Extensions.DependencyInjection;
@@ -14,31 +13,19 @@ namespace Tracker.Tests.AppHost;
 public sealed class WholeSystemTests(ITestOutputHelper output) : IDisposable
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(120);
-    private static readonly string[] SecretParameters = ["jwt-signing-key", "postgres-password", "cache-password"];
 
     private readonly string _dataDirectory = TestDirectories.NewPath("apphost");
 
     [Fact]
-    public Task AppHost_runs_migrations_then_serves_a_healthy_api_on_local_servers() =>
+    public Task AppHost_runs_migrations_then_serves_a_healthy_api_and_web_front_end_on_local_servers() =>
         AssertSystemComesUpAsync(["Tracker:Infrastructure=LocalProcesses", $"Tracker:DataDirectory={_dataDirectory}"], output);
 
-    /// <summary>Starts the AppHost with <paramref name="arguments"/> and checks the worker, the API and the schema.</summary>
+    /// <summary>Starts the AppHost with <paramref name="arguments"/> and checks the worker, the API, the schema and the web front end.</summary>
     internal static async Task AssertSystemComesUpAsync(string[] arguments, ITestOutputHelper output)
     {
         using var timeout = new CancellationTokenSource(StartTimeout);
         var stopwatch = Stopwatch.StartNew();
-        // Secrets of this run's own, given as parameters, so nothing is generated into the user secrets that a
-        // developer's own runs of the AppHost share.
-        string[] secrets = [.. SecretParameters.Select(parameter => $"Parameters:{parameter}={Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32))}")];
-        var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Tracker_AppHost>([.. arguments, .. secrets], timeout.Token);
-        foreach (var project in builder.Resources.OfType<ProjectResource>())
-        {
-            // No dashboard runs under test: exporting telemetry would only make every process retry on exit.
-            builder.CreateResourceBuilder(project).WithEnvironment(context => context.EnvironmentVariables.Remove("OTEL_EXPORTER_OTLP_ENDPOINT"));
-        }
-
-        await using var app = await builder.BuildAsync(timeout.Token);
-        await app.StartAsync(timeout.Token);
+        await using var app = await WholeSystemApp.StartAsync(arguments, timeout.Token);
         var notifications = app.Services.GetRequiredService<ResourceNotificationService>();
 
         var migrations = await notifications.WaitForResourceAsync(
@@ -73,6 +60,12 @@ public sealed class WholeSystemTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("logs", tables);
         Assert.Contains("usage_hourly", tables);
         Assert.Contains("__EFMigrationsHistory", tables);
+
+        // The web front end starts after the API and is healthy once it answers (its readiness includes Redis).
+        await notifications.WaitForResourceHealthyAsync("web", timeout.Token);
+        using var web = app.CreateHttpClient("web");
+        using var signIn = await web.GetAsync(new Uri("/account/login", UriKind.Relative), timeout.Token);
+        Assert.Equal(System.Net.HttpStatusCode.OK, signIn.StatusCode);
     }
 
     public void Dispose()
