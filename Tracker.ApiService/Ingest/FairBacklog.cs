@@ -73,7 +73,9 @@ public sealed class FairBacklog
                 continue;
             }
 
-            Volatile.Write(ref line.Enlisted, 0);
+            // A full fence (not a release store): the emptiness check below must not be read before the reset is
+            // seen, or a request queued meanwhile, whose writer saw the flag still set, would be left without a turn.
+            Interlocked.Exchange(ref line.Enlisted, 0);
             // A request queued between the emptiness check and the flag's reset found the flag still set and did not
             // enlist: enlist for it.
             if (!line.Requests.IsEmpty && Interlocked.CompareExchange(ref line.Enlisted, 1, 0) == 0)

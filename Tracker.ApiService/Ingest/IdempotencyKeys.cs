@@ -36,6 +36,13 @@ public sealed class IdempotencyKeys(IConnectionMultiplexer redis, RedisAvailabil
         return 0
         """;
 
+    // Keeps the answer only if the key still holds this claim's in-flight mark: a claim that outlived its lifetime
+    // must not overwrite the record of a request that claimed the key after it.
+    private const string CompleteScript = """
+        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
+        return false
+        """;
+
     /// <summary>
     /// Reads the header: a structured-field string (<c>"abc"</c>) or, leniently, the bare characters. Null when the
     /// request has none; false when it is malformed (empty, too long, or not visible ASCII).
@@ -98,7 +105,8 @@ public sealed class IdempotencyKeys(IConnectionMultiplexer redis, RedisAvailabil
     public async Task<IdempotencyClaim> ClaimAsync(Guid clientId, string key, string fingerprint)
     {
         var redisKey = new RedisKey($"tracker:idempotency:{clientId:N}:{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)))}");
-        var inFlight = "inflight|" + fingerprint;
+        // A nonce of its own, so that two claims of the same key and body are told apart on release and completion.
+        var inFlight = "inflight|" + fingerprint + "|" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
         if (!availability.IsAvailable)
         {
             return IdempotencyClaim.Unchecked;
@@ -106,8 +114,9 @@ public sealed class IdempotencyKeys(IConnectionMultiplexer redis, RedisAvailabil
 
         try
         {
-            // A claim lives a little longer than a request may wait for its commit, so a crashed instance's claim ends.
-            var lifetime = (long)TimeSpan.FromSeconds(options.Value.CommitTimeoutSeconds + 10).TotalMilliseconds;
+            // A claim lives longer than a request may wait for its commit (its deadline, and at most one more commit
+            // timeout while a batch that holds a younger request finishes), so only a crashed instance's claim ends.
+            var lifetime = (long)TimeSpan.FromSeconds(2 * options.Value.CommitTimeoutSeconds + 10).TotalMilliseconds;
             var existing = await redis.GetDatabase().ScriptEvaluateAsync(ClaimScript, [redisKey], [inFlight, lifetime]);
             if (existing.IsNull)
             {
@@ -133,10 +142,12 @@ public sealed class IdempotencyKeys(IConnectionMultiplexer redis, RedisAvailabil
 
     internal async Task CompleteAsync(RedisKey redisKey, string inFlight, StoredAnswer answer)
     {
-        var done = "done|" + inFlight["inflight|".Length..] + "|" + answer;
+        var fingerprint = inFlight.Split('|')[1];
+        var done = "done|" + fingerprint + "|" + answer;
         try
         {
-            await redis.GetDatabase().StringSetAsync(redisKey, done, TimeSpan.FromHours(options.Value.IdempotencyKeyHours));
+            var keep = (long)TimeSpan.FromHours(options.Value.IdempotencyKeyHours).TotalMilliseconds;
+            await redis.GetDatabase().ScriptEvaluateAsync(CompleteScript, [redisKey], [inFlight, done, keep]);
         }
         catch (Exception exception) when (exception is RedisException or TimeoutException)
         {

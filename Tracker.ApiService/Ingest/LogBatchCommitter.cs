@@ -246,6 +246,41 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
         NpgsqlConnection connection, IReadOnlyList<LogRecord[]> requests, int start, int count, int logs, HashSet<LogKey> stored,
         CancellationToken cancellationToken)
     {
+        // In key order, as the rollups are: two transactions inserting the same ids then lock them in the same order
+        // and cannot deadlock (with more than one writer loop).
+        // Copies of one log keep their batch order (the position breaks ties), so the first copy is the stored one.
+        var ordered = new (LogRecord Log, int Position)[logs];
+        var at = 0;
+        for (var index = start; index < start + count; index++)
+        {
+            foreach (var log in requests[index])
+            {
+                if (log.Id is not null)
+                {
+                    ordered[at] = (log, at);
+                    at++;
+                }
+            }
+        }
+
+        Array.Sort(ordered, static (left, right) =>
+        {
+            var byClient = left.Log.ClientId.CompareTo(right.Log.ClientId);
+            if (byClient != 0)
+            {
+                return byClient;
+            }
+
+            var byId = string.CompareOrdinal(left.Log.Id, right.Log.Id);
+            if (byId != 0)
+            {
+                return byId;
+            }
+
+            var byTime = left.Log.OccurredAt.CompareTo(right.Log.OccurredAt);
+            return byTime != 0 ? byTime : left.Position.CompareTo(right.Position);
+        });
+
         var clientIds = new Guid[logs];
         var apiKeyIds = new Guid[logs];
         var occurredAts = new DateTime[logs];
@@ -253,25 +288,16 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
         var methods = new string[logs];
         var endpoints = new string[logs];
         var logIds = new string[logs];
-        var row = 0;
-        for (var index = start; index < start + count; index++)
+        for (var row = 0; row < logs; row++)
         {
-            foreach (var log in requests[index])
-            {
-                if (log.Id is null)
-                {
-                    continue;
-                }
-
-                clientIds[row] = log.ClientId;
-                apiKeyIds[row] = log.ApiKeyId;
-                occurredAts[row] = log.OccurredAt.UtcDateTime;
-                ipAddresses[row] = log.IpAddress;
-                methods[row] = log.Method;
-                endpoints[row] = log.Endpoint;
-                logIds[row] = log.Id;
-                row++;
-            }
+            var log = ordered[row].Log;
+            clientIds[row] = log.ClientId;
+            apiKeyIds[row] = log.ApiKeyId;
+            occurredAts[row] = log.OccurredAt.UtcDateTime;
+            ipAddresses[row] = log.IpAddress;
+            methods[row] = log.Method;
+            endpoints[row] = log.Endpoint;
+            logIds[row] = log.Id!;
         }
 
         await using var insert = new NpgsqlCommand(InsertWithIds, connection);

@@ -51,7 +51,8 @@ public sealed partial class LogBatchWriter : BackgroundService
     private readonly ConcurrentDictionary<Task, bool> _uncertain = new();
     private readonly QueueBudget _budget;
     private int _failingWriters;
-    private volatile bool _accepting = true;
+    private bool _accepting = true;
+    private int _enqueuing;
 
     public LogBatchWriter(
         IOptions<IngestOptions> options,
@@ -77,8 +78,21 @@ public sealed partial class LogBatchWriter : BackgroundService
     /// <summary>Queues a request's logs; on <see cref="EnqueueResult.Queued"/>, await <see cref="PendingLogs.Outcome"/>.</summary>
     public EnqueueResult TryEnqueue(LogRecord[] logs, out PendingLogs? pending)
     {
+        Interlocked.Increment(ref _enqueuing);
+        try
+        {
+            return TryEnqueueCore(logs, out pending);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _enqueuing);
+        }
+    }
+
+    private EnqueueResult TryEnqueueCore(LogRecord[] logs, out PendingLogs? pending)
+    {
         pending = null;
-        if (!_accepting)
+        if (!Volatile.Read(ref _accepting))
         {
             return EnqueueResult.ShuttingDown;
         }
@@ -124,7 +138,16 @@ public sealed partial class LogBatchWriter : BackgroundService
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
-        _accepting = false;
+        // No request may be queued after the queue is completed: refuse new ones, then wait out those already past
+        // the check (a few instructions each) before completing it.
+        Volatile.Write(ref _accepting, false);
+        Interlocked.MemoryBarrier();
+        var spin = new SpinWait();
+        while (Volatile.Read(ref _enqueuing) > 0)
+        {
+            spin.SpinOnce();
+        }
+
         _queue.Complete();
         LogDraining(QueuedLogs);
         await base.StopAsync(cancellationToken);
@@ -175,7 +198,8 @@ public sealed partial class LogBatchWriter : BackgroundService
                 // Should it turn out committed, this is what it did; if not, the retry counts again.
                 RecordDuplicates(batch, uncertain.Result);
                 var requests = batch.ToList();
-                var check = Task.Run(() => ResolveAsync(requests, uncertain.Transaction), CancellationToken.None);
+                var refused = uncertain.Result.Refused.Select(index => batch[index]).ToList();
+                var check = Task.Run(() => ResolveAsync(requests, refused, uncertain.Transaction), CancellationToken.None);
                 _uncertain.TryAdd(check, true);
                 _ = check.ContinueWith(done => _uncertain.TryRemove(done, out _), TaskScheduler.Default);
                 break;
@@ -243,11 +267,11 @@ public sealed partial class LogBatchWriter : BackgroundService
     /// out (the old backend may still be committing), never taken for "not committed", which would write the batch
     /// twice. Aborted: written again. Runs beside the writer loops, so no other request waits for it.
     /// </summary>
-    private async Task ResolveAsync(List<PendingLogs> requests, UncertainTransaction transaction)
+    private async Task ResolveAsync(List<PendingLogs> requests, List<PendingLogs> refused, UncertainTransaction transaction)
     {
         try
         {
-            await ResolveOrThrowAsync(requests, transaction);
+            await ResolveOrThrowAsync(requests, refused, transaction);
         }
         catch (Exception exception)
         {
@@ -257,7 +281,7 @@ public sealed partial class LogBatchWriter : BackgroundService
         }
     }
 
-    private async Task ResolveOrThrowAsync(List<PendingLogs> requests, UncertainTransaction transaction)
+    private async Task ResolveOrThrowAsync(List<PendingLogs> requests, List<PendingLogs> refused, UncertainTransaction transaction)
     {
         // Requests answered "unknown" meanwhile leave the list, but if it committed, their logs count too.
         var all = requests.ToList();
@@ -284,7 +308,9 @@ public sealed partial class LogBatchWriter : BackgroundService
             {
                 case TransactionOutcome.Committed:
                     LogAmbiguousCommitResolved(transactionId, "committed");
-                    Settle(all, WriteOutcome.Committed);
+                    // Requests the transaction left out (refused under a savepoint) were not stored by it.
+                    Settle(refused, WriteOutcome.Refused);
+                    Settle([.. all.Where(pending => !refused.Contains(pending))], WriteOutcome.Committed);
                     return;
                 case TransactionOutcome.Aborted:
                     LogAmbiguousCommitResolved(transactionId, "not committed; writing it again");
@@ -296,7 +322,7 @@ public sealed partial class LogBatchWriter : BackgroundService
                     return;
             }
 
-            if (requests.Count == 0 && !_accepting)
+            if (requests.Count == 0 && !Volatile.Read(ref _accepting))
             {
                 // Everyone has been answered and the process is stopping: nobody is left to tell.
                 return;

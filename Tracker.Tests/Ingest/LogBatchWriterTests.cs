@@ -72,6 +72,27 @@ public sealed class LogBatchWriterTests
         }
     }
 
+    [Fact]
+    public async Task A_request_the_uncertain_transaction_left_out_is_refused_not_acknowledged_when_it_turns_out_committed()
+    {
+        var committer = new UncertainCommitter([TransactionOutcome.Committed], refuseSecond: true);
+        await using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var writer = NewWriter(committer, services, commitTimeoutSeconds: 5);
+        Assert.Equal(EnqueueResult.Queued, writer.TryEnqueue([NewLog()], out var kept));
+        Assert.Equal(EnqueueResult.Queued, writer.TryEnqueue([NewLog()], out var refused));
+        await writer.StartAsync(CancellationToken.None);
+        try
+        {
+            Assert.Equal(WriteOutcome.Committed, await kept!.Outcome.WaitAsync(TimeSpan.FromSeconds(10)));
+            Assert.Equal(WriteOutcome.Refused, await refused!.Outcome.WaitAsync(TimeSpan.FromSeconds(10)));
+            Assert.Equal(1, committer.Attempts);
+        }
+        finally
+        {
+            await writer.StopAsync(CancellationToken.None);
+        }
+    }
+
     private static async Task<WriteOutcome> WriteOneAsync(ILogBatchCommitter committer)
     {
         await using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
@@ -102,7 +123,7 @@ public sealed class LogBatchWriterTests
     /// Fails its first commit with an unknown outcome, then answers the outcome checks from <paramref name="outcomes"/>
     /// (or fails every check, as when PostgreSQL is unreachable); later commits succeed.
     /// </summary>
-    private sealed class UncertainCommitter(TransactionOutcome[] outcomes, bool checksFail = false) : ILogBatchCommitter
+    private sealed class UncertainCommitter(TransactionOutcome[] outcomes, bool checksFail = false, bool refuseSecond = false) : ILogBatchCommitter
     {
         private readonly ConcurrentQueue<TransactionOutcome> _outcomes = new(outcomes);
         private readonly TaskCompletionSource _firstAttempted = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -120,7 +141,9 @@ public sealed class LogBatchWriterTests
             if (Interlocked.Increment(ref _attempts) == 1)
             {
                 _firstAttempted.SetResult();
-                throw new AmbiguousCommitException(new UncertainTransaction(42, 7), new CommitResult([], new int[requests.Count]), new IOException("connection reset during COMMIT"));
+                // With refuseSecond, the transaction left the batch's second request out (refused under a savepoint).
+                IReadOnlyList<int> left = refuseSecond && requests.Count > 1 ? [1] : [];
+                throw new AmbiguousCommitException(new UncertainTransaction(42, 7), new CommitResult(left, new int[requests.Count]), new IOException("connection reset during COMMIT"));
             }
 
             return Task.FromResult(new CommitResult([], new int[requests.Count]));
