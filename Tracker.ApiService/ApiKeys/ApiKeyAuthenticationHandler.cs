@@ -1,8 +1,7 @@
-using System.Globalization;
 using System.Security.Claims;
 using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
-using Microsoft.AspNetCore.Mvc;
+using Tracker.ApiService.Http;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.Net.Http.Headers;
@@ -76,19 +75,9 @@ public sealed class ApiKeyAuthenticationHandler(
     {
         if (Context.Features.Get<FailedTooOften>() is { } blocked)
         {
-            var seconds = Math.Max(1, (long)Math.Ceiling(blocked.RetryAfter.TotalSeconds));
-            Response.StatusCode = StatusCodes.Status429TooManyRequests;
-            Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
-            await Context.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
-            {
-                HttpContext = Context,
-                ProblemDetails = new ProblemDetails
-                {
-                    Status = StatusCodes.Status429TooManyRequests,
-                    Title = "Too many failed authentications.",
-                    Detail = $"This address sent too many invalid API keys; retry after {seconds} s.",
-                },
-            });
+            var seconds = TooManyRequests.Seconds(blocked.RetryAfter);
+            await TooManyRequests.WriteAsync(Context, seconds, "Too many failed authentications.",
+                $"This address sent too many invalid API keys; retry after {seconds} s.");
             return;
         }
 

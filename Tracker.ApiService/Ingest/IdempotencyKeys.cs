@@ -19,7 +19,7 @@ namespace Tracker.ApiService.Ingest;
 /// unreachable those checks are skipped and a repeat is simply processed again (and stores nothing twice).</item>
 /// </list>
 /// </summary>
-public sealed class IdempotencyKeys(IConnectionMultiplexer redis, RedisAvailability availability, IOptions<IngestOptions> options)
+public sealed class IdempotencyKeys(RedisAvailability availability, IOptions<IngestOptions> options)
 {
     public const string HeaderName = "Idempotency-Key";
     public const int MaxLength = 255;
@@ -112,62 +112,42 @@ public sealed class IdempotencyKeys(IConnectionMultiplexer redis, RedisAvailabil
             return IdempotencyClaim.Unchecked;
         }
 
-        try
+        // A claim lives longer than a request may wait for its commit (its deadline, and at most one more commit
+        // timeout while a batch that holds a younger request finishes), so only a crashed instance's claim ends.
+        var lifetime = (long)TimeSpan.FromSeconds(2 * options.Value.CommitTimeoutSeconds + 10).TotalMilliseconds;
+        if (await availability.TryScriptAsync(nameof(IdempotencyKeys), ClaimScript, [redisKey], [inFlight, lifetime]) is not { } existing)
         {
-            // A claim lives longer than a request may wait for its commit (its deadline, and at most one more commit
-            // timeout while a batch that holds a younger request finishes), so only a crashed instance's claim ends.
-            var lifetime = (long)TimeSpan.FromSeconds(2 * options.Value.CommitTimeoutSeconds + 10).TotalMilliseconds;
-            var existing = await redis.GetDatabase().ScriptEvaluateAsync(ClaimScript, [redisKey], [inFlight, lifetime]);
-            if (existing.IsNull)
-            {
-                return new IdempotencyClaim(IdempotencyState.Owned, null, this, redisKey, inFlight);
-            }
-
-            var parts = ((string)existing!).Split('|');
-            if (parts[1] != fingerprint)
-            {
-                return new IdempotencyClaim(IdempotencyState.Mismatch, null, this, redisKey, inFlight);
-            }
-
-            return parts[0] == "inflight"
-                ? new IdempotencyClaim(IdempotencyState.InFlight, null, this, redisKey, inFlight)
-                : new IdempotencyClaim(IdempotencyState.Replay, StoredAnswer.Parse(parts[2]), this, redisKey, inFlight);
-        }
-        catch (Exception exception) when (exception is RedisException or TimeoutException)
-        {
-            availability.CommandFailed(nameof(IdempotencyKeys), exception);
             return IdempotencyClaim.Unchecked;
         }
+
+        if (existing.IsNull)
+        {
+            return new IdempotencyClaim(IdempotencyState.Owned, null, this, redisKey, inFlight);
+        }
+
+        var parts = ((string)existing!).Split('|');
+        if (parts[1] != fingerprint)
+        {
+            return new IdempotencyClaim(IdempotencyState.Mismatch, null, this, redisKey, inFlight);
+        }
+
+        return parts[0] == "inflight"
+            ? new IdempotencyClaim(IdempotencyState.InFlight, null, this, redisKey, inFlight)
+            : new IdempotencyClaim(IdempotencyState.Replay, StoredAnswer.Parse(parts[2]), this, redisKey, inFlight);
     }
 
     internal async Task CompleteAsync(RedisKey redisKey, string inFlight, StoredAnswer answer)
     {
         var fingerprint = inFlight.Split('|')[1];
         var done = "done|" + fingerprint + "|" + answer;
-        try
-        {
-            var keep = (long)TimeSpan.FromHours(options.Value.IdempotencyKeyHours).TotalMilliseconds;
-            await redis.GetDatabase().ScriptEvaluateAsync(CompleteScript, [redisKey], [inFlight, done, keep]);
-        }
-        catch (Exception exception) when (exception is RedisException or TimeoutException)
-        {
-            // A repeat will then be processed again, and store nothing twice (see DeriveLogId).
-            availability.CommandFailed(nameof(IdempotencyKeys), exception);
-        }
+        var keep = (long)TimeSpan.FromHours(options.Value.IdempotencyKeyHours).TotalMilliseconds;
+        // If it fails, a repeat is processed again, and stores nothing twice (see DeriveLogId).
+        await availability.TryScriptAsync(nameof(IdempotencyKeys), CompleteScript, [redisKey], [inFlight, done, keep]);
     }
 
-    internal async Task ReleaseAsync(RedisKey redisKey, string inFlight)
-    {
-        try
-        {
-            await redis.GetDatabase().ScriptEvaluateAsync(ReleaseScript, [redisKey], [inFlight]);
-        }
-        catch (Exception exception) when (exception is RedisException or TimeoutException)
-        {
-            // The claim expires by itself within seconds.
-            availability.CommandFailed(nameof(IdempotencyKeys), exception);
-        }
-    }
+    // If it fails, the claim expires by itself.
+    internal Task ReleaseAsync(RedisKey redisKey, string inFlight) =>
+        availability.TryScriptAsync(nameof(IdempotencyKeys), ReleaseScript, [redisKey], [inFlight]);
 }
 
 /// <summary>What <see cref="IdempotencyKeys.ClaimAsync"/> found.</summary>

@@ -1,9 +1,8 @@
-using System.Globalization;
 using System.Threading.RateLimiting;
-using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.Options;
 using Tracker.ApiService.Auth;
+using Tracker.ApiService.Http;
 
 namespace Tracker.ApiService.RateLimiting;
 
@@ -59,19 +58,8 @@ public static class RateLimitingExtensions
     {
         var http = context.HttpContext;
         var lease = context.Lease as DecisionLease;
-        var retryAfter = Math.Max(1, (long)Math.Ceiling((lease?.Decision?.RetryAfter ?? TimeSpan.FromSeconds(1)).TotalSeconds));
-        http.Response.StatusCode = StatusCodes.Status429TooManyRequests;
-        http.Response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
+        var retryAfter = TooManyRequests.Seconds(lease?.Decision?.RetryAfter ?? TimeSpan.FromSeconds(1));
         var policy = lease?.Rule?.Policy ?? "this";
-        await http.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
-        {
-            HttpContext = http,
-            ProblemDetails = new ProblemDetails
-            {
-                Status = StatusCodes.Status429TooManyRequests,
-                Title = "Too many requests.",
-                Detail = $"The {policy} rate limit is reached; retry after {retryAfter} s.",
-            },
-        });
+        await TooManyRequests.WriteAsync(http, retryAfter, "Too many requests.", $"The {policy} rate limit is reached; retry after {retryAfter} s.");
     }
 }

@@ -47,6 +47,24 @@ public sealed partial class RedisAvailability
     public bool IsAvailable => _redis.IsConnected;
 
     /// <summary>
+    /// Runs a Redis script for a caller that has a fallback. A failed command (a Redis error or a timeout) is counted
+    /// as by <see cref="CommandFailed"/> and returns null, so the caller falls back without a catch of its own.
+    /// (A script's nil answer is a <see cref="RedisResult"/> whose <c>IsNull</c> is true, never null.)
+    /// </summary>
+    public async Task<RedisResult?> TryScriptAsync(string caller, string script, RedisKey[] keys, RedisValue[] values)
+    {
+        try
+        {
+            return await _redis.GetDatabase().ScriptEvaluateAsync(script, keys, values);
+        }
+        catch (Exception exception) when (exception is RedisException or TimeoutException)
+        {
+            CommandFailed(caller, exception);
+            return null;
+        }
+    }
+
+    /// <summary>
     /// Records a command that failed although the connection looked up: the caller fell back for that call. The
     /// outage itself, if it is one, is logged by the connection's own failure event; this is counted, and logged
     /// only at debug level, so an outage does not produce a line per request.
