@@ -51,6 +51,11 @@ test_root=$(mktemp -d "${TMPDIR:-/tmp}/tracker-tests.XXXXXX")
 # Readable by the postgres user, which the servers run as when the tests run as root.
 chmod 755 "$test_root"
 export TRACKER_TEST_ROOT="$test_root"
+# Temporary files of everything the run starts go there too, and with it at exit: the SDK leaves two empty
+# directories in the temporary directory per `dotnet build` (the bench harness test builds several times), and
+# a killed .NET process leaves its diagnostics sockets behind.
+mkdir -m 1777 "$test_root/tmp"
+export TMPDIR="$test_root/tmp"
 cleanup_test_servers() {
   local proc round
   for round in 1 2 3 4 5; do
