@@ -31,15 +31,9 @@ install_servers() {
     echo "Install the PostgreSQL server (initdb, postgres), redis-server and chromium (as /usr/bin/chromium) with your package manager, then rerun." >&2
     exit 1
   fi
-  local sudo=()
-  if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
   echo "Installing PostgreSQL, Redis and Chromium (apt-get)..."
-  # The packages' own services are not used (tests start their own servers): keep them from starting.
-  printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee /usr/sbin/policy-rc.d >/dev/null
-  "${sudo[@]}" chmod +x /usr/sbin/policy-rc.d
-  "${sudo[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq postgresql redis-server chromium >/dev/null
-  "${sudo[@]}" rm -f /usr/sbin/policy-rc.d
+  # The same script the AppHost uses; the packages' own services are not started (tests start their own servers).
+  Tracker.AppHost/Infrastructure/scripts/install-packages.sh postgresql redis-server chromium
   have_postgres && have_redis && have_chromium || { echo "PostgreSQL, Redis or Chromium is still missing after apt-get." >&2; exit 1; }
 }
 
