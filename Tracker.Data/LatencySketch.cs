@@ -23,6 +23,13 @@ public sealed class LatencySketch
     /// <summary>The SQL aggregate that concatenates packed arrays (created by the Analytics migration).</summary>
     public const string ConcatAggregate = "latency_sketch_concat";
 
+    /// <summary>
+    /// Durations below this many milliseconds (1 µs) count as 0. Without a floor the buckets would run down to the
+    /// smallest double (tens of thousands of them, each a stored element a tenant could make the writer rewrite);
+    /// with it, 0 to 3,600,000 ms spans about 1,100 buckets.
+    /// </summary>
+    public const double ResolutionMs = 0.001;
+
     /// <summary>A stored array longer than this is compacted when the rollup row is updated.</summary>
     public const int CompactAbove = 192;
 
@@ -37,11 +44,16 @@ public sealed class LatencySketch
     /// <summary>Durations recorded (logs that carried one).</summary>
     public long Count { get; private set; }
 
-    /// <summary>Records one duration (milliseconds, not negative).</summary>
+    /// <summary>Records one duration (milliseconds, not negative; below <see cref="ResolutionMs"/> it counts as 0).</summary>
     public void Add(double durationMs)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(durationMs);
-        var key = durationMs == 0 ? 0 : (int)Math.Ceiling(Math.Log(durationMs) / LogGamma) + KeyOffset;
+        // A comparison, not ThrowIfNegative: that one refuses −0, which JSON's "-0" is and validation lets through.
+        if (durationMs < 0 || double.IsNaN(durationMs))
+        {
+            throw new ArgumentOutOfRangeException(nameof(durationMs), durationMs, "A duration cannot be negative.");
+        }
+
+        var key = durationMs < ResolutionMs ? 0 : (int)Math.Ceiling(Math.Log(durationMs) / LogGamma) + KeyOffset;
         _counts[key] = _counts.GetValueOrDefault(key) + 1;
         Count++;
     }

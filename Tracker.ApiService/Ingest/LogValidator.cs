@@ -87,8 +87,9 @@ public sealed class LogValidator(TimeProvider time, Microsoft.Extensions.Options
 
         if (valid)
         {
+            // "-0" is a valid JSON number and passes the range check: stored and summed as 0.
             record = new LogRecord(clientId, apiKeyId, occurredAt, ipAddress!, log.Method!.ToUpperInvariant(), log.Endpoint!, log.Id,
-                (short?)log.StatusCode, log.DurationMs);
+                (short?)log.StatusCode, log.DurationMs is 0 ? 0 : log.DurationMs);
         }
 
         return valid;

@@ -73,12 +73,17 @@ public sealed class RicherLogTests(ServersFixture servers) : ApiTest(servers)
     [InlineData("null", "null")]
     [InlineData("200", "0.0001")]
     [InlineData("200", "1e3")]
+    // Negative zero and a subnormal: both pass validation as 0 or more, and the writer's latency sketch takes them.
+    [InlineData("200", "-0")]
+    [InlineData("200", "-0.0")]
+    [InlineData("200", "1e-320")]
     public async Task The_edges_of_the_ranges_and_null_are_accepted(string status, string duration)
     {
         var client = await Http.RegisterNewAsync();
         var log = $$"""{"ipAddress":"203.0.113.7","endpoint":"/x","method":"GET","timestamp":{{At.ToUnixTimeMilliseconds()}},"statusCode":{{status}},"durationMs":{{duration}}}""";
         using var response = await PostJsonAsync(client.ApiKey, "/api/v1/logs", log);
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        Assert.Equal(1, await CountLogsAsync(Factory.DatabaseConnectionString));
     }
 
     [Fact]

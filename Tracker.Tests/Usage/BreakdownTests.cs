@@ -333,7 +333,7 @@ public sealed class BreakdownTests(ServersFixture servers) : ApiTest(servers, ne
         return log;
     }
 
-    /// <summary>The zone (of a few) whose latest DST change is the most recent within the retention window, and when.</summary>
+    /// <summary>The zone (of a few) whose latest DST change is the most recent within the retention window, and when (see below when none).</summary>
     private static (TimeZoneInfo Zone, DateTimeOffset Change) ZoneWithRecentDstChange()
     {
         var now = DateTimeOffset.UtcNow;
@@ -354,8 +354,12 @@ public sealed class BreakdownTests(ServersFixture servers) : ApiTest(servers, ne
             .Where(candidate => candidate.Change is not null)
             .OrderByDescending(candidate => candidate.Change)
             .FirstOrDefault();
-        Assert.True(found.Zone is not null, "No candidate zone changed its clocks in the last 85 days; add one that did.");
-        return (found.Zone, found.Change!.Value);
+        // From late January to early March no zone of these changed its clocks within the window the routes can read
+        // (the last changes were in the autumn): then the logs crowd around an ordinary local time instead, and the
+        // DST days are covered by SeriesWindowTests' fixed dates alone.
+        return found.Zone is null
+            ? (TimeZoneInfo.FindSystemTimeZoneById(DstZones[0]), new DateTimeOffset(now.UtcDateTime.Date, TimeSpan.Zero).AddDays(-40))
+            : (found.Zone, found.Change!.Value);
     }
 
     private static DateTimeOffset LocalMidnight(DateTimeOffset day, TimeZoneInfo zone)

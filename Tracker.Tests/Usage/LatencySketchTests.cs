@@ -57,7 +57,7 @@ public sealed class LatencySketchTests
     [Fact]
     public void Zero_has_a_bucket_of_its_own_and_the_extremes_of_the_range_keep_their_accuracy()
     {
-        double[] durations = [0, 0, 0.000_1, 0.001, 1, 3_600_000];
+        double[] durations = [0, 0, 0.001, 1, 3_600_000];
         var sketch = new LatencySketch();
         foreach (var duration in durations)
         {
@@ -67,6 +67,20 @@ public sealed class LatencySketchTests
         Assert.Equal(0, sketch.Quantile(0));
         Assert.Equal(0, sketch.Quantile(0.2));
         AssertQuantiles(durations, sketch);
+    }
+
+    [Fact]
+    public void Durations_below_a_microsecond_negative_zero_included_count_as_zero_in_one_bucket()
+    {
+        var sketch = new LatencySketch();
+        foreach (var duration in (double[])[-0.0, double.Epsilon, 1e-320, 0.000_1, 0.000_999])
+        {
+            sketch.Add(duration);
+        }
+
+        Assert.Single(sketch.Pack());
+        Assert.Equal(0, sketch.Quantile(1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => sketch.Add(-0.000_1));
     }
 
     [Fact]
