@@ -31,15 +31,9 @@ install_servers() {
     echo "Install the PostgreSQL server (initdb, postgres), redis-server and chromium (as /usr/bin/chromium) with your package manager, then rerun." >&2
     exit 1
   fi
-  local sudo=()
-  if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
   echo "Installing PostgreSQL, Redis and Chromium (apt-get)..."
-  # The packages' own services are not used (tests start their own servers): keep them from starting.
-  printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee /usr/sbin/policy-rc.d >/dev/null
-  "${sudo[@]}" chmod +x /usr/sbin/policy-rc.d
-  "${sudo[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq postgresql redis-server chromium >/dev/null
-  "${sudo[@]}" rm -f /usr/sbin/policy-rc.d
+  # The same script the AppHost uses; the packages' own services are not started (tests start their own servers).
+  Tracker.AppHost/Infrastructure/scripts/install-packages.sh postgresql redis-server chromium
   have_postgres && have_redis && have_chromium || { echo "PostgreSQL, Redis or Chromium is still missing after apt-get." >&2; exit 1; }
 }
 
@@ -51,6 +45,11 @@ test_root=$(mktemp -d "${TMPDIR:-/tmp}/tracker-tests.XXXXXX")
 # Readable by the postgres user, which the servers run as when the tests run as root.
 chmod 755 "$test_root"
 export TRACKER_TEST_ROOT="$test_root"
+# Temporary files of everything the run starts go there too, and with it at exit: the SDK leaves two empty
+# directories in the temporary directory per `dotnet build` (the bench harness test builds several times), and
+# a killed .NET process leaves its diagnostics sockets behind.
+mkdir -m 1777 "$test_root/tmp"
+export TMPDIR="$test_root/tmp"
 cleanup_test_servers() {
   local proc round
   for round in 1 2 3 4 5; do

@@ -37,7 +37,14 @@ var api = builder.AddProject<Projects.Tracker_ApiService>(ResourceNames.Api)
     .WithEnvironment("Jwt__SigningKey", jwtSigningKey)
     .WithHttpEndpoint()
     .WithExternalHttpEndpoints()
-    .WithHttpHealthCheck("/health");
+    .WithHttpHealthCheck("/health")
+    .WithUrlForEndpoint("http", url =>
+    {
+        url.Url = "/api";
+        url.DisplayText = "API reference";
+    })
+    .WithUrls(context => context.Urls.Add(
+        new() { Url = "/openapi/v1.json", DisplayText = "OpenAPI document", Endpoint = context.GetEndpoint("http") }));
 
 // The web front end calls the API by service discovery and keeps its data-protection keys (cookies,
 // antiforgery) in the same Redis, so its replicas share them.
@@ -48,7 +55,25 @@ var web = builder.AddProject<Projects.Tracker_Web>(ResourceNames.Web)
     .WithHttpEndpoint()
     .WithExternalHttpEndpoints()
     .WithHttpHealthCheck("/health")
-    .WithUrlForEndpoint("http", url => url.DisplayText = "Tracker web (usage and keys)");
+    .WithUrlForEndpoint("http", url =>
+    {
+        url.Url = "/usage";
+        url.DisplayText = "Usage";
+    });
+
+// Run locally, everything speaks plain HTTP or TCP on loopback; deployed, the platform's ingress terminates TLS.
+// Nothing needs the development certificate, so a machine without a trusted one gets no dashboard warning.
+#pragma warning disable ASPIRECERTIFICATES001 // Experimental in Aspire 13.6, and the one supported way to say it.
+foreach (var project in builder.Resources.OfType<ProjectResource>().ToList())
+{
+    builder.CreateResourceBuilder(project).WithoutHttpsCertificate();
+}
+
+foreach (var container in builder.Resources.OfType<ContainerResource>().ToList())
+{
+    builder.CreateResourceBuilder(container).WithoutHttpsCertificate();
+}
+#pragma warning restore ASPIRECERTIFICATES001
 
 if (builder.ExecutionContext.IsPublishMode)
 {

@@ -16,6 +16,10 @@ public sealed class TrackerDbContext(DbContextOptions<TrackerDbContext> options)
 
     public DbSet<HourlyUsage> HourlyUsage => Set<HourlyUsage>();
 
+    public DbSet<HourlyUsageDetail> HourlyUsageDetails => Set<HourlyUsageDetail>();
+
+    public DbSet<HourlyEndpointName> HourlyEndpointNames => Set<HourlyEndpointName>();
+
     /// <summary>
     /// Options every registration of this context applies (the API, the migration worker, design time).
     /// Not in OnConfiguring: pooled contexts may not change their options there.

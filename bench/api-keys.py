@@ -1,36 +1,45 @@
 #!/usr/bin/env python3
-"""Registers clients through the API and gives each its full allowance of API keys; prints one key per line.
+"""Creates API keys through the API for clients given by their bearer tokens; prints one key per line.
 
-Used by bench/run.sh for the scenario that spreads single-event ingest over many keys, as many API providers'
-callers would, instead of one: each key is then a rate-limit partition of its own.
-usage: api-keys.py BASE_URL CLIENTS KEYS_PER_CLIENT
+Used by bench/run.sh for the scenarios that spread single-event ingest over many keys of many clients, as many API
+providers' callers would, instead of one: each key is then a rate-limit partition of its own. The clients come
+from bench/DataLoader (--logs 0); the keys from POST /api/v1/keys, so they are made, hashed and stored as any
+client's are. Keys are printed round robin over the clients (every client's first key, then every second key...), so
+that keys taken in turn belong to different clients.
+usage: api-keys.py BASE_URL TOKENS_FILE KEYS_PER_CLIENT
 """
+import concurrent.futures
 import http.client
 import json
-import random
 import sys
+import threading
 from urllib.parse import urlsplit
 
-base, clients, keys_per_client = urlsplit(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-connection = http.client.HTTPConnection(base.hostname, base.port)
+CONNECTIONS = 8  # the API creates a client's keys one at a time (a row lock): parallel across clients only
+
+base, tokens_file, keys_per_client = urlsplit(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+with open(tokens_file, encoding="ascii") as file:
+    tokens = [line.strip() for line in file if line.strip()]
+local = threading.local()
 
 
-def call(method, path, body, token=None):
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    connection.request(method, path, json.dumps(body), headers)
-    response = connection.getresponse()
-    answer = response.read()
-    if response.status not in (200, 201):
-        sys.exit(f"{method} {path}: {response.status} {answer[:300]!r}")
-    return json.loads(answer)["data"]
+def create_keys(token):
+    if not hasattr(local, "connection"):
+        local.connection = http.client.HTTPConnection(base.hostname, base.port)
+    keys = []
+    for key in range(keys_per_client):
+        local.connection.request("POST", "/api/v1/keys", json.dumps({"name": f"bench {key}"}),
+                                 {"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+        response = local.connection.getresponse()
+        answer = response.read()
+        if response.status != 201:
+            raise SystemExit(f"POST /api/v1/keys: {response.status} {answer[:300]!r}")
+        keys.append(json.loads(answer)["data"]["apiKey"])
+    return keys
 
 
-run = random.randrange(1 << 30)
-for client in range(clients):
-    email, password = f"bench-keys-{run}-{client}@example.com", "Bench-password-1"
-    print(call("POST", "/api/v1/auth/register", {"name": f"bench keys {client}", "email": email, "password": password})["apiKey"])
-    token = call("POST", "/api/v1/auth/login", {"email": email, "password": password})["token"]["accessToken"]
-    for key in range(1, keys_per_client):
-        print(call("POST", "/api/v1/keys", {"name": f"bench {key}"}, token)["apiKey"])
+with concurrent.futures.ThreadPoolExecutor(CONNECTIONS) as pool:
+    per_client = list(pool.map(create_keys, tokens))
+for key in range(keys_per_client):
+    for keys in per_client:
+        print(keys[key])

@@ -1,41 +1,52 @@
 #!/usr/bin/env bash
-# Tracker's benchmark: one command, a Markdown table, and a check that nothing was lost.
+# Tracker's benchmark: one command, Markdown tables, and a check that nothing was lost.
 #   bench/run.sh [--quick] [scenario ...]
-#   scenarios: baseline ingest-single-32 ingest-single-64 ingest-batch-100
+#   scenarios: baseline baseline-loadgen ingest-single-32 ingest-single-64 ingest-batch-100
 #              usage-daily-32 usage-daily-64 usage-top-32 usage-top-64 usage-daily-uncached usage-top-uncached
 #              limiter-on limiter-off (cached daily on one connection, with and without rate limiting: its added latency)
 #              ingest-single-64-unlimited usage-top-64-unlimited (the same without rate limiting: what the limiter costs)
 #              ingest-single-64-keys (single-event ingest spread over 1,000 API keys of 20 clients: each key is a
 #              rate-limit partition of its own, about 20 requests/s each, instead of one key taking everything)
+#              ingest-single-64-keys-10k (the same over 10,000 keys of 1,000 clients)
 #              ingest-single-64-ids ingest-batch-100-ids (the same as ingest-single-64 and ingest-batch-100 with a
 #              unique id on every log: what exactly-once deduplication costs)
+#              ingest-noisy-neighbour (one client floods batches of 1,000 logs of ~900-character endpoints on 32
+#              connections while another sends single logs on 4: the other's latency and share of 201s)
 # Builds Release; starts PostgreSQL, Redis, the migration worker and the API on free loopback ports (durable
 # commits: fsync and synchronous_commit stay on); registers a client; warms each API process up with 20 s of
-# ingest; runs each scenario after a warm-up of its own; after every write scenario compares the rows in
-# PostgreSQL with the acknowledged logs and fails on any difference; stops everything it started. Each row also
-# says how many microseconds of CPU the measured API process, the PostgreSQL cluster and Redis spent per request
-# served. Before the first usage scenario, bench/DataLoader loads 10 million logs of 10,000 clients spread over
-# the retention window by COPY (--quick: 100,000 logs of 1,000 clients), then one unmeasured pass reads every
-# cached scenario's answers once; uncached scenarios run against a second API instance with Usage:CacheAnswers
-# off. TRACKER_BENCH_LOAD_DAYS (default 89) changes the span the history is spread over.
+# ingest; stops everything it started at the end.
+# Two load generators: wrk (C, Debian's package, installed if missing; requests from bench/wrk.lua) measures the
+# throughput rows, the no-op ceiling included, because it costs the shared cores less CPU per request than
+# bench/LoadGen; LoadGen (C#) awaits every request in flight at its deadline, so its count of 201s is exact. Each
+# write scenario first runs LoadGen for a counted run and fails on any difference between the acknowledged logs and
+# the new rows in PostgreSQL, then measures with wrk (whose uncounted requests in flight bound its check: no
+# acknowledged log missing, no more rows than it could have sent). Every row says how many microseconds of CPU the
+# measured API process, the PostgreSQL cluster, Redis and the load generator itself spent per request served, and
+# throughput as a share of the no-op ceiling measured by the same generator in the same run. Before the first usage
+# scenario, bench/DataLoader loads 10 million logs of 10,000 clients spread over the retention window by COPY
+# (--quick: 100,000 logs of 1,000 clients), then one unmeasured pass reads every cached scenario's answers once;
+# uncached scenarios run against a second API instance with Usage:CacheAnswers off. TRACKER_BENCH_LOAD_DAYS
+# (default 89) changes the span the history is spread over.
 # TRACKER_BENCH_PROFILE=DIR also samples the whole machine with perf (linux-perf) during each scenario and writes
 # DIR/<scenario>.txt: where each request's CPU went, by process and, in the API, by code (bench/perf-summary.py).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
 
-seconds=10 warmup=3 load_clients=10000 load_logs=10000000 key_clients=20
+# counted: the seconds of LoadGen's counted run before each write scenario's measured one.
+seconds=10 warmup=3 counted=5 load_clients=10000 load_logs=10000000 key_clients=20 key_clients_10k=1000
 # 89 days: the retention window (90) less the day whose partition the retention job may be dropping.
 load_days=${TRACKER_BENCH_LOAD_DAYS:-89}
 scenarios=()
 for argument in "$@"; do
   case "$argument" in
-    --quick) seconds=2 warmup=1 load_clients=1000 load_logs=100000 key_clients=2 ;;
+    --quick) seconds=2 warmup=1 counted=1 load_clients=1000 load_logs=100000 key_clients=2 key_clients_10k=100 ;;
     *) scenarios+=("$argument") ;;
   esac
 done
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(baseline ingest-single-32 ingest-single-64 ingest-single-64-ids ingest-single-64-unlimited ingest-single-64-keys
-  ingest-batch-100 ingest-batch-100-ids
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(baseline baseline-loadgen ingest-single-32 ingest-single-64 ingest-single-64-ids
+  ingest-single-64-unlimited ingest-single-64-keys ingest-single-64-keys-10k ingest-batch-100 ingest-batch-100-ids
+  ingest-noisy-neighbour
   usage-daily-32 usage-daily-64 usage-top-32 usage-top-64 usage-top-64-unlimited usage-daily-uncached usage-top-uncached
   limiter-on limiter-off)
 
@@ -53,9 +64,9 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
 
 # --- what the benchmark needs -------------------------------------------------------------------------------
-if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || ! command -v redis-server >/dev/null; then
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || ! command -v redis-server >/dev/null || ! command -v wrk >/dev/null; then
   sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-  "${sudo[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq postgresql redis-server >/dev/null
+  "${sudo[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq postgresql redis-server wrk >/dev/null
 fi
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 pg_as_owner() { if [ "$(id -u)" -eq 0 ]; then setpriv --reuid=postgres --regid=postgres --init-groups "$@"; else "$@"; fi; }
@@ -110,6 +121,8 @@ if [ -n "$profile_dir" ]; then
   mkdir -p "$profile_dir"; profile_dir=$(cd "$profile_dir" && pwd)
   perf_env=(DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0)
 fi
+# Every limit the benchmark's load meets is set here, far above that load, so that no figure depends on the
+# product's defaults; what the limiter costs is measured with it on (the *-unlimited rows turn it off).
 start_api() { # port, extra settings...
   local port=$1; shift
   env ASPNETCORE_URLS="http://127.0.0.1:$port" ASPNETCORE_ENVIRONMENT=Production \
@@ -131,6 +144,7 @@ if printf '%s\n' "${scenarios[@]}" | grep -qE -- '^(limiter-off|.*-unlimited)$';
 fi
 ASPNETCORE_URLS="http://127.0.0.1:$baseline_port" dotnet "$root/bench/Baseline/bin/Release/net10.0/Baseline.dll" >"$work/baseline.log" 2>&1 &
 pids+=($!)
+baseline_pid=$!
 
 for _ in $(seq 1 120); do
   curl -fsS "http://127.0.0.1:$api_port/health" >/dev/null 2>&1 && curl -fsS -o /dev/null -X POST "http://127.0.0.1:$baseline_port/api/v1/logs" \
@@ -142,19 +156,48 @@ for port in "$api_port" ${uncached_pid:+"$uncached_port"} ${unlimited_pid:+"$unl
   curl -fsS "http://127.0.0.1:$port/health" >/dev/null || { echo "The API did not become healthy:"; cat "$work/api-$port.log"; exit 1; }
 done
 
-api_key=$(curl -fsS -X POST "http://127.0.0.1:$api_port/api/v1/auth/register" -H 'Content-Type: application/json' \
-  -d "{\"name\":\"bench\",\"email\":\"bench-$RANDOM@example.com\",\"password\":\"Bench-password-1\"}" \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["apiKey"])')
+# Registers a client through the API and writes its first API key to a file.
+register_client() { # name, key file
+  curl -fsS -X POST "http://127.0.0.1:$api_port/api/v1/auth/register" -H 'Content-Type: application/json' \
+    -d "{\"name\":\"$1\",\"email\":\"$1-$RANDOM$RANDOM@example.com\",\"password\":\"Bench-password-1\"}" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["apiKey"])' >"$2"
+}
+api_key="$work/api-key"
+register_client bench "$api_key"
 
-loadgen() { dotnet "$root/bench/LoadGen/bin/Release/net10.0/LoadGen.dll" --seconds "$seconds" --warmup "$warmup" "$@"; }
+# A request body (bench/body.py), written afresh for each generator run so that its logs happened a second ago.
+body() { # body.py's options...
+  local file
+  file=$(mktemp "$work/body.XXXXXX")
+  python3 "$root/bench/body.py" "$file" "$@"
+  echo "$file"
+}
 
-# Each API process is warmed up first: under full load on two cores the JIT takes 20 s and more to reach its
+# Runs a load generator, which prints one line of JSON last, and adds to it the CPU (user + system) the generator
+# spent: what it took from the two cores the servers share.
+with_cpu() { # generator's name, command...
+  python3 -c '
+import json, resource, subprocess, sys
+output = subprocess.run(sys.argv[2:], check=True, stdout=subprocess.PIPE, text=True).stdout
+report = json.loads(output.strip().splitlines()[-1])
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+report["generator"], report["generatorCpuSeconds"] = sys.argv[1], usage.ru_utime + usage.ru_stime
+print(json.dumps(report))' "$@"
+}
+loadgen() { with_cpu LoadGen dotnet "$root/bench/LoadGen/bin/Release/net10.0/LoadGen.dll" --seconds "$seconds" --warmup "$warmup" "$@"; }
+# One thread: on two cores shared with the servers, a second one cost more CPU per request than it brought.
+wrk_run() { # seconds, connections, url, bench/wrk.lua's options...
+  with_cpu wrk wrk -t1 -c"$2" -d"$1s" --timeout 10s -s "$root/bench/wrk.lua" "$3" -- connections="$2" "${@:4}"
+}
+
+# Each server process is warmed up first: under full load on two cores the JIT takes 20 s and more to reach its
 # optimised code, and the first scenario would otherwise measure that instead of the server.
-warm_up_api() { # port
-  loadgen --seconds "$((seconds * 2))" --warmup 0 --url "http://127.0.0.1:$1/api/v1/logs" --api-key "$api_key" --connections 64 >/dev/null
+warm_up() { # port
+  wrk_run "$((seconds * 2))" 64 "http://127.0.0.1:$1/api/v1/logs" scenario=warm-up method=POST \
+    'header=X-API-Key: ' values="$api_key" body="$(body)" logs=1 >/dev/null
 }
 echo "Warming up..." >&2
-for port in "$api_port" ${uncached_pid:+"$uncached_port"} ${unlimited_pid:+"$unlimited_port"}; do warm_up_api "$port"; done
+for port in "$baseline_port" "$api_port" ${uncached_pid:+"$uncached_port"} ${unlimited_pid:+"$unlimited_port"}; do warm_up "$port"; done
 
 # Analytics history, loaded once before the first usage scenario needs it.
 tokens="$work/tokens"
@@ -167,109 +210,170 @@ load_history() {
   # Cached scenarios read as 1,000 different clients; uncached ones rotate through all of them.
   head -n 1000 "$tokens" >"$tokens.cached"
   for endpoint in daily top; do
-    loadgen --url "http://127.0.0.1:$api_port/api/v1/usages/$endpoint" --method GET --bearer-file "$tokens.cached" --connections 8 >/dev/null
+    wrk_run "$seconds" 8 "http://127.0.0.1:$api_port/api/v1/usages/$endpoint" scenario=cache-fill method=GET \
+      'header=Authorization: Bearer ' values="$tokens.cached" >/dev/null
   done
 }
 
-# API keys for the many-keys scenario: 50 (the most a client may hold) for each of $key_clients clients.
-api_keys="$work/api-keys"
-make_api_keys() {
-  [ -f "$api_keys" ] && return
-  python3 "$root/bench/api-keys.py" "http://127.0.0.1:$api_port" "$key_clients" 50 >"$api_keys"
+# API keys for the many-keys scenarios, made by the API for clients created directly in the database (no password
+# hashing) with no history: CLIENTS clients with KEYS keys each.
+make_api_keys() { # file, clients, keys per client
+  [ -f "$1" ] && return
+  local started=$SECONDS
+  dotnet "$root/bench/DataLoader/bin/Release/net10.0/DataLoader.dll" --connection "$db" --signing-key "$signing_key" \
+    --tokens "$1.tokens" --clients "$2" --logs 0 >&2
+  python3 "$root/bench/api-keys.py" "http://127.0.0.1:$api_port" "$1.tokens" "$3" >"$1"
+  echo "$(($2 * $3)) API keys of $2 clients in $((SECONDS - started)) s" >&2
 }
 
+# The rows in logs once ingest has settled: requests wrk left in flight at its deadline may still be committing.
+settled_rows() {
+  local previous current
+  current=$(psql_db "SELECT count(*) FROM logs")
+  for _ in $(seq 1 40); do
+    sleep 0.25
+    previous=$current
+    current=$(psql_db "SELECT count(*) FROM logs")
+    [ "$current" != "$previous" ] || break
+  done
+  echo "$current"
+}
+# Only for the harness's own test: damages a write scenario's rows to prove that its checks catch it.
+tamper() { [ -z "${TRACKER_BENCH_TAMPER_SQL:-}" ] || psql_db "$TRACKER_BENCH_TAMPER_SQL" >/dev/null; }
+json_field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+
 # --- scenarios ----------------------------------------------------------------------------------------------
-results=()
+results=() counted_results=() noisy_results=()
 failed=0
 for scenario in "${scenarios[@]}"; do
   echo "Running $scenario..." >&2
-  case "$scenario" in usage-*|limiter-*) load_history ;; ingest-single-64-keys) make_api_keys ;; esac
-  before=$(psql_db "SELECT count(*) FROM logs")
-  measured_pid=$api_pid
+  # What the scenario sends, where, and as whom.
+  port=$api_port measured_pid=$api_pid path=/api/v1/logs method=POST connections=64 body_options=() logs=1
+  auth=(--api-key-file "$api_key") header='X-API-Key: ' values=$api_key
   case "$scenario" in
-    *-unlimited|limiter-off) measured_pid=$unlimited_pid ;;
-    *-uncached) measured_pid=$uncached_pid ;;
-  esac
-  cpu_before=("$(ticks "$measured_pid")" "$(pg_ticks)" "$(ticks "$redis_pid")")
-  perf_pid=
-  if [ -n "$profile_dir" ] && [ "$scenario" != baseline ]; then
-    perf record -F 499 -a -g -o "$profile_dir/$scenario.data" -- sleep "$((warmup + seconds))" >/dev/null 2>&1 &
-    perf_pid=$!
-  fi
-  case "$scenario" in
-    baseline) json=$(loadgen --scenario baseline --url "http://127.0.0.1:$baseline_port/api/v1/logs" --connections 32) ;;
-    ingest-single-32) json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs" --api-key "$api_key" --connections 32) ;;
-    ingest-single-64) json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs" --api-key "$api_key" --connections 64) ;;
-    ingest-single-64-unlimited)
-      json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$unlimited_port/api/v1/logs" --api-key "$api_key" --connections 64) ;;
-    ingest-single-64-keys)
-      json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs" --api-key-file "$api_keys" --connections 64) ;;
-    ingest-batch-100) json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs/batch" --api-key "$api_key" --connections 32 --batch 100) ;;
-    ingest-single-64-ids)
-      json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs" --api-key "$api_key" --connections 64 --ids) ;;
-    ingest-batch-100-ids)
-      json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/logs/batch" --api-key "$api_key" --connections 32 --batch 100 --ids) ;;
-    usage-daily-32|usage-daily-64|usage-top-32|usage-top-64)
-      endpoint=${scenario#usage-}; endpoint=${endpoint%-*}
-      json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$api_port/api/v1/usages/$endpoint" --method GET \
-        --bearer-file "$tokens.cached" --connections "${scenario##*-}") ;;
-    usage-top-64-unlimited)
-      json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$unlimited_port/api/v1/usages/top" --method GET \
-        --bearer-file "$tokens.cached" --connections 64) ;;
-    usage-daily-uncached|usage-top-uncached)
-      endpoint=${scenario#usage-}; endpoint=${endpoint%-uncached}
-      json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$uncached_port/api/v1/usages/$endpoint" --method GET \
-        --bearer-file "$tokens" --connections 1) ;;
-    limiter-on|limiter-off)
-      port=$api_port; [ "$scenario" = limiter-on ] || port=$unlimited_port
-      json=$(loadgen --scenario "$scenario" --url "http://127.0.0.1:$port/api/v1/usages/daily" --method GET \
-        --bearer-file "$tokens.cached" --connections 1) ;;
+    baseline|baseline-loadgen) port=$baseline_port measured_pid=$baseline_pid auth=() header= values= ;;
+    ingest-single-32) connections=32 ;;
+    ingest-single-64|ingest-noisy-neighbour) ;;
+    ingest-single-64-ids) body_options=(--ids) ;;
+    ingest-single-64-unlimited) port=$unlimited_port measured_pid=$unlimited_pid ;;
+    ingest-single-64-keys) values="$work/api-keys"; make_api_keys "$values" "$key_clients" 50 ;;
+    ingest-single-64-keys-10k) values="$work/api-keys-10k"; make_api_keys "$values" "$key_clients_10k" 10 ;;
+    ingest-batch-100|ingest-batch-100-ids)
+      path=/api/v1/logs/batch connections=32 logs=100 body_options=(--batch 100)
+      [ "$scenario" = ingest-batch-100 ] || body_options+=(--ids) ;;
+    usage-daily-32|usage-daily-64|usage-top-32|usage-top-64|usage-top-64-unlimited|usage-daily-uncached|usage-top-uncached|limiter-on|limiter-off)
+      load_history
+      method=GET logs=0 header='Authorization: Bearer ' values="$tokens.cached"
+      endpoint=${scenario#usage-}; endpoint=${endpoint%%-*} connections=${scenario#usage-*-}; connections=${connections%-unlimited}
+      case "$scenario" in
+        limiter-*) endpoint=daily connections=1 ;;
+        *-uncached) connections=1 ;;
+      esac
+      case "$scenario" in
+        limiter-off|*-unlimited) port=$unlimited_port measured_pid=$unlimited_pid ;;
+        *-uncached) port=$uncached_port measured_pid=$uncached_pid values=$tokens ;;
+      esac
+      path=/api/v1/usages/$endpoint ;;
     *) echo "Unknown scenario: $scenario" >&2; exit 2 ;;
   esac
-  cpu_after=("$(ticks "$measured_pid")" "$(pg_ticks)" "$(ticks "$redis_pid")")
-  if [ -n "$perf_pid" ]; then
-    wait "$perf_pid" || true
-    served=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(r["acknowledgedRequests"] + r["errors"])' "$json")
-    python3 "$root/bench/perf-summary.py" "$profile_dir/$scenario.data" "$measured_pid" "$(head -n 1 "$work/pg/postmaster.pid")" \
-      "$redis_pid" "$served" >"$profile_dir/$scenario.txt" || echo "Could not summarise the profile of $scenario" >&2
-  fi
-  rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$measured_pid/status")
-  # Only for the harness's own test: damage the result to prove the check below catches it.
-  [ -z "${TRACKER_BENCH_TAMPER_SQL:-}" ] || psql_db "$TRACKER_BENCH_TAMPER_SQL" >/dev/null
-  if [[ "$scenario" == ingest-* ]]; then
-    after=$(psql_db "SELECT count(*) FROM logs")
-    acknowledged=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["acknowledgedLogs"])' "$json")
+  [ -z "$values" ] || auth=("$([ "$method" = GET ] && echo --bearer-file || echo --api-key-file)" "$values")
+  url="http://127.0.0.1:$port$path"
+  wrk_options=(scenario="$scenario" method="$method" ${values:+"header=$header" "values=$values"} logs="$logs")
+
+  # A write scenario's counted run: LoadGen's exact count of acknowledged logs against the new rows.
+  if [[ "$scenario" == ingest-* && "$scenario" != ingest-noisy-neighbour ]]; then
+    before=$(settled_rows)
+    json=$(loadgen --seconds "$counted" --warmup 1 --scenario "$scenario" --url "$url" "${auth[@]}" --connections "$connections" \
+      --body "$(body "${body_options[@]}")" --logs "$logs")
+    tamper
+    after=$(settled_rows)
+    acknowledged=$(json_field "$json" acknowledgedLogs)
     if [ "$((after - before))" -ne "$acknowledged" ]; then
       echo "LOST OR DUPLICATED LOGS in $scenario: $acknowledged acknowledged, $((after - before)) rows written" >&2
       failed=1
     fi
+    counted_results+=("$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r["rows"]=int(sys.argv[2]); print(json.dumps(r))' \
+      "$json" "$((after - before))")")
+  fi
+
+  # The measured run.
+  before=$(settled_rows)
+  echo 5 >"/proc/$measured_pid/clear_refs" # resets the peak RSS (VmHWM): the row gives the scenario's own
+  cpu_before=("$(ticks "$measured_pid")" "$(pg_ticks)" "$(ticks "$redis_pid")")
+  perf_pid=
+  if [ -n "$profile_dir" ] && [[ "$scenario" != baseline* ]]; then
+    perf_seconds=$seconds
+    [ "$scenario" != ingest-noisy-neighbour ] || perf_seconds=$((warmup + seconds))
+    perf record -F 499 -a -g -o "$profile_dir/$scenario.data" -- sleep "$perf_seconds" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
+  case "$scenario" in
+    baseline-loadgen) json=$(loadgen --scenario "$scenario" --url "$url" --connections "$connections" --body "$(body)" --logs 1) ;;
+    ingest-noisy-neighbour)
+      # Two tenants: the flooder's batches are as large as the API takes; the victim sends what the other rows send.
+      flooder_key="$work/api-key-flooder" victim_key="$work/api-key-victim"
+      [ -f "$victim_key" ] || { register_client flooder "$flooder_key"; register_client victim "$victim_key"; }
+      loadgen --scenario flooder --url "http://127.0.0.1:$port/api/v1/logs/batch" --api-key-file "$flooder_key" --connections 32 \
+        --body "$(body --batch 1000 --endpoint-length 900)" --logs 1000 >"$work/flooder.json" &
+      flooder_pid=$!
+      victim=$(loadgen --scenario victim --url "$url" --api-key-file "$victim_key" --connections 4 --body "$(body)" --logs 1)
+      wait "$flooder_pid"
+      json=$(python3 -c '
+import json, sys
+victim, flooder = json.loads(sys.argv[1]), json.load(open(sys.argv[2]))
+row = dict(victim, scenario=sys.argv[3], connections=str(victim["connections"]) + " + " + str(flooder["connections"]))
+for field in ("logsPerSecond", "acknowledgedRequests", "acknowledgedLogs", "generatorCpuSeconds"):
+    row[field] = victim[field] + flooder[field]
+# CPU is per request served of either tenant.
+row["served"] = victim["acknowledgedRequests"] + victim["errors"] + flooder["acknowledgedRequests"] + flooder["errors"]
+row["tenants"] = {"victim": victim, "flooder": flooder}
+print(json.dumps(row))' "$victim" "$work/flooder.json" "$scenario") ;;
+    *)
+      # A write scenario's counted run warmed it up.
+      [ "$method" = GET ] || wrk_options+=(body="$(body "${body_options[@]}")")
+      [[ "$scenario" == ingest-* ]] || wrk_run "$warmup" "$connections" "$url" "${wrk_options[@]}" >/dev/null
+      json=$(wrk_run "$seconds" "$connections" "$url" "${wrk_options[@]}") ;;
+  esac
+  cpu_after=("$(ticks "$measured_pid")" "$(pg_ticks)" "$(ticks "$redis_pid")")
+  served=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(r.get("served", r["acknowledgedRequests"] + r["errors"]))' "$json")
+  if [ -n "$perf_pid" ]; then
+    wait "$perf_pid" || true
+    python3 "$root/bench/perf-summary.py" "$profile_dir/$scenario.data" "$measured_pid" "$(head -n 1 "$work/pg/postmaster.pid")" \
+      "$redis_pid" "$served" >"$profile_dir/$scenario.txt" || echo "Could not summarise the profile of $scenario" >&2
+  fi
+  rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$measured_pid/status")
+  if [[ "$scenario" == ingest-* ]]; then
+    tamper
+    after=$(settled_rows)
+    acknowledged=$(json_field "$json" acknowledgedLogs)
+    if [ "$scenario" = ingest-noisy-neighbour ]; then
+      # Both tenants ran LoadGen: exact.
+      [ "$((after - before))" -eq "$acknowledged" ] || {
+        echo "LOST OR DUPLICATED LOGS in $scenario: $acknowledged acknowledged, $((after - before)) rows written" >&2; failed=1; }
+    else
+      # wrk: every acknowledged log is there, and at most one more request per connection (in flight at the
+      # deadline, or cut off by a socket error) was committed unacknowledged.
+      in_flight=$(( (connections + $(json_field "$json" errors)) * logs ))
+      if [ "$((after - before))" -lt "$acknowledged" ] || [ "$((after - before))" -gt "$((acknowledged + in_flight))" ]; then
+        echo "LOST OR DUPLICATED LOGS in $scenario (wrk): $acknowledged acknowledged, at most $in_flight more in flight, $((after - before)) rows written" >&2
+        failed=1
+      fi
+    fi
   fi
   if [[ "$scenario" == usage-* || "$scenario" == limiter-* ]]; then
-    errors=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["errors"])' "$json")
+    errors=$(json_field "$json" errors)
     [ "$errors" -eq 0 ] || { echo "FAILED ANSWERS in $scenario: $errors requests were not answered with 200" >&2; failed=1; }
   fi
   results+=("$(python3 -c '
 import json, sys
 r = json.loads(sys.argv[1]); r["rssMb"] = int(sys.argv[2]) // 1024
-ticks_per_second, before, after = int(sys.argv[3]), sys.argv[4].split(), sys.argv[5].split()
-served = max(1, r["acknowledgedRequests"] + r["errors"])
+ticks_per_second, before, after, served = int(sys.argv[3]), sys.argv[4].split(), sys.argv[5].split(), max(1, int(sys.argv[6]))
 r["cpuMicroseconds"] = [(int(a) - int(b)) * 1e6 / ticks_per_second / served for a, b in zip(after, before)]
-print(json.dumps(r))' "$json" "$rss_kb" "$clock_ticks" "${cpu_before[*]}" "${cpu_after[*]}")")
+r["cpuMicroseconds"].append(r["generatorCpuSeconds"] * 1e6 / served)
+print(json.dumps(r))' "$json" "$rss_kb" "$clock_ticks" "${cpu_before[*]}" "${cpu_after[*]}" "$served")")
 done
 
 # --- report -------------------------------------------------------------------------------------------------
-python3 - "${results[@]}" <<'PY'
-import json, sys
-rows = [json.loads(arg) for arg in sys.argv[1:]]
-ceiling = next((r["requestsPerSecond"] for r in rows if r["scenario"] == "baseline"), None)
-print("| scenario | connections | requests/s | logs/s | p50 ms | p99 ms | max ms | errors | API peak RSS MB | CPU µs per request: API / PostgreSQL / Redis | of HTTP ceiling |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-for r in rows:
-    ratio = f'{r["requestsPerSecond"] / ceiling:.0%}' if ceiling and r["scenario"] != "baseline" else "—"
-    rss = r["rssMb"] if r["scenario"] != "baseline" else "—"
-    cpu = " / ".join(f"{value:.0f}" for value in r["cpuMicroseconds"]) if r["scenario"] != "baseline" else "—"
-    print(f'| {r["scenario"]} | {r["connections"]} | {r["requestsPerSecond"]:,.0f} | {r["logsPerSecond"]:,.0f} | '
-          f'{r["p50Ms"]:.2f} | {r["p99Ms"]:.2f} | {r["maxMs"]:.1f} | {r["errors"]} | {rss} | {cpu} | {ratio} |')
-PY
+python3 "$root/bench/report.py" "${results[@]}" -- "${counted_results[@]}"
 [ "$failed" -eq 0 ] || { echo "FAILED: see the lines above." >&2; exit 1; }
 echo "Rows in PostgreSQL equal acknowledged logs after every write scenario." >&2

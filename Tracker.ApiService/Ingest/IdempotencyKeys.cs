@@ -96,6 +96,17 @@ public sealed class IdempotencyKeys(RedisAvailability availability, IOptions<Ing
             Add(log.IpAddress.ToString());
             Add(log.Method);
             Add(log.Endpoint);
+            // Only when present, so a request without them keeps the fingerprint it had before they existed. A NUL
+            // is in no id, so these cannot be read as the next log's id.
+            if (log.StatusCode is { } status)
+            {
+                Add("\0status:" + status.ToString(CultureInfo.InvariantCulture));
+            }
+
+            if (log.DurationMs is { } duration)
+            {
+                Add("\0duration:" + duration.ToString("R", CultureInfo.InvariantCulture));
+            }
         }
 
         return Convert.ToBase64String(hash.GetHashAndReset());

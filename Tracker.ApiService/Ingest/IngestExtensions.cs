@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 
 namespace Tracker.ApiService.Ingest;
 
@@ -8,7 +9,10 @@ public static class IngestExtensions
     {
         var services = builder.Services;
         services.AddOptions<IngestOptions>().BindConfiguration(IngestOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<RetentionOptions>().BindConfiguration(RetentionOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<IValidateOptions<IngestOptions>, IngestRateLimitValidator>();
+        services.AddOptions<RetentionOptions>().BindConfiguration(RetentionOptions.SectionName).ValidateDataAnnotations()
+            .Validate(retention => retention.RollupDays >= retention.Days, "Retention:RollupDays must be at least Retention:Days.")
+            .ValidateOnStart();
 
         services.ConfigureHttpJsonOptions(options => options.SerializerOptions.TypeInfoResolverChain.Insert(0, IngestJsonContext.Default));
         services.TryAddSingleton(TimeProvider.System);

@@ -39,7 +39,7 @@ public sealed class IngestMetrics
         _committed.Add(logs);
     }
 
-    /// <summary>Reasons: invalid, queue_full, shutting_down, timeout, refused.</summary>
+    /// <summary>Reasons: invalid, rate_limited, queue_full, client_share_full, shutting_down, timeout, refused, unknown.</summary>
     public void Rejected(int logs, string reason)
     {
         if (logs > 0)

@@ -71,11 +71,16 @@ public sealed class IngestOptions
     public int IdempotencyKeyHours { get; set; } = 24;
 }
 
-/// <summary>How long logs are kept (<c>Retention</c> section); older daily partitions are dropped.</summary>
+/// <summary>How long logs and their rollups are kept (<c>Retention</c> section).</summary>
 public sealed class RetentionOptions
 {
     public const string SectionName = "Retention";
 
+    /// <summary>Raw logs: older daily partitions are dropped.</summary>
     [Range(1, 3650)]
     public int Days { get; set; } = 90;
+
+    /// <summary>Hourly rollups (at least <see cref="Days"/>): older hours are deleted, so trends outlive the logs.</summary>
+    [Range(1, 3650)]
+    public int RollupDays { get; set; } = 400;
 }

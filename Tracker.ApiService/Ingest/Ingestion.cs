@@ -1,6 +1,8 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
+using Tracker.ApiService.Http;
+using Tracker.ApiService.RateLimiting;
 
 namespace Tracker.ApiService.Ingest;
 
@@ -72,6 +74,21 @@ public sealed class Ingestion(LogBatchWriter writer, IdempotencyKeys idempotency
 
     private async Task<(StoredAnswer? Answer, ProblemHttpResult? Problem)> WriteAsync(LogRecord[] records, HttpContext http)
     {
+        // The ingest limit counts logs: the rate limiter admitted the request for one, and the rest are paid here,
+        // before anything is queued (a batch it cannot pay stores nothing; an invalid one never got this far).
+        if (records.Length > 1 && http.Features.Get<IRateLimitCharge>() is { } limit
+            && await limit.ChargeAsync(records.Length - 1) is { Allowed: false } refusal)
+        {
+            metrics.Rejected(records.Length, "rate_limited");
+            var retryAfter = TooManyRequests.Seconds(refusal.RetryAfter);
+            http.Response.Headers[HeaderNames.RetryAfter] = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return (null, TypedResults.Problem(
+                statusCode: StatusCodes.Status429TooManyRequests,
+                title: "Too many logs.",
+                detail: $"This batch of {records.Length} logs is more than the key's ingest rate limit has left (see the RateLimit header); "
+                    + $"retry after {retryAfter} s, or send fewer logs. Nothing of this request was stored."));
+        }
+
         switch (writer.TryEnqueue(records, out var pending))
         {
             case EnqueueResult.QueueFull:

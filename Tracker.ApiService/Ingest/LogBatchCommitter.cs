@@ -58,12 +58,13 @@ public sealed class AmbiguousCommitException(UncertainTransaction transaction, C
 
 /// <summary>
 /// Writes a batch in one transaction: the logs with binary COPY, then one round trip that adds them to the hourly
-/// usage rollups and reads the transaction's id. Either all of it is committed or none is.
+/// usage rollups (the per-client totals and the detailed cells of <see cref="DetailedRollup"/>) and reads the
+/// transaction's id. Either all of it is committed or none is.
 /// </summary>
 public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCommitter
 {
     private const string CopyCommand =
-        "COPY logs (client_id, api_key_id, occurred_at, ip_address, method, endpoint) FROM STDIN (FORMAT BINARY)";
+        "COPY logs (client_id, api_key_id, occurred_at, ip_address, method, endpoint, status_code, duration_ms) FROM STDIN (FORMAT BINARY)";
 
     // Rows are sorted by key so that concurrent writers lock rollup rows in the same order and cannot deadlock.
     private const string RollupUpsert = """
@@ -76,8 +77,8 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
     // logs of one statement with the same key are fine: DO NOTHING skips all but the first. A concurrent transaction
     // inserting the same key makes this one wait for its outcome, so exactly one of them stores it.
     private const string InsertWithIds = """
-        INSERT INTO logs (client_id, api_key_id, occurred_at, ip_address, method, endpoint, log_id)
-        SELECT * FROM unnest(@client_ids, @api_key_ids, @occurred_ats, @ip_addresses, @methods, @endpoints, @log_ids)
+        INSERT INTO logs (client_id, api_key_id, occurred_at, ip_address, method, endpoint, log_id, status_code, duration_ms)
+        SELECT * FROM unnest(@client_ids, @api_key_ids, @occurred_ats, @ip_addresses, @methods, @endpoints, @log_ids, @status_codes, @durations)
         ON CONFLICT (client_id, log_id, occurred_at) WHERE log_id IS NOT NULL DO NOTHING
         RETURNING client_id, log_id, occurred_at
         """;
@@ -228,7 +229,7 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
                 }
 
                 // Synchronous writes fill Npgsql's buffer and only block when it flushes (every few kB);
-                // awaiting each of six fields per row cost more CPU than the COPY itself.
+                // awaiting each field of a row cost more CPU than the COPY itself.
                 importer.StartRow();
                 importer.Write(log.ClientId, NpgsqlDbType.Uuid);
                 importer.Write(log.ApiKeyId, NpgsqlDbType.Uuid);
@@ -236,6 +237,23 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
                 importer.Write(log.IpAddress, NpgsqlDbType.Inet);
                 importer.Write(log.Method, NpgsqlDbType.Varchar);
                 importer.Write(log.Endpoint, NpgsqlDbType.Varchar);
+                if (log.StatusCode is { } status)
+                {
+                    importer.Write(status, NpgsqlDbType.Smallint);
+                }
+                else
+                {
+                    importer.WriteNull();
+                }
+
+                if (log.DurationMs is { } duration)
+                {
+                    importer.Write(duration, NpgsqlDbType.Double);
+                }
+                else
+                {
+                    importer.WriteNull();
+                }
             }
         }
 
@@ -288,6 +306,8 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
         var methods = new string[logs];
         var endpoints = new string[logs];
         var logIds = new string[logs];
+        var statusCodes = new short?[logs];
+        var durations = new double?[logs];
         for (var row = 0; row < logs; row++)
         {
             var log = ordered[row].Log;
@@ -298,6 +318,8 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
             methods[row] = log.Method;
             endpoints[row] = log.Endpoint;
             logIds[row] = log.Id!;
+            statusCodes[row] = log.StatusCode;
+            durations[row] = log.DurationMs;
         }
 
         await using var insert = new NpgsqlCommand(InsertWithIds, connection);
@@ -308,6 +330,8 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
         insert.Parameters.Add(new NpgsqlParameter<string[]>("methods", methods) { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Varchar });
         insert.Parameters.Add(new NpgsqlParameter<string[]>("endpoints", endpoints) { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Varchar });
         insert.Parameters.Add(new NpgsqlParameter<string[]>("log_ids", logIds) { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Varchar });
+        insert.Parameters.Add(new NpgsqlParameter<short?[]>("status_codes", statusCodes) { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Smallint });
+        insert.Parameters.Add(new NpgsqlParameter<double?[]>("durations", durations) { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Double });
         await using var reader = await insert.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
@@ -316,7 +340,7 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
     }
 
     /// <summary>
-    /// Adds the stored logs to the hourly rollups and returns the transaction's id, in one round trip; counts, per
+    /// Adds the stored logs to both hourly rollups and returns the transaction's id, in one round trip; counts, per
     /// request, the logs with ids that were not stored (the first of several copies in a batch is the stored one).
     /// </summary>
     private static async Task<(ulong TransactionId, int[] Duplicates)> RollUpAsync(
@@ -325,6 +349,7 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
     {
         var duplicates = new int[requests.Count];
         var rollup = new Dictionary<(Guid ClientId, DateTime HourStart), long>();
+        var details = new DetailedRollup();
         for (var index = 0; index < requests.Count; index++)
         {
             if (refused.Count > 0 && refused.BinarySearch(index) >= 0)
@@ -343,6 +368,7 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
                 var utc = log.OccurredAt.UtcDateTime;
                 var hour = new DateTime(utc.Year, utc.Month, utc.Day, utc.Hour, 0, 0, DateTimeKind.Utc);
                 rollup[(log.ClientId, hour)] = rollup.GetValueOrDefault((log.ClientId, hour)) + 1;
+                details.Add(log, hour);
             }
         }
 
@@ -355,6 +381,11 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
         upsert.Parameters.Add(new NpgsqlParameter<DateTime[]>("hour_starts", rows.Select(row => row.Key.HourStart).ToArray()));
         upsert.Parameters.Add(new NpgsqlParameter<long[]>("counts", rows.Select(row => row.Value).ToArray()));
         statements.BatchCommands.Add(upsert);
+        if (details.ToCommand() is { } detailUpsert)
+        {
+            statements.BatchCommands.Add(detailUpsert);
+        }
+
         var transactionId = (string)(await statements.ExecuteScalarAsync(cancellationToken))!;
         return (ulong.Parse(transactionId, CultureInfo.InvariantCulture), duplicates);
     }

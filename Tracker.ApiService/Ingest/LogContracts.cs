@@ -7,7 +7,10 @@ namespace Tracker.ApiService.Ingest;
 /// <param name="Timestamp">When the call happened, Unix epoch milliseconds: within the retention window and at most 5 minutes ahead.</param>
 /// <param name="Id">Optional: the caller's own id for this log, 1–64 visible ASCII characters (a UUID, say). A log whose
 /// client, id and timestamp match a stored one is a duplicate: it is not stored or counted again, so a retry is safe.</param>
-public sealed record LogRequest(string? IpAddress, string? Endpoint, string? Method, long? Timestamp, string? Id = null);
+/// <param name="StatusCode">Optional: the HTTP status code the call was answered with, an integer from 100 to 599.</param>
+/// <param name="DurationMs">Optional: how long the call took, in milliseconds, from 0 to 3,600,000 (fractions allowed).</param>
+public sealed record LogRequest(
+    string? IpAddress, string? Endpoint, string? Method, long? Timestamp, string? Id = null, int? StatusCode = null, double? DurationMs = null);
 
 /// <param name="Logs">1 to 1000 logs (configurable); all are stored or none.</param>
 public sealed record LogBatchRequest(LogRequest[]? Logs);

@@ -14,6 +14,7 @@ public sealed class LogValidator(TimeProvider time, Microsoft.Extensions.Options
     public const int EndpointMaxLength = Tracker.Data.LogTable.EndpointMaxLength;
     public const int MethodMaxLength = Tracker.Data.LogTable.MethodMaxLength;
     public const int LogIdMaxLength = Tracker.Data.LogTable.LogIdMaxLength;
+    public const double DurationMaxMs = 3_600_000;
     private static readonly TimeSpan MaxFutureSkew = TimeSpan.FromMinutes(5);
 
     /// <summary>Validates <paramref name="log"/>; errors go to <paramref name="errors"/> under <paramref name="prefix"/>.</summary>
@@ -71,9 +72,23 @@ public sealed class LogValidator(TimeProvider time, Microsoft.Extensions.Options
             valid = false;
         }
 
+        if (log.StatusCode is < 100 or > 599)
+        {
+            errors[prefix + "statusCode"] = ["statusCode must be an integer HTTP status code from 100 to 599."];
+            valid = false;
+        }
+
+        // JSON cannot carry NaN or infinities (named literals are refused), so a range check is the whole rule.
+        if (log.DurationMs is < 0 or > DurationMaxMs)
+        {
+            errors[prefix + "durationMs"] = ["durationMs must be a number of milliseconds from 0 to 3600000 (fractions allowed)."];
+            valid = false;
+        }
+
         if (valid)
         {
-            record = new LogRecord(clientId, apiKeyId, occurredAt, ipAddress!, log.Method!.ToUpperInvariant(), log.Endpoint!, log.Id);
+            record = new LogRecord(clientId, apiKeyId, occurredAt, ipAddress!, log.Method!.ToUpperInvariant(), log.Endpoint!, log.Id,
+                (short?)log.StatusCode, log.DurationMs);
         }
 
         return valid;

@@ -7,7 +7,8 @@ namespace Tracker.ApiService.Ingest;
 
 /// <summary>
 /// Keeps the daily partitions of <c>logs</c> ahead of time (a week ahead, so a late maintenance run never
-/// leaves ingest without a partition) and drops those older than <see cref="RetentionOptions.Days"/>.
+/// leaves ingest without a partition) and drops those older than <see cref="RetentionOptions.Days"/>; deletes the
+/// hourly rollups older than <see cref="RetentionOptions.RollupDays"/>.
 /// Runs at start and hourly; several instances may run it at once (the work is serialised in PostgreSQL).
 /// </summary>
 public sealed partial class PartitionMaintenance(
@@ -76,6 +77,30 @@ public sealed partial class PartitionMaintenance(
         if (expired.Count > 0)
         {
             LogDropped(expired.Count, retention.Value.Days);
+        }
+
+        await DeleteExpiredRollupsAsync(today.AddDays(-retention.Value.RollupDays), cancellationToken);
+    }
+
+    /// <summary>
+    /// Deletes rollup hours before <paramref name="oldestKept"/> (UTC midnight). Row deletes of hours long past take
+    /// no lock ingest waits for: ingest only touches the hours its logs fall in, within <see cref="RetentionOptions.Days"/>.
+    /// </summary>
+    private async Task DeleteExpiredRollupsAsync(DateOnly oldestKept, CancellationToken cancellationToken)
+    {
+        await using var statements = dataSource.CreateBatch();
+        foreach (var table in (string[])["usage_hourly", "usage_hourly_details", "usage_hourly_endpoints"])
+        {
+            var delete = new NpgsqlBatchCommand($"DELETE FROM {table} WHERE hour_start < @oldest");
+            delete.Parameters.AddWithValue("oldest", oldestKept.ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc));
+            statements.BatchCommands.Add(delete);
+        }
+
+        await statements.ExecuteNonQueryAsync(cancellationToken);
+        var deleted = statements.BatchCommands.Sum((NpgsqlBatchCommand command) => (long)command.Rows);
+        if (deleted > 0)
+        {
+            LogRollupsDeleted(deleted, retention.Value.RollupDays);
         }
     }
 
@@ -179,6 +204,9 @@ public sealed partial class PartitionMaintenance(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Dropped {Count} daily log partition(s) older than {Days} days")]
     private partial void LogDropped(int count, int days);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Deleted {Count} hourly rollup row(s) older than {Days} days")]
+    private partial void LogRollupsDeleted(long count, int days);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Partition maintenance could not take its lock at once (attempt {Attempt}); retrying so that ingest does not wait behind it")]
     private partial void LogLockBusy(int attempt);

@@ -2,7 +2,10 @@ using Scalar.AspNetCore;
 
 namespace Tracker.ApiService.OpenApi;
 
-/// <summary>The OpenAPI document at <c>/openapi/v1.json</c> and the interactive docs page at <c>/api</c>.</summary>
+/// <summary>
+/// The OpenAPI document at <c>/openapi/v1.json</c> and the interactive docs page at <c>/api</c>, where the API's
+/// root (<c>/</c>) leads.
+/// </summary>
 public static class ApiDocumentationExtensions
 {
     public const string DocumentName = "v1";
@@ -38,6 +41,9 @@ public static class ApiDocumentationExtensions
             options.DefaultFonts = false;
             options.Telemetry = false;
         });
+
+        // Whoever opens the API's own address (a browser, the dashboard's link) lands on its reference, not a 404.
+        app.MapGet("/", () => TypedResults.Redirect(Http.SecurityHeadersMiddleware.DocsPathPrefix + "/")).ExcludeFromDescription();
         return app;
     }
 }

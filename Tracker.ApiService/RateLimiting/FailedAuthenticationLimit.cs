@@ -24,9 +24,7 @@ public sealed class FailedAuthenticationLimit
     private readonly bool _enabled;
     private readonly FixedWindowRule _rule;
     private readonly string _keyPrefix;
-    private readonly RedisDecisionBatcher _redisDecisions;
-    private readonly LocalRateStore _local;
-    private readonly RedisAvailability _redis;
+    private readonly PolicyDecisions _decisions;
     private readonly RateLimitingMetrics _metrics;
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<string, long> _blockedUntil = new();
@@ -39,9 +37,7 @@ public sealed class FailedAuthenticationLimit
         _enabled = configured.Enabled;
         _rule = new FixedWindowRule(Policy, configured.AuthFailures.PermitLimit, TimeSpan.FromSeconds(configured.AuthFailures.WindowSeconds));
         _keyPrefix = configured.KeyPrefix + Policy + ":";
-        _redisDecisions = new RedisDecisionBatcher(_rule, store, redis);
-        _local = local;
-        _redis = redis;
+        _decisions = new PolicyDecisions(_rule, store, local, redis, metrics);
         _metrics = metrics;
         _time = time;
     }
@@ -84,21 +80,8 @@ public sealed class FailedAuthenticationLimit
             return null;
         }
 
-        var key = _keyPrefix + ClientPartition.Of(address);
-        RateDecision? decision = null;
-        if (_redis.IsAvailable && await _redisDecisions.DecideAsync(key) is { } shared)
-        {
-            _metrics.UsingRedis(Policy);
-            _metrics.Decided(Policy, shared.Allowed, "redis");
-            decision = shared;
-        }
-
-        if (decision is null)
-        {
-            _metrics.UsingFallback(Policy);
-            decision = _local.Decide(_rule, key);
-            _metrics.Decided(Policy, decision.Allowed, "memory");
-        }
+        var (decision, store) = await _decisions.DecideAsync(_keyPrefix + ClientPartition.Of(address), TokenRequest.OneToken);
+        _decisions.Count(decision, store);
 
         // The failure that reaches the limit blocks the next request; one past it (counted by other instances
         // first) is refused itself.

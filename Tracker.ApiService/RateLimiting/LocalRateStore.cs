@@ -12,7 +12,8 @@ public sealed class LocalRateStore(TimeProvider time)
     private readonly ConcurrentDictionary<string, State> _states = new();
     private long _nextSweep;
 
-    public RateDecision Decide(RateLimitRule rule, string key)
+    /// <summary>Decides one request of <paramref name="key"/>; against a token bucket it spends <paramref name="cost"/> tokens or none.</summary>
+    public RateDecision Decide(RateLimitRule rule, string key, int cost = 1)
     {
         var now = time.GetTimestamp();
         SweepIfDue(now);
@@ -40,10 +41,10 @@ public sealed class LocalRateStore(TimeProvider time)
 
                     state.Tokens = Math.Min(bucket.BurstLimit, state.Tokens + time.GetElapsedTime(state.Until, now).TotalSeconds * bucket.TokensPerSecond);
                     state.Until = now;
-                    var allowed = state.Tokens >= 1;
-                    state.Tokens -= allowed ? 1 : 0;
+                    var allowed = state.Tokens >= cost;
+                    state.Tokens -= allowed ? cost : 0;
                     state.Expires = now + (long)((bucket.BurstLimit / bucket.TokensPerSecond + 1) * time.TimestampFrequency);
-                    return RateMath.TokenBucket(bucket, allowed, state.Tokens);
+                    return RateMath.TokenBucket(bucket, allowed, state.Tokens, cost);
 
                 default:
                     throw new ArgumentOutOfRangeException(nameof(rule), rule, "Unknown rate limit rule.");

@@ -7,6 +7,9 @@ public abstract record RateLimitRule(string Policy)
 {
     /// <summary>The <c>RateLimit-Policy</c> header value (draft-ietf-httpapi-ratelimit-headers): quota and window.</summary>
     public abstract string PolicyHeader { get; }
+
+    /// <summary>How long a partition's state matters after its last request.</summary>
+    public abstract TimeSpan StateLifetime { get; }
 }
 
 /// <summary>A counter per window: the first request of a window starts it, and it ends <see cref="Window"/> later.</summary>
@@ -14,11 +17,14 @@ public sealed record FixedWindowRule(string Policy, int PermitLimit, TimeSpan Wi
 {
     public override string PolicyHeader { get; } =
         string.Create(CultureInfo.InvariantCulture, $"\"{Policy}\";q={PermitLimit};w={(long)Window.TotalSeconds}");
+
+    public override TimeSpan StateLifetime => Window;
 }
 
 /// <summary>
-/// A bucket holding up to <see cref="BurstLimit"/> tokens, refilled continuously at <see cref="TokensPerSecond"/>.
-/// Advertised as a quota of the whole burst over the time it takes to refill it (q=2000;w=2 for 1000/s, burst 2000).
+/// A bucket holding up to <see cref="BurstLimit"/> tokens, refilled continuously at <see cref="TokensPerSecond"/>; a
+/// request spends one, and can be charged more (<see cref="IRateLimitCharge"/>). Advertised as a quota of the whole
+/// burst over the time it takes to refill it (q=2000;w=2 for 1000/s, burst 2000).
 /// A busy partition's tokens are taken from Redis ahead and held for at most <see cref="LeaseLifetime"/> (see
 /// <see cref="TokenLease"/>); zero decides every request by its own round trip.
 /// </summary>
@@ -26,17 +32,19 @@ public sealed record TokenBucketRule(string Policy, int BurstLimit, double Token
 {
     public override string PolicyHeader { get; } =
         string.Create(CultureInfo.InvariantCulture, $"\"{Policy}\";q={BurstLimit};w={Math.Max(1, (long)Math.Ceiling(BurstLimit / TokensPerSecond))}");
+
+    public override TimeSpan StateLifetime => TimeSpan.FromSeconds(BurstLimit / TokensPerSecond);
 }
 
 /// <summary>The outcome of one request against one rule.</summary>
 /// <param name="Allowed">Whether the request may proceed.</param>
-/// <param name="Remaining">Requests still allowed now.</param>
+/// <param name="Remaining">Requests (for a token bucket: tokens) still allowed now.</param>
 /// <param name="ResetAfter">Until the quota is whole again (end of the window, or a full bucket).</param>
-/// <param name="RetryAfter">For a refusal, until a request would be allowed.</param>
+/// <param name="RetryAfter">For a refusal, until the request would be allowed.</param>
 public sealed record RateDecision(bool Allowed, long Remaining, TimeSpan ResetAfter, TimeSpan RetryAfter)
 {
-    /// <summary>Tokens Redis granted beyond the request's own, for this instance's next requests of the partition.</summary>
-    public int LeasedTokens { get; init; }
+    /// <summary>Tokens Redis granted beyond the request's cost, for this instance to hold for the partition's next requests.</summary>
+    public int Held { get; init; }
 
     /// <summary>The <c>RateLimit</c> header value: remaining quota and seconds until it resets.</summary>
     public string Header(RateLimitRule rule) =>

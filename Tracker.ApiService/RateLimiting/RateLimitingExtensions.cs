@@ -1,5 +1,6 @@
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.RateLimiting;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Tracker.ApiService.Auth;
 using Tracker.ApiService.Http;
@@ -19,10 +20,11 @@ public static class RateLimitingExtensions
             .ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<RateLimitingOptions>, RateLimitingOptionsValidator>();
         services.AddHttpContextAccessor();
+        services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<RedisRateStore>();
         services.AddSingleton<LocalRateStore>();
         services.AddSingleton<RateLimitingMetrics>();
-        services.AddSingleton<RateLimitingServices>();
+        services.AddSingleton<RateLimitResponse>();
         services.AddSingleton<FailedAuthenticationLimit>();
 
         services.AddRateLimiter(_ => { });
@@ -34,24 +36,28 @@ public static class RateLimitingExtensions
             var ingest = new TokenBucketRule(RateLimitPolicies.Ingest, options.Ingest.BurstLimit, options.Ingest.TokensPerSecond,
                 TimeSpan.FromMilliseconds(options.Ingest.LeaseMilliseconds));
 
-            Add(limiter, auth, options, provider, http => ClientPartition.Of(http.Connection.RemoteIpAddress));
-            Add(limiter, usage, options, provider, http => http.User.GetClientId().ToString("N"));
-            Add(limiter, ingest, options, provider, http => http.User.GetApiKeyId().ToString("N"));
+            Add(limiter, auth, options.KeyPrefix, provider, http => ClientPartition.Of(http.Connection.RemoteIpAddress));
+            Add(limiter, usage, options.KeyPrefix, provider, http => http.User.GetClientId().ToString("N"));
+            Add(limiter, ingest, options.KeyPrefix, provider, http => http.User.GetApiKeyId().ToString("N"));
             limiter.OnRejected = RejectAsync;
         });
         return builder;
     }
 
+    /// <summary>The rate-limiting middleware; after authentication, since policies are partitioned by client and key.</summary>
     public static IApplicationBuilder UseTrackerRateLimiting(this IApplicationBuilder app) =>
         app.ApplicationServices.GetRequiredService<IOptions<RateLimitingOptions>>().Value.Enabled ? app.UseRateLimiter() : app;
 
-    private static void Add(RateLimiterOptions limiter, RateLimitRule rule, RateLimitingOptions options, IServiceProvider provider, Func<HttpContext, string> partitionOf)
+    private static void Add(RateLimiterOptions limiter, RateLimitRule rule, string keyPrefix, IServiceProvider provider, Func<HttpContext, string> partitionOf)
     {
-        var prefix = options.KeyPrefix + rule.Policy + ":";
-        var services = provider.GetRequiredService<RateLimitingServices>();
-        var redisDecisions = new RedisDecisionBatcher(rule, services.Store, services.Redis);
-        limiter.AddPolicy(rule.Policy, http => RateLimitPartition.Get(prefix + partitionOf(http),
-            key => new SharedRateLimiter(rule, key, redisDecisions, services)));
+        var prefix = keyPrefix + rule.Policy + ":";
+        var decisions = ActivatorUtilities.CreateInstance<PolicyDecisions>(provider, rule);
+        var response = provider.GetRequiredService<RateLimitResponse>();
+        var time = provider.GetRequiredService<TimeProvider>();
+        Func<string, RateLimiter> create = rule is TokenBucketRule { LeaseLifetime.Ticks: > 0 } leased
+            ? key => new LeasedRateLimiter(leased, key, decisions, response, time)
+            : key => new PartitionRateLimiter(key, decisions, response, time);
+        limiter.AddPolicy(rule.Policy, http => RateLimitPartition.Get(prefix + partitionOf(http), create));
     }
 
     private static async ValueTask RejectAsync(OnRejectedContext context, CancellationToken cancellationToken)

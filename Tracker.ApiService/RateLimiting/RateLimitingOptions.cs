@@ -30,9 +30,13 @@ public sealed class RateLimitingOptions
     [Required]
     public FixedWindowLimit Usage { get; set; } = new() { PermitLimit = 60, WindowSeconds = 60 };
 
-    /// <summary>Ingest, per API key; a batch request counts as one request.</summary>
+    /// <summary>
+    /// Ingest, per API key, counted in logs: a log costs one token (a batch of N logs, N), and so does a request that
+    /// carries none (<c>GET /api/v1/keys/current</c>). The defaults keep one key near 1% of the writer's measured
+    /// capacity (docs/performance.md) and let it send five maximum-size batches at once.
+    /// </summary>
     [Required]
-    public TokenBucketLimit Ingest { get; set; } = new() { TokensPerSecond = 1000, BurstLimit = 2000 };
+    public TokenBucketLimit Ingest { get; set; } = new() { TokensPerSecond = 2000, BurstLimit = 5000 };
 }
 
 /// <summary>At most <see cref="PermitLimit"/> requests in each window of <see cref="WindowSeconds"/>.</summary>
@@ -45,7 +49,7 @@ public sealed class FixedWindowLimit
     public int WindowSeconds { get; set; }
 }
 
-/// <summary>A bucket of <see cref="BurstLimit"/> tokens refilled at <see cref="TokensPerSecond"/>; a request takes one.</summary>
+/// <summary>A bucket of <see cref="BurstLimit"/> tokens refilled at <see cref="TokensPerSecond"/>.</summary>
 public sealed class TokenBucketLimit
 {
     [Range(0.001, 1_000_000_000)]

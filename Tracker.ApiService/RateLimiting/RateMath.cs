@@ -10,11 +10,14 @@ public static class RateMath
         return new RateDecision(allowed, Math.Max(0, rule.PermitLimit - count), windowLeft, allowed ? TimeSpan.Zero : windowLeft);
     }
 
-    /// <summary><paramref name="tokensLeft"/> tokens in the bucket after this request took one, if it was <paramref name="allowed"/>.</summary>
-    public static RateDecision TokenBucket(TokenBucketRule rule, bool allowed, double tokensLeft)
+    /// <summary>
+    /// <paramref name="tokensLeft"/> tokens in the bucket after this request took its <paramref name="cost"/>, if it
+    /// was <paramref name="allowed"/>.
+    /// </summary>
+    public static RateDecision TokenBucket(TokenBucketRule rule, bool allowed, double tokensLeft, int cost = 1)
     {
         var untilFull = TimeSpan.FromSeconds((rule.BurstLimit - tokensLeft) / rule.TokensPerSecond);
-        var untilNext = allowed ? TimeSpan.Zero : TimeSpan.FromSeconds((1 - tokensLeft) / rule.TokensPerSecond);
+        var untilNext = allowed ? TimeSpan.Zero : TimeSpan.FromSeconds((cost - tokensLeft) / rule.TokensPerSecond);
         return new RateDecision(allowed, (long)Math.Floor(tokensLeft), untilFull, untilNext);
     }
 }

@@ -16,14 +16,15 @@ internal sealed class RedisDecisionBatcher(RateLimitRule rule, RedisRateStore st
     private const int MaxBatch = 256;
 
     private readonly Lock _gate = new();
-    private List<(RedisKey Key, LeaseFetch Fetch, TaskCompletionSource<RateDecision?> Waiter)> _queued = [];
+    private List<(RedisKey Key, TokenRequest Request, TaskCompletionSource<RateDecision?> Waiter)> _queued = [];
     private bool _roundTripInFlight;
 
     /// <summary>
     /// The decision for one request of <paramref name="key"/>, or null when Redis failed and the caller must fall
-    /// back. A token bucket's request may fetch more tokens than its own and hand unspent ones back (<see cref="TokenLease"/>).
+    /// back. <paramref name="request"/> is what a token-bucket request spends, holds and hands back; a fixed window
+    /// counts one request whatever it says.
     /// </summary>
-    public Task<RateDecision?> DecideAsync(string key, LeaseFetch fetch = default)
+    public Task<RateDecision?> DecideAsync(string key, TokenRequest request)
     {
         // Continuations run synchronously: the loop below releases a round trip's requests one after another on
         // its own thread-pool thread, one hop per round trip instead of a wake-up per request (on two cores those
@@ -32,7 +33,7 @@ internal sealed class RedisDecisionBatcher(RateLimitRule rule, RedisRateStore st
         bool lead;
         lock (_gate)
         {
-            _queued.Add((key, fetch, waiter));
+            _queued.Add((key, request, waiter));
             lead = !_roundTripInFlight;
             _roundTripInFlight = true;
         }
@@ -49,7 +50,7 @@ internal sealed class RedisDecisionBatcher(RateLimitRule rule, RedisRateStore st
     {
         while (true)
         {
-            List<(RedisKey Key, LeaseFetch Fetch, TaskCompletionSource<RateDecision?> Waiter)> batch;
+            List<(RedisKey Key, TokenRequest Request, TaskCompletionSource<RateDecision?> Waiter)> batch;
             lock (_gate)
             {
                 if (_queued.Count == 0)
@@ -71,7 +72,13 @@ internal sealed class RedisDecisionBatcher(RateLimitRule rule, RedisRateStore st
 
             try
             {
-                var decisions = await store.DecideAsync(rule, [.. batch.Select(item => item.Key)], [.. batch.Select(item => item.Fetch)]);
+                RedisKey[] keys = [.. batch.Select(item => item.Key)];
+                var decisions = rule switch
+                {
+                    FixedWindowRule window => await store.DecideAsync(window, keys),
+                    TokenBucketRule bucket => await store.DecideAsync(bucket, keys, [.. batch.Select(item => item.Request)]),
+                    _ => throw new InvalidOperationException($"Unknown rate limit rule {rule}."),
+                };
                 for (var index = 0; index < batch.Count; index++)
                 {
                     batch[index].Waiter.TrySetResult(decisions[index]);

@@ -6,15 +6,21 @@ namespace Tracker.ApiService.RateLimiting;
 /// cores the asynchronous decision cost a quarter of single-event ingest throughput: docs/performance.md).
 /// </summary>
 /// <remarks>
+/// The protocol: <see cref="TryTake"/> spends held tokens; a request they cannot pay gets a fetch from
+/// <see cref="BeginFetch"/>, and <see cref="TryTake"/> hands out a refill fetch when the tokens run low. Each
+/// <see cref="LeaseFetch"/> is sent to Redis and then settled exactly once; at most one is in flight.
+/// <para>
 /// Never over-admits: every token spent here was first taken from the shared bucket, and Redis counts tokens
 /// granted to be held against the burst for at least <see cref="TokenBucketRule.LeaseLifetime"/>, so they never add
 /// to a bucket that refilled meanwhile. Held tokens are therefore spent only within a lifetime of the start of the
 /// fetch that brought them (which is before Redis granted them); unspent ones are then handed back with the key's
-/// next fetch. What remains is bounded under-admission across instances: tokens held here cannot be spent by
-/// another instance, and an instance holds at most an eighth of the burst (<see cref="MaxTokens"/>), while Redis
+/// next fetch. A request that needs more than is held pays with what is held and the rest from Redis (or, refused,
+/// keeps what it held). What remains is bounded under-admission across instances: tokens held here cannot be spent
+/// by another instance, and an instance holds at most an eighth of the burst (<see cref="MaxTokens"/>), while Redis
 /// grants at most half of what a bucket has left. A fetch asks for what the key's recent rate would spend in one
-/// lifetime, so a key with a request now and then asks for one token: it is decided exactly, as without leases.
-/// Thread-safe.
+/// lifetime, so a key with a request now and then asks for its own tokens only: it is decided exactly, as without
+/// leases. Thread-safe.
+/// </para>
 /// </remarks>
 public sealed class TokenLease(TokenBucketRule rule, TimeProvider time)
 {
@@ -34,10 +40,9 @@ public sealed class TokenLease(TokenBucketRule rule, TimeProvider time)
     private int _unspent;
     private long _bucketLeftAtFetch;
     private int _lastGrant;
-    private int _demand;
+    private long _demand;
     private long _demandSince = time.GetTimestamp();
-    private bool _fetching;
-    private long _fetchStartedAt;
+    private LeaseFetch? _inFlight;
 
     /// <summary>The most tokens this instance holds at once: an eighth of the burst, at least one.</summary>
     public int MaxTokens { get; } = Math.Max(1, rule.BurstLimit / 8);
@@ -56,39 +61,33 @@ public sealed class TokenLease(TokenBucketRule rule, TimeProvider time)
     }
 
     /// <summary>
-    /// Spends one held token for a request, which counts towards the key's demand either way. When the tokens run
-    /// low, <paramref name="refill"/> is the fetch to send now; the caller must send it and then call
-    /// <see cref="Complete"/> or <see cref="Abandon"/>. Otherwise it is <see cref="LeaseFetch.None"/>.
+    /// Spends <paramref name="cost"/> held tokens, or none when fewer are held; the cost counts towards the key's
+    /// demand either way. When the tokens run low, <paramref name="refill"/> is a fetch to send now, ahead of the
+    /// requests that will need it; otherwise null.
     /// </summary>
     /// <param name="bucketLeft">The bucket's tokens as this instance sees them: Redis's at the last fetch plus those held.</param>
-    public bool TryTake(out long bucketLeft, out LeaseFetch refill)
+    public bool TryTake(int cost, out long bucketLeft, out LeaseFetch? refill)
     {
         lock (_gate)
         {
             var now = time.GetTimestamp();
-            _demand++;
+            _demand += cost;
             DropIfExpired(now);
-            refill = LeaseFetch.None;
+            refill = null;
             bucketLeft = 0;
-            if (_tokens + _olderTokens == 0)
+            if (_tokens + _olderTokens < cost)
             {
                 return false;
             }
 
-            if (_olderTokens > 0)
-            {
-                _olderTokens--;
-            }
-            else
-            {
-                _tokens--;
-            }
-
+            var fromOlder = Math.Min(_olderTokens, cost);
+            _olderTokens -= fromOlder;
+            _tokens -= cost - fromOlder;
             bucketLeft = _bucketLeftAtFetch + _tokens + _olderTokens;
             // Fetched before the last quarter is spent, the next tokens usually arrive before a request must wait.
-            if (!_fetching && _tokens + _olderTokens <= _lastGrant / 4)
+            if (_inFlight is null && _tokens + _olderTokens <= _lastGrant / 4)
             {
-                refill = StartFetch(now) with { IsRefill = true };
+                refill = StartFetch(now, cost: 0);
             }
 
             return true;
@@ -96,31 +95,43 @@ public sealed class TokenLease(TokenBucketRule rule, TimeProvider time)
     }
 
     /// <summary>
-    /// For a request that found no token: the fetch it should send, its own token included. <see cref="LeaseFetch.None"/>
-    /// means a fetch is already in flight, so this request asks for its own token only and must not call
-    /// <see cref="Complete"/> or <see cref="Abandon"/>.
+    /// For a request whose <paramref name="cost"/> the held tokens cannot pay: a fetch that pays it with every token
+    /// held now and the rest from Redis, and asks for tokens to hold next. Null while another fetch is in flight:
+    /// the request then pays its cost in Redis on its own.
     /// </summary>
-    public LeaseFetch BeginFetch()
+    public LeaseFetch? BeginFetch(int cost)
     {
         lock (_gate)
         {
-            return _fetching ? LeaseFetch.None : StartFetch(time.GetTimestamp());
+            if (_inFlight is not null)
+            {
+                return null;
+            }
+
+            var now = time.GetTimestamp();
+            DropIfExpired(now);
+            var paidFromHeld = Math.Min(cost, _tokens + _olderTokens);
+            var fromOlder = Math.Min(_olderTokens, paidFromHeld);
+            var paidExpiresAt = fromOlder > 0 ? _olderExpiresAt : _expiresAt;
+            _olderTokens -= fromOlder;
+            _tokens -= paidFromHeld - fromOlder;
+            return StartFetch(now, cost, paidFromHeld, paidExpiresAt);
         }
     }
 
-    /// <summary>
-    /// Ends a fetch that Redis answered (the tokens it handed back are in the bucket again): keeps
-    /// <paramref name="tokens"/> (none when Redis refused) and returns how many are held now.
-    /// </summary>
-    /// <param name="bucketLeft">What Redis had left after granting them.</param>
-    public int Complete(int tokens, long bucketLeft)
+    internal int Complete(LeaseFetch fetch, bool paid, int held, long bucketLeft)
     {
         lock (_gate)
         {
             var now = time.GetTimestamp();
-            _fetching = false;
+            _inFlight = null;
+            if (!paid)
+            {
+                KeepUnpaid(fetch, now);
+            }
+
             DropIfExpired(now);
-            if (tokens > 0)
+            if (held > 0)
             {
                 if (_tokens > 0)
                 {
@@ -128,9 +139,9 @@ public sealed class TokenLease(TokenBucketRule rule, TimeProvider time)
                     _olderTokens += _tokens;
                 }
 
-                _tokens = tokens;
-                _lastGrant = tokens;
-                _expiresAt = _fetchStartedAt + _lifetimeTicks;
+                _tokens = held;
+                _lastGrant = held;
+                _expiresAt = fetch.StartedAt + _lifetimeTicks;
                 _bucketLeftAtFetch = bucketLeft;
             }
 
@@ -138,28 +149,40 @@ public sealed class TokenLease(TokenBucketRule rule, TimeProvider time)
         }
     }
 
-    /// <summary>Ends a fetch that did not reach Redis: what it was handing back is handed back with the next one.</summary>
-    public void Abandon(LeaseFetch fetch)
+    internal void Abandon(LeaseFetch fetch)
     {
         lock (_gate)
         {
-            _fetching = false;
-            _unspent += fetch.Returned;
+            _inFlight = null;
+            KeepUnpaid(fetch, time.GetTimestamp());
         }
     }
 
-    private LeaseFetch StartFetch(long now)
+    // Held tokens put towards a cost that was not paid are held again, at most until the earliest end of those
+    // they came from (the older tokens end first).
+    private void KeepUnpaid(LeaseFetch fetch, long now)
+    {
+        if (fetch.PaidFromHeld == 0)
+        {
+            return;
+        }
+
+        _olderExpiresAt = _olderTokens > 0 ? Math.Min(_olderExpiresAt, fetch.PaidExpiresAt) : fetch.PaidExpiresAt;
+        _olderTokens += fetch.PaidFromHeld;
+        DropIfExpired(now);
+    }
+
+    private LeaseFetch StartFetch(long now, int cost, int paidFromHeld = 0, long paidExpiresAt = 0)
     {
         DropIfExpired(now);
-        _fetching = true;
-        _fetchStartedAt = now;
         var window = Math.Max(now - _demandSince, _lifetimeTicks / ShortestDemandWindowPerLifetime);
         var want = window <= 0 ? 1 : (int)Math.Min(MaxTokens, Math.Ceiling(_demand * (double)_lifetimeTicks / window));
         _demand = 0;
         _demandSince = now;
-        var fetch = new LeaseFetch(Math.Clamp(want, 1, MaxTokens), _unspent);
+        var hold = Math.Max(0, Math.Clamp(want, 1, MaxTokens) - cost);
+        _inFlight = new LeaseFetch(this, now, paidFromHeld, paidExpiresAt, new TokenRequest(cost - paidFromHeld, hold, _unspent));
         _unspent = 0;
-        return fetch;
+        return _inFlight;
     }
 
     private void DropIfExpired(long now)
@@ -179,13 +202,60 @@ public sealed class TokenLease(TokenBucketRule rule, TimeProvider time)
 }
 
 /// <summary>
-/// One fetch of a key's tokens from Redis: how many it asks for (a request's own included, unless it is a refill
-/// ahead of requests, whose tokens are all held) and how many unspent ones it hands back. <see cref="Tokens"/>
-/// zero is no fetch.
+/// The fetch a <see cref="TokenLease"/> has in flight: the <see cref="Request"/> to send to Redis, then settled
+/// exactly once — <see cref="Complete"/> with Redis's answer, or <see cref="Abandon"/> without one.
 /// </summary>
-public readonly record struct LeaseFetch(int Tokens, int Returned, bool IsRefill = false)
+public sealed class LeaseFetch
 {
-    public static LeaseFetch None => default;
+    private readonly TokenLease _lease;
+    private int _settled;
 
-    public bool IsNone => Tokens == 0;
+    internal LeaseFetch(TokenLease lease, long startedAt, int paidFromHeld, long paidExpiresAt, TokenRequest request)
+    {
+        _lease = lease;
+        StartedAt = startedAt;
+        PaidFromHeld = paidFromHeld;
+        PaidExpiresAt = paidExpiresAt;
+        Request = request;
+    }
+
+    /// <summary>
+    /// What Redis is asked: the part of the request's cost that held tokens did not pay (zero for a refill ahead of
+    /// requests), the tokens to hold, and those handed back.
+    /// </summary>
+    public TokenRequest Request { get; }
+
+    /// <summary>The part of the request's cost paid with tokens the lease held; held again if the cost is not paid.</summary>
+    public int PaidFromHeld { get; }
+
+    internal long PaidExpiresAt { get; }
+
+    /// <summary>When it started: granted tokens are held for a lifetime from here, since Redis granted them later.</summary>
+    internal long StartedAt { get; }
+
+    /// <summary>Keeps the tokens Redis granted to hold (none when it refused) and returns how many are held now.</summary>
+    public int Complete(RateDecision decision)
+    {
+        Settle();
+        return _lease.Complete(this, decision.Allowed, decision.Held, decision.Remaining);
+    }
+
+    /// <summary>
+    /// Ends a fetch without Redis's answer. Its hand-back is forgotten, not sent again: Redis may have run the script
+    /// and lost only the answer (a timeout), and handing the same tokens back twice could admit more than the limit.
+    /// Held tokens it put towards the cost are held again (the request is then decided without them).
+    /// </summary>
+    public void Abandon()
+    {
+        Settle();
+        _lease.Abandon(this);
+    }
+
+    private void Settle()
+    {
+        if (Interlocked.Exchange(ref _settled, 1) != 0)
+        {
+            throw new InvalidOperationException("A lease fetch is completed or abandoned once.");
+        }
+    }
 }

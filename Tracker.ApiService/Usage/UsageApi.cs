@@ -6,9 +6,15 @@ using Tracker.ApiService.RateLimiting;
 
 namespace Tracker.ApiService.Usage;
 
-/// <summary><c>/api/v1/usages</c>: the caller's daily counts and the busiest clients, authenticated with a JWT.</summary>
+/// <summary>
+/// <c>/api/v1/usages</c> (the caller's daily counts, busiest endpoints and series, and the busiest clients) and
+/// <c>/api/v1/keys/{id}/usage</c>, authenticated with a JWT.
+/// </summary>
 public static class UsageApi
 {
+    public const int MaxSeriesDays = 90;
+    public const int MaxHourlySeriesDays = 14;
+
     public static IEndpointRouteBuilder MapUsageApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/v1/usages").WithTags("Usage analytics").RequireAuthorization(AuthPolicies.Client)
@@ -27,7 +33,129 @@ public static class UsageApi
             .WithDescription($"Clients with the most requests in the current UTC hour and the `hours` - 1 before it (1–{UsageQueries.MaxHours}, "
                 + $"default 24), at most `limit` of them (1–{UsageQueries.MaxLimit}, default 3), ties by clientId ascending, emails masked.");
 
+        group.MapGet("/endpoints", EndpointsAsync)
+            .WithName("GetEndpointUsage")
+            .WithSummary("Your busiest endpoints")
+            .WithDescription($"Your endpoints (method and normalised path: id-like segments as {{id}}, no query) with the most requests in the current "
+                + $"UTC hour and the `hours` - 1 before it (1–{UsageQueries.MaxHours}, default 24), at most `limit` of them (1–{UsageQueries.MaxLimit}, "
+                + "default 20), with their 4xx and 5xx counts and their median, 95th and 99th percentile durations in milliseconds (within 1%; "
+                + "null when no log carried a duration). Read from hourly rollups, never the logs; fresh as `daily`.");
+
+        group.MapGet("/series", SeriesAsync)
+            .WithName("GetUsageSeries")
+            .WithSummary("Your requests over time, by endpoint, status or key")
+            .WithDescription($"Counts per `granularity` (hour or day, default day) bucket of the last `days` calendar days including today "
+                + $"(1–{MaxSeriesDays} for days, 1–{MaxHourlySeriesDays} for hours, default 7) of the IANA time zone `tz` (default UTC): days run from "
+                + "local midnight to local midnight (23 or 25 hours across a DST change). Zero-filled. `groupBy` (endpoint, status or key) draws a "
+                + $"line per group, the `limit` busiest (1–{UsageBreakdownQueries.MaxSeriesGroups}, default 10); without it, one line, `total`. "
+                + "`percentiles=true` adds each bucket's p50/p95/p99 duration in milliseconds (within 1%). A zone whose offset is not whole hours "
+                + "in the window is refused: the rollups are hourly.");
+
+        var keys = routes.MapGroup("/api/v1/keys").WithTags("Usage analytics").RequireAuthorization(AuthPolicies.Client)
+            .RequireTrackerRateLimiting(RateLimitPolicies.Usage);
+        keys.MapGet("/{id:guid}/usage", KeyUsageAsync)
+            .WithName("GetApiKeyUsage")
+            .WithSummary("One of your keys' requests per UTC day")
+            .WithDescription($"The last `days` UTC days including today (1–{UsageQueries.MaxDays}, default 30), oldest first, zero-filled: the logs "
+                + "sent with this key. 404 for a key that is not yours.")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+
         return routes;
+    }
+
+    private static async Task<Results<Ok<Envelope<IReadOnlyList<EndpointUsage>>>, ValidationProblem>> EndpointsAsync(
+        ClaimsPrincipal user, UsageBreakdowns breakdowns, CancellationToken cancellationToken, int? hours = null, int? limit = null)
+    {
+        var errors = new Dictionary<string, string[]>();
+        var window = InRange(errors, "hours", hours ?? 24, UsageQueries.MaxHours);
+        var count = InRange(errors, "limit", limit ?? 20, UsageQueries.MaxLimit);
+        if (errors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(errors, detail: "The query was not accepted; see errors.");
+        }
+
+        var endpoints = await breakdowns.EndpointsAsync(user.GetClientId(), window, count, cancellationToken);
+        return TypedResults.Ok(Envelope.Of("Endpoint usage retrieved successfully", endpoints));
+    }
+
+    private static async Task<Results<Ok<Envelope<UsageSeries>>, ValidationProblem>> SeriesAsync(
+        ClaimsPrincipal user, UsageBreakdowns breakdowns, TimeProvider time, CancellationToken cancellationToken,
+        string? granularity = null, int? days = null, string? groupBy = null, string? tz = null, bool? percentiles = null, int? limit = null)
+    {
+        var errors = new Dictionary<string, string[]>();
+        var buckets = ParseChoice(errors, "granularity", granularity, SeriesGranularity.Day, SeriesGranularity.Hour, SeriesGranularity.Day);
+        var grouping = ParseChoice(errors, "groupBy", groupBy, SeriesGrouping.None, SeriesGrouping.Endpoint, SeriesGrouping.Status, SeriesGrouping.Key);
+        var maxDays = buckets == SeriesGranularity.Hour ? MaxHourlySeriesDays : MaxSeriesDays;
+        var window = InRange(errors, "days", days ?? 7, maxDays);
+        var lines = InRange(errors, "limit", limit ?? 10, UsageBreakdownQueries.MaxSeriesGroups);
+        var timeZone = FindTimeZone(errors, tz ?? "UTC");
+        SeriesWindow? series = null;
+        if (errors.Count == 0)
+        {
+            series = SeriesWindow.Create(timeZone!, buckets, window, time.GetUtcNow());
+            if (series is null)
+            {
+                errors["tz"] = [$"{timeZone!.Id}'s offset from UTC is not a whole number of hours in this window; usage is kept per UTC hour, so its days cannot be cut exactly."];
+            }
+        }
+
+        if (errors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(errors, detail: "The query was not accepted; see errors.");
+        }
+
+        var answer = await breakdowns.SeriesAsync(user.GetClientId(), series!, grouping, percentiles ?? false, lines, cancellationToken);
+        return TypedResults.Ok(Envelope.Of("Usage series retrieved successfully", answer));
+    }
+
+    private static async Task<Results<Ok<Envelope<IReadOnlyList<DailyCount>>>, ValidationProblem, ProblemHttpResult>> KeyUsageAsync(
+        Guid id, ClaimsPrincipal user, UsageBreakdowns breakdowns, CancellationToken cancellationToken, int? days = null)
+    {
+        var errors = new Dictionary<string, string[]>();
+        var window = InRange(errors, "days", days ?? 30, UsageQueries.MaxDays);
+        if (errors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(errors, detail: "The query was not accepted; see errors.");
+        }
+
+        var counts = await breakdowns.KeyDailyAsync(user.GetClientId(), id, window, cancellationToken);
+        return counts is null
+            ? TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "API key not found.", detail: $"You have no API key with id {id}.")
+            : TypedResults.Ok(Envelope.Of("API key usage retrieved successfully", counts));
+    }
+
+    private static TEnum ParseChoice<TEnum>(Dictionary<string, string[]> errors, string name, string? value, TEnum fallback, params TEnum[] choices)
+        where TEnum : struct, Enum
+    {
+        if (value is null)
+        {
+            return fallback;
+        }
+
+        foreach (var choice in choices)
+        {
+            if (string.Equals(choice.ToString(), value, StringComparison.OrdinalIgnoreCase))
+            {
+                return choice;
+            }
+        }
+
+        errors[name] = [$"Must be one of: {string.Join(", ", choices.Select(choice => choice.ToString().ToLowerInvariant()))}."];
+        return fallback;
+    }
+
+    private static TimeZoneInfo? FindTimeZone(Dictionary<string, string[]> errors, string id)
+    {
+        // IANA names only: on Linux FindSystemTimeZoneById reads the tz database, which also holds legacy names and
+        // would take a path; a name must look like "Europe/Berlin" or "UTC".
+        if (id.Length <= 64 && !id.Contains("..", StringComparison.Ordinal) && !id.StartsWith('/')
+            && TimeZoneInfo.TryFindSystemTimeZoneById(id, out var zone) && zone.HasIanaId)
+        {
+            return zone;
+        }
+
+        errors["tz"] = ["Must be an IANA time zone name, like Europe/Berlin or UTC."];
+        return null;
     }
 
     private static async Task<Results<Ok<Envelope<IReadOnlyList<DailyCount>>>, ValidationProblem>> DailyAsync(

@@ -20,6 +20,8 @@ public static class UsageExtensions
         services.AddSingleton<UsageQueries>();
         services.AddSingleton<UsageGenerations>();
         services.AddSingleton<UsageStatistics>();
+        services.AddSingleton<UsageBreakdownQueries>();
+        services.AddSingleton<UsageBreakdowns>();
         services.AddSingleton<UsageChangePublisher>();
         services.AddSingleton<IUsageChangeObserver>(provider => provider.GetRequiredService<UsageChangePublisher>());
         services.AddHostedService(provider => provider.GetRequiredService<UsageChangePublisher>());

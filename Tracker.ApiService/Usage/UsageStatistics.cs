@@ -17,7 +17,7 @@ public sealed class UsageStatistics(
     // Entries are never invalidated, only superseded by a newer generation. Redis keeps them a minute: that bounds
     // staleness if an instance dies before publishing its last changes. Memory keeps them ten seconds, because
     // under steady ingest each busy client leaves a trail of superseded entries.
-    private static readonly HybridCacheEntryOptions EntryOptions = new()
+    internal static readonly HybridCacheEntryOptions EntryOptions = new()
     {
         Expiration = TimeSpan.FromMinutes(1),
         LocalCacheExpiration = TimeSpan.FromSeconds(10),
@@ -35,14 +35,7 @@ public sealed class UsageStatistics(
                 EntryOptions, cancellationToken)
             : await queries.DailyAsync(clientId, today, cancellationToken);
 
-        var answer = new DailyCount[days];
-        var offset = cached.Counts.Length - days;
-        for (var index = 0; index < days; index++)
-        {
-            answer[index] = new DailyCount(today.AddDays(index - days + 1), cached.Counts[offset + index]);
-        }
-
-        return answer;
+        return cached.Last(days);
     }
 
     /// <summary>The <paramref name="limit"/> busiest clients of the current UTC hour and the <paramref name="hours"/> - 1 before it.</summary>

@@ -15,7 +15,7 @@ internal static class LocalProcesses
         IResourceBuilder<ParameterResource> databasePassword,
         IResourceBuilder<ParameterResource> cachePassword)
     {
-        var scripts = Path.Combine(builder.AppHostDirectory, "Infrastructure", "scripts");
+        var scripts = ScriptsDirectory(builder);
         Directory.CreateDirectory(dataDirectory);
 
         var postgresServer = new LocalPostgresServerResource(
@@ -28,8 +28,13 @@ internal static class LocalProcesses
             .WithReadinessCheck(builder, "postgres_ready", (services, connectionString) =>
                 services.AddHealthChecks().AddNpgSql(_ => connectionString(), name: "postgres_ready"))
             .ExcludeFromManifest();
+
+        // Aspire mirrors a container's state onto its databases, but not an executable's: here the database, a name
+        // on the server, follows its server's state itself.
         var database = builder.AddResource(new LocalPostgresDatabaseResource(ResourceNames.Database, ResourceNames.Database, postgresServer))
-            .WithParentRelationship(postgres)
+            .WithInitialState(new() { ResourceType = "PostgresDatabase", Properties = [], State = KnownResourceStates.NotStarted })
+            .WithIconName("Database")
+            .OnInitializeResource(FollowServerStateAsync)
             .ExcludeFromManifest();
 
         var redisServer = new LocalRedisResource(
@@ -44,6 +49,28 @@ internal static class LocalProcesses
             .ExcludeFromManifest();
 
         return new TrackerInfrastructure(InfrastructureMode.LocalProcesses, database, cache, [postgres, cache]);
+    }
+
+    /// <summary>Where the scripts the AppHost runs live (<c>Infrastructure/scripts</c>, beside the project).</summary>
+    public static string ScriptsDirectory(IDistributedApplicationBuilder builder) =>
+        Path.Combine(builder.AppHostDirectory, "Infrastructure", "scripts");
+
+    /// <summary>Publishes the server's state, start and stop times as the database's for as long as the AppHost runs.</summary>
+    private static async Task FollowServerStateAsync(
+        LocalPostgresDatabaseResource database, InitializeResourceEvent initialize, CancellationToken cancellationToken)
+    {
+        await foreach (var update in initialize.Notifications.WatchAsync(cancellationToken))
+        {
+            if (update.Resource == database.Parent)
+            {
+                await initialize.Notifications.PublishUpdateAsync(database, snapshot => snapshot with
+                {
+                    State = update.Snapshot.State,
+                    StartTimeStamp = update.Snapshot.StartTimeStamp,
+                    StopTimeStamp = update.Snapshot.StopTimeStamp,
+                });
+            }
+        }
     }
 
     /// <summary>

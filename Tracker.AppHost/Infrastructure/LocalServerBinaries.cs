@@ -3,12 +3,15 @@ namespace Tracker.AppHost.Infrastructure;
 /// <summary>Finds the PostgreSQL and Redis server programs installed on this machine.</summary>
 internal sealed record LocalServerBinaries(string? PostgresBinDirectory, string? RedisServer)
 {
+    public const string PostgresBinDirectorySetting = "Tracker:LocalProcesses:PostgresBinDirectory";
+    public const string RedisServerSetting = "Tracker:LocalProcesses:RedisServer";
+
     public bool IsComplete => PostgresBinDirectory is not null && RedisServer is not null;
 
     /// <summary>
-    /// PostgreSQL: <c>Tracker:LocalProcesses:PostgresBinDirectory</c>, else the newest
+    /// PostgreSQL: <paramref name="postgresBinDirectory"/> (the AppHost's <see cref="PostgresBinDirectorySetting"/>), else the newest
     /// <c>/usr/lib/postgresql/N/bin</c> (Debian, Ubuntu), else the directory of <c>postgres</c> on the PATH.
-    /// Redis: <c>Tracker:LocalProcesses:RedisServer</c>, else <c>redis-server</c> on the PATH.
+    /// Redis: <paramref name="redisServer"/> (<see cref="RedisServerSetting"/>), else <c>redis-server</c> on the PATH.
     /// </summary>
     public static LocalServerBinaries Find(string? postgresBinDirectory, string? redisServer)
     {
@@ -48,7 +51,8 @@ internal sealed record LocalServerBinaries(string? PostgresBinDirectory, string?
         return Path.GetDirectoryName(resolved);
     }
 
-    private static string? FindOnPath(string program) =>
+    /// <summary>The full path of <paramref name="program"/> on the PATH, or null.</summary>
+    public static string? FindOnPath(string program) =>
         (Environment.GetEnvironmentVariable("PATH") ?? string.Empty)
             .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
             .Select(directory => Path.Combine(directory, program))

@@ -35,12 +35,9 @@ internal sealed record TrackerInfrastructure(
             case InfrastructureMode.External:
                 return AddExternal(builder, out problem);
             case InfrastructureMode.LocalProcesses:
-                var binaries = LocalServerBinaries.Find(
-                    configuration["Tracker:LocalProcesses:PostgresBinDirectory"],
-                    configuration["Tracker:LocalProcesses:RedisServer"]);
-                if (!binaries.IsComplete)
+                var binaries = FindLocalServers(builder, out problem);
+                if (binaries is null)
                 {
-                    problem = DescribeMissing(binaries, containerEngineChecked: configuration[ModeSetting] is null);
                     return null;
                 }
 
@@ -48,6 +45,40 @@ internal sealed record TrackerInfrastructure(
             default:
                 return null;
         }
+    }
+
+    /// <summary>The machine's PostgreSQL and Redis programs, installed first where they are missing and may be; else null and what to do.</summary>
+    private static LocalServerBinaries? FindLocalServers(IDistributedApplicationBuilder builder, out string? problem)
+    {
+        var configuration = builder.Configuration;
+        var binaries = Find();
+        var packages = LocalServerInstaller.PackagesToInstall(
+            binaries, configuration, aptGetAvailable: LocalServerBinaries.FindOnPath("apt-get") is not null, out problem);
+        if (problem is not null)
+        {
+            return null;
+        }
+
+        if (packages.Count > 0)
+        {
+            if (!LocalServerInstaller.TryInstall(LocalProcesses.ScriptsDirectory(builder), packages, out problem))
+            {
+                return null;
+            }
+
+            binaries = Find();
+        }
+
+        if (!binaries.IsComplete)
+        {
+            problem = DescribeMissing(binaries, containerEngineChecked: configuration[ModeSetting] is null);
+            return null;
+        }
+
+        return binaries;
+
+        LocalServerBinaries Find() => LocalServerBinaries.Find(
+            configuration[LocalServerBinaries.PostgresBinDirectorySetting], configuration[LocalServerBinaries.RedisServerSetting]);
     }
 
     private static GenerateParameterDefault PasswordDefault() => new() { MinLength = 32, Special = false };
@@ -146,7 +177,7 @@ internal sealed record TrackerInfrastructure(
               - macOS:          brew install postgresql redis
               - start Docker or Podman (Tracker then uses containers), or
               - point Tracker at running servers: set ConnectionStrings:trackerdb and ConnectionStrings:cache.
-            Programs in other places: set Tracker:LocalProcesses:PostgresBinDirectory and Tracker:LocalProcesses:RedisServer.
+            Programs in other places: set {LocalServerBinaries.PostgresBinDirectorySetting} and {LocalServerBinaries.RedisServerSetting}.
             """;
     }
 }

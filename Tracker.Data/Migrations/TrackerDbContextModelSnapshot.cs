@@ -125,6 +125,30 @@ namespace Tracker.Data.Migrations
                     b.ToTable("clients", (string)null);
                 });
 
+            modelBuilder.Entity("Tracker.Data.Entities.HourlyEndpointName", b =>
+                {
+                    b.Property<Guid>("ClientId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("client_id");
+
+                    b.Property<DateTimeOffset>("HourStart")
+                        .HasColumnType("timestamptz")
+                        .HasColumnName("hour_start");
+
+                    b.Property<string>("Endpoint")
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)")
+                        .HasColumnName("endpoint");
+
+                    b.HasKey("ClientId", "HourStart", "Endpoint")
+                        .HasName("pk_usage_hourly_endpoints");
+
+                    b.HasIndex("HourStart")
+                        .HasDatabaseName("ix_usage_hourly_endpoints_hour_start");
+
+                    b.ToTable("usage_hourly_endpoints", (string)null);
+                });
+
             modelBuilder.Entity("Tracker.Data.Entities.HourlyUsage", b =>
                 {
                     b.Property<Guid>("ClientId")
@@ -153,6 +177,57 @@ namespace Tracker.Data.Migrations
                         });
                 });
 
+            modelBuilder.Entity("Tracker.Data.Entities.HourlyUsageDetail", b =>
+                {
+                    b.Property<Guid>("ClientId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("client_id");
+
+                    b.Property<DateTimeOffset>("HourStart")
+                        .HasColumnType("timestamptz")
+                        .HasColumnName("hour_start");
+
+                    b.Property<string>("Endpoint")
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)")
+                        .HasColumnName("endpoint");
+
+                    b.Property<string>("Method")
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("method");
+
+                    b.Property<short>("StatusClass")
+                        .HasColumnType("smallint")
+                        .HasColumnName("status_class");
+
+                    b.Property<Guid>("ApiKeyId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("api_key_id");
+
+                    b.PrimitiveCollection<long[]>("Latency")
+                        .IsRequired()
+                        .HasColumnType("bigint[]")
+                        .HasColumnName("latency");
+
+                    b.Property<long>("RequestCount")
+                        .HasColumnType("bigint")
+                        .HasColumnName("request_count");
+
+                    b.HasKey("ClientId", "HourStart", "Endpoint", "Method", "StatusClass", "ApiKeyId")
+                        .HasName("pk_usage_hourly_details");
+
+                    b.HasIndex("HourStart")
+                        .HasDatabaseName("ix_usage_hourly_details_hour_start");
+
+                    b.ToTable("usage_hourly_details", null, t =>
+                        {
+                            t.HasCheckConstraint("ck_usage_hourly_details_hour_start_whole_hour", "hour_start = date_trunc('hour', hour_start, 'UTC')");
+
+                            t.HasCheckConstraint("ck_usage_hourly_details_status_class", "status_class BETWEEN 0 AND 5");
+                        });
+                });
+
             modelBuilder.Entity("Tracker.Data.Entities.ApiKey", b =>
                 {
                     b.HasOne("Tracker.Data.Entities.Client", "Client")
@@ -165,6 +240,16 @@ namespace Tracker.Data.Migrations
                     b.Navigation("Client");
                 });
 
+            modelBuilder.Entity("Tracker.Data.Entities.HourlyEndpointName", b =>
+                {
+                    b.HasOne("Tracker.Data.Entities.Client", null)
+                        .WithMany()
+                        .HasForeignKey("ClientId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_usage_hourly_endpoints_clients_client_id");
+                });
+
             modelBuilder.Entity("Tracker.Data.Entities.HourlyUsage", b =>
                 {
                     b.HasOne("Tracker.Data.Entities.Client", null)
@@ -173,6 +258,16 @@ namespace Tracker.Data.Migrations
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
                         .HasConstraintName("fk_usage_hourly_clients_client_id");
+                });
+
+            modelBuilder.Entity("Tracker.Data.Entities.HourlyUsageDetail", b =>
+                {
+                    b.HasOne("Tracker.Data.Entities.Client", null)
+                        .WithMany()
+                        .HasForeignKey("ClientId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_usage_hourly_details_clients_client_id");
                 });
 
             modelBuilder.Entity("Tracker.Data.Entities.Client", b =>

@@ -124,6 +124,19 @@ public sealed class PlatformTests(ServersFixture servers, ITestOutputHelper outp
     }
 
     [Fact]
+    public async Task The_api_root_leads_to_the_docs_page()
+    {
+        using var http = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = Http.BaseAddress };
+        using var root = await http.GetAsync(new Uri("/", UriKind.Relative));
+
+        Assert.Equal(HttpStatusCode.Redirect, root.StatusCode);
+        Assert.Equal("/api/", root.Headers.Location?.OriginalString);
+        using var docs = await http.GetAsync(root.Headers.Location);
+        Assert.Equal(HttpStatusCode.OK, docs.StatusCode);
+        Assert.Equal("text/html", docs.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
     public async Task Docs_page_loads_its_script_from_this_server_only()
     {
         using var page = await Http.GetAsync(new Uri("/api/", UriKind.Relative));

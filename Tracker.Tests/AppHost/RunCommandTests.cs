@@ -7,8 +7,8 @@ using Xunit.Abstractions;
 namespace Tracker.Tests.AppHost;
 
 /// <summary>
-/// The README's run command as a user runs it: it must bring up a healthy API without a container engine,
-/// and a SIGTERM must stop everything it started.
+/// The README's run command as a user runs it: it must bring up a healthy API without a container engine and a
+/// dashboard that shows the system without warnings, and a SIGTERM must stop everything it started.
 /// </summary>
 [Collection(nameof(WholeSystem))]
 public sealed partial class RunCommandTests(ITestOutputHelper output) : IDisposable
@@ -19,14 +19,17 @@ public sealed partial class RunCommandTests(ITestOutputHelper output) : IDisposa
     private readonly string _dataDirectory = TestDirectories.NewPath("run");
 
     [Fact]
-    public async Task Run_command_serves_a_healthy_api_within_90_seconds_and_SIGTERM_leaves_no_process_behind()
+    public async Task Run_command_serves_a_healthy_api_within_90_seconds_and_a_clean_dashboard_and_SIGTERM_leaves_no_process_behind()
     {
         var stopwatch = Stopwatch.StartNew();
         await using var appHost = AppHostProcess.Start($"--Tracker:DataDirectory={_dataDirectory}");
 
         var apiUrl = await WaitForHealthyApiAsync(appHost);
         output.WriteLine($"Run command to healthy API at {apiUrl}: {stopwatch.Elapsed.TotalSeconds:F1} s");
-        Assert.Contains("Login to the dashboard at http://", appHost.Output, StringComparison.Ordinal);
+        var login = DashboardLogin().Match(appHost.Output);
+        Assert.True(login.Success, appHost.Output);
+        await DashboardView.AssertShowsTheSystemAsync(new Uri(login.Groups["url"].Value), output);
+        Assert.DoesNotContain("development certificate", appHost.Output, StringComparison.Ordinal);
 
         var running = appHost.FindProcessesOfThisRun(_dataDirectory);
         Assert.Contains(running, process => process.CommandLine.Contains("postgres -D " + _dataDirectory, StringComparison.Ordinal));
@@ -99,6 +102,9 @@ public sealed partial class RunCommandTests(ITestOutputHelper output) : IDisposa
             return null;
         }
     }
+
+    [GeneratedRegex(@"Login to the dashboard at (?<url>http://\S+)")]
+    private static partial Regex DashboardLogin();
 
     [GeneratedRegex(@"ASPNETCORE_URLS=(?<url>http://[^;\0]+)")]
     private static partial Regex UrlsVariable();

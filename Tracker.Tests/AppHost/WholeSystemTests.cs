@@ -18,10 +18,25 @@ public sealed class WholeSystemTests(ITestOutputHelper output) : IDisposable
 
     [Fact]
     public Task AppHost_runs_migrations_then_serves_a_healthy_api_and_web_front_end_on_local_servers() =>
-        AssertSystemComesUpAsync(["Tracker:Infrastructure=LocalProcesses", $"Tracker:DataDirectory={_dataDirectory}"], output);
+        AssertSystemComesUpAsync(
+            ["Tracker:Infrastructure=LocalProcesses", $"Tracker:DataDirectory={_dataDirectory}"],
+            output,
+            async (notifications, cancellationToken) =>
+            {
+                // The database, a name on the server, shows its server's state, start time included.
+                var server = await notifications.WaitForResourceAsync(
+                    "postgres", update => update.Snapshot.State?.Text == KnownResourceStates.Running, cancellationToken);
+                var database = await notifications.WaitForResourceAsync(
+                    "trackerdb", update => update.Snapshot.State?.Text == KnownResourceStates.Running, cancellationToken);
+                Assert.Equal(server.Snapshot.StartTimeStamp, database.Snapshot.StartTimeStamp);
+            });
 
-    /// <summary>Starts the AppHost with <paramref name="arguments"/> and checks the worker, the API, the schema and the web front end.</summary>
-    internal static async Task AssertSystemComesUpAsync(string[] arguments, ITestOutputHelper output)
+    /// <summary>
+    /// Starts the AppHost with <paramref name="arguments"/> and checks the worker, the API, the schema, the web front
+    /// end and the dashboard's links to them, then <paramref name="alsoCheck"/>.
+    /// </summary>
+    internal static async Task AssertSystemComesUpAsync(
+        string[] arguments, ITestOutputHelper output, Func<ResourceNotificationService, CancellationToken, Task>? alsoCheck = null)
     {
         using var timeout = new CancellationTokenSource(StartTimeout);
         var stopwatch = Stopwatch.StartNew();
@@ -66,6 +81,44 @@ public sealed class WholeSystemTests(ITestOutputHelper output) : IDisposable
         using var web = app.CreateHttpClient("web");
         using var signIn = await web.GetAsync(new Uri("/account/login", UriKind.Relative), timeout.Token);
         Assert.Equal(System.Net.HttpStatusCode.OK, signIn.StatusCode);
+
+        // The dashboard's links say what they lead to, and lead there.
+        using var browser = new HttpClient();
+        var reference = await LinkAsync(notifications, "api", "API reference", timeout.Token);
+        Assert.EndsWith("/api", reference, StringComparison.Ordinal);
+        using (var docs = await browser.GetAsync(new Uri(reference), timeout.Token))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.OK, docs.StatusCode);
+            Assert.Equal("text/html", docs.Content.Headers.ContentType?.MediaType);
+        }
+
+        var openApi = await LinkAsync(notifications, "api", "OpenAPI document", timeout.Token);
+        using (var document = await browser.GetAsync(new Uri(openApi), timeout.Token))
+        {
+            Assert.Equal("application/json", document.Content.Headers.ContentType?.MediaType);
+        }
+
+        var usage = await LinkAsync(notifications, "web", "Usage", timeout.Token);
+        using (var usagePage = await browser.GetAsync(new Uri(usage), timeout.Token))
+        {
+            // Signed out, the usage page asks to sign in first.
+            Assert.Equal(System.Net.HttpStatusCode.OK, usagePage.StatusCode);
+            Assert.Contains("/account/login", usagePage.RequestMessage!.RequestUri!.AbsolutePath, StringComparison.Ordinal);
+        }
+
+        if (alsoCheck is not null)
+        {
+            await alsoCheck(notifications, timeout.Token);
+        }
+    }
+
+    /// <summary>The address of the dashboard link of <paramref name="resource"/> named <paramref name="displayName"/>.</summary>
+    private static async Task<string> LinkAsync(
+        ResourceNotificationService notifications, string resource, string displayName, CancellationToken cancellationToken)
+    {
+        var update = await notifications.WaitForResourceAsync(
+            resource, update => update.Snapshot.Urls.Any(url => url.DisplayProperties.DisplayName == displayName), cancellationToken);
+        return update.Snapshot.Urls.Single(url => url.DisplayProperties.DisplayName == displayName).Url;
     }
 
     public void Dispose()

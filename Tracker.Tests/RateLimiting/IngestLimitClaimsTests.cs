@@ -3,6 +3,7 @@ using System.Net;
 using Tracker.Tests.Infrastructure;
 using static Tracker.Tests.Infrastructure.IngestClient;
 using static Tracker.Tests.Infrastructure.ProblemAssertions;
+using static Tracker.Tests.RateLimiting.RateLimitAssertions;
 
 namespace Tracker.Tests.RateLimiting;
 
@@ -18,6 +19,7 @@ public sealed class IngestLimitClaimsTests(ServersFixture servers)
         {
             ["RateLimiting:Ingest:BurstLimit"] = "2",
             ["RateLimiting:Ingest:TokensPerSecond"] = "0.1",
+            ["Ingest:MaxLogsPerBatchRequest"] = "2",
         });
         using var http = factory.CreateClient();
         var client = await http.RegisterNewAsync();
@@ -62,6 +64,4 @@ public sealed class IngestLimitClaimsTests(ServersFixture servers)
         Assert.All(ingest, decision => Assert.Equal("redis", decision.Tags["store"]));
     }
 
-    private static string Header(HttpResponseMessage response, string name) =>
-        response.Headers.TryGetValues(name, out var values) ? Assert.Single(values) : throw new Xunit.Sdk.XunitException($"No {name} header.");
 }

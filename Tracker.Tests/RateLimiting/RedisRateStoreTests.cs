@@ -45,8 +45,8 @@ public sealed class RedisRateStoreTests(ServersFixture servers) : IAsyncLifetime
         var rule = new TokenBucketRule("ingest", 3, 0.001);
         RedisKey a = _prefix + "a", b = _prefix + "b";
 
-        var first = await store.DecideAsync(rule, [a, b, a, a, a]);
-        var second = await store.DecideAsync(rule, [a, b]);
+        var first = await store.DecideAsync(rule, [a, b, a, a, a], Ones(5));
+        var second = await store.DecideAsync(rule, [a, b], Ones(2));
 
         Assert.Equal([true, true, true, true, false], first.Select(decision => decision.Allowed));
         Assert.Equal([2L, 2, 1, 0, 0], first.Select(decision => decision.Remaining));
@@ -56,23 +56,25 @@ public sealed class RedisRateStoreTests(ServersFixture servers) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_token_bucket_grants_what_is_asked_up_to_half_of_what_is_left_and_at_least_one_token()
+    public async Task A_token_bucket_pays_a_cost_whole_or_not_at_all_and_grants_to_hold_at_most_half_of_what_is_left()
     {
         var store = new RedisRateStore(_redis);
         var rule = new TokenBucketRule("ingest", 100, 0.001);
         RedisKey a = _prefix + "a";
 
-        var decisions = await store.DecideAsync(rule, [a, a, a, a], [new(30, 0), new(1, 0), new(80, 0), new(500, 0)]);
-        // 100 left: 30 asked, 30 granted. 70: one. 69: 80 asked, half of it granted (34). 35: half again (17).
-        Assert.Equal([29, 0, 33, 16], decisions.Select(decision => decision.LeasedTokens));
-        Assert.Equal([70L, 69, 35, 18], decisions.Select(decision => decision.Remaining));
+        var decisions = await store.DecideAsync(rule, [a, a, a, a], [new(1, 29), new(1), new(1, 79), new(1, 499)]);
+        // 100 left: 1 paid, 29 held. 70: one. 69: one paid, then 80 asked, half of the 68 left held (34). 34: one
+        // paid, half of 33 held (16).
+        Assert.Equal([29, 0, 34, 16], decisions.Select(decision => decision.Held));
+        Assert.Equal([70L, 69, 34, 17], decisions.Select(decision => decision.Remaining));
 
-        var drained = await store.DecideAsync(rule, [a, a, a, a, a, a, a], [.. Enumerable.Repeat(new LeaseFetch(500, 0), 7)]);
-        // 18 → 9 granted, 9 → 4, 5 → 2, then one each from 3, 2 and 1 (half of the last token is nothing, but a
-        // request still gets it), then none.
-        Assert.Equal([true, true, true, true, true, true, false], drained.Select(decision => decision.Allowed));
-        Assert.Equal([8, 3, 1, 0, 0, 0, 0], drained.Select(decision => decision.LeasedTokens));
-        Assert.Equal(0L, drained[6].Remaining);
+        // A cost is paid whole or refused whole: 17 cannot pay 20, nothing is taken, and 17 still can.
+        var costs = await store.DecideAsync(rule, [a, a, a], [new(20), new(17), new(0, 10)]);
+        Assert.Equal([false, true, true], costs.Select(decision => decision.Allowed));
+        Assert.Equal([17L, 0, 0], costs.Select(decision => decision.Remaining));
+        Assert.InRange(costs[0].RetryAfter, TimeSpan.FromSeconds(2_999), TimeSpan.FromSeconds(3_000));
+        // A refill with nothing left is granted nothing to hold.
+        Assert.Equal(0, costs[2].Held);
     }
 
     [Fact]
@@ -85,24 +87,24 @@ public sealed class RedisRateStoreTests(ServersFixture servers) : IAsyncLifetime
         RedisKey a = _prefix + "a";
         var granted = System.Diagnostics.Stopwatch.StartNew();
 
-        var lease = Assert.Single(await store.DecideAsync(rule, [a], [new(40, 0)]));
-        Assert.Equal(39, lease.LeasedTokens);
+        var lease = Assert.Single(await store.DecideAsync(rule, [a], [new(1, 39)]));
+        Assert.Equal(39, lease.Held);
         Assert.Equal(60, lease.Remaining);
 
         // Refilled, the bucket would be full; while the 39 beyond the request's own may still be held elsewhere, it
         // stops at 100 - 39.
         await Task.Delay(TimeSpan.FromMilliseconds(200));
-        Assert.Equal(60, Assert.Single(await store.DecideAsync(rule, [a])).Remaining);
+        Assert.Equal(60, Assert.Single(await store.DecideAsync(rule, [a], Ones(1))).Remaining);
 
         // A refill ahead of requests holds every token it gets.
-        Assert.Equal(20, Assert.Single(await store.DecideAsync(rule, [a], [new(20, 0, IsRefill: true)])).LeasedTokens + 1);
+        Assert.Equal(20, Assert.Single(await store.DecideAsync(rule, [a], [new(0, 20)])).Held);
         await Task.Delay(TimeSpan.FromMilliseconds(200));
-        Assert.Equal(100 - 39 - 20 - 1, Assert.Single(await store.DecideAsync(rule, [a])).Remaining);
+        Assert.Equal(100 - 39 - 20 - 1, Assert.Single(await store.DecideAsync(rule, [a], Ones(1))).Remaining);
         Assert.True(granted.Elapsed < rule.LeaseLifetime, $"The checks above ran {granted.ElapsedMilliseconds} ms after the grant, beyond its lease.");
 
         // Counted for one to two lease lifetimes from their grant, they no longer hold the bucket down after that.
         await Task.Delay(2 * rule.LeaseLifetime + TimeSpan.FromMilliseconds(300));
-        Assert.Equal(99, Assert.Single(await store.DecideAsync(rule, [a])).Remaining);
+        Assert.Equal(99, Assert.Single(await store.DecideAsync(rule, [a], Ones(1))).Remaining);
     }
 
     [Fact]
@@ -112,17 +114,19 @@ public sealed class RedisRateStoreTests(ServersFixture servers) : IAsyncLifetime
         var rule = new TokenBucketRule("ingest", 100, 0.001, TimeSpan.FromSeconds(60));
         RedisKey a = _prefix + "a";
 
-        Assert.Equal(39, Assert.Single(await store.DecideAsync(rule, [a], [new(40, 0)])).LeasedTokens);
-        var drained = await store.DecideAsync(rule, [.. Enumerable.Repeat(a, 61)]);
+        Assert.Equal(39, Assert.Single(await store.DecideAsync(rule, [a], [new(1, 39)])).Held);
+        var drained = await store.DecideAsync(rule, [.. Enumerable.Repeat(a, 61)], Ones(61));
         Assert.False(drained[60].Allowed);
 
         // 30 of the 40 come back unspent: the next request is allowed from them.
-        var afterReturn = Assert.Single(await store.DecideAsync(rule, [a], [new(1, 30)]));
+        var afterReturn = Assert.Single(await store.DecideAsync(rule, [a], [new(1, Returned: 30)]));
         Assert.True(afterReturn.Allowed);
         Assert.Equal(29, afterReturn.Remaining);
 
         // While the 39 beyond the first request's own still count as held, the bucket never rises above 100 - 39,
         // however much is handed back.
-        Assert.Equal(60, Assert.Single(await store.DecideAsync(rule, [a], [new(1, 100)])).Remaining);
+        Assert.Equal(60, Assert.Single(await store.DecideAsync(rule, [a], [new(1, Returned: 100)])).Remaining);
     }
+
+    private static TokenRequest[] Ones(int count) => [.. Enumerable.Repeat(TokenRequest.OneToken, count)];
 }

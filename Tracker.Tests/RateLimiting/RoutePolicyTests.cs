@@ -1,6 +1,7 @@
 using System.Net;
 using Tracker.Tests.Infrastructure;
 using static Tracker.Tests.Infrastructure.ApiClient;
+using static Tracker.Tests.RateLimiting.RateLimitAssertions;
 
 namespace Tracker.Tests.RateLimiting;
 
@@ -18,6 +19,7 @@ public sealed class RoutePolicyTests(ServersFixture servers) : ApiTest(servers, 
     ["RateLimiting:Usage:PermitLimit"] = "9",
     ["RateLimiting:Ingest:BurstLimit"] = "11",
     ["RateLimiting:Ingest:TokensPerSecond"] = "0.05",
+    ["Ingest:MaxLogsPerBatchRequest"] = "11",
 })
 {
     [Fact]
@@ -59,6 +61,4 @@ public sealed class RoutePolicyTests(ServersFixture servers) : ApiTest(servers, 
         Assert.StartsWith("\"ingest\";r=10;", Header(second, "RateLimit"), StringComparison.Ordinal);
     }
 
-    private static string Header(HttpResponseMessage response, string name) =>
-        response.Headers.TryGetValues(name, out var values) ? Assert.Single(values) : throw new Xunit.Sdk.XunitException($"No {name} header.");
 }

@@ -20,9 +20,10 @@ public sealed class TokenLeaseTests
         for (var request = 0; request < 3; request++)
         {
             _time.Advance(TimeSpan.FromSeconds(1));
-            Assert.False(lease.TryTake(out _, out _));
-            Assert.Equal(1, lease.BeginFetch().Tokens);
-            Assert.Equal(0, lease.Complete(0, 1999));
+            Assert.False(lease.TryTake(1, out _, out _));
+            var fetch = Begin(lease, 1);
+            Assert.Equal(new TokenRequest(1), fetch.Request);
+            Assert.Equal(0, fetch.Complete(Granted(held: 0, bucketLeft: 1999)));
         }
     }
 
@@ -31,10 +32,9 @@ public sealed class TokenLeaseTests
     {
         var lease = new TokenLease(Ingest, _time);
         Assert.Equal(250, lease.MaxTokens);
-        Assert.False(lease.TryTake(out _, out _));
+        Assert.False(lease.TryTake(1, out _, out _));
         // One request reads as at most ten per lifetime: demand is measured over at least a tenth of one.
-        Assert.Equal(10, lease.BeginFetch().Tokens);
-        lease.Complete(0, 0);
+        Assert.Equal(10, Wanted(Begin(lease, 1)));
 
         Assert.Equal(100, FetchAfter(requests: 50, over: TimeSpan.FromMilliseconds(50)));
         Assert.Equal(250, FetchAfter(requests: 500, over: TimeSpan.FromMilliseconds(50)));
@@ -44,71 +44,118 @@ public sealed class TokenLeaseTests
         {
             for (var request = 0; request < requests; request++)
             {
-                Assert.False(lease.TryTake(out _, out _));
+                Assert.False(lease.TryTake(1, out _, out _));
                 _time.Advance(over / requests);
             }
 
-            var wanted = lease.BeginFetch().Tokens;
-            lease.Complete(0, 0);
-            return wanted;
+            return Wanted(Begin(lease, 1));
+        }
+
+        static int Wanted(LeaseFetch fetch)
+        {
+            fetch.Complete(Granted(held: 0, bucketLeft: 0));
+            return fetch.Request.Cost + fetch.Request.Hold;
         }
     }
 
     [Fact]
-    public void Held_tokens_are_spent_one_per_request_and_the_next_fetch_starts_when_a_quarter_is_left()
+    public void Demand_counts_tokens_so_a_key_sending_batches_asks_for_what_its_logs_spend()
     {
         var lease = new TokenLease(Ingest, _time);
-        Assert.True(lease.BeginFetch().Tokens > 0);
-        Assert.Equal(100, lease.Complete(100, 1500));
-
-        for (var taken = 1; taken <= 74; taken++)
+        // Five batches of 20 logs in 50 ms: 100 tokens, 200 per lifetime.
+        for (var batch = 0; batch < 5; batch++)
         {
-            Assert.True(lease.TryTake(out var bucketLeft, out var refill));
-            Assert.Equal(1500 + 100 - taken, bucketLeft);
-            Assert.True(refill.IsNone);
+            Assert.False(lease.TryTake(20, out _, out _));
+            _time.Advance(TimeSpan.FromMilliseconds(10));
         }
 
-        Assert.True(lease.TryTake(out _, out var refillAtAQuarter));
-        Assert.InRange(refillAtAQuarter.Tokens, 1, lease.MaxTokens);
-        Assert.True(refillAtAQuarter.IsRefill);
+        var fetch = Begin(lease, 20);
+        Assert.Equal(new TokenRequest(20, 180), fetch.Request);
+    }
 
-        // One fetch at a time: while it is in flight no other starts, and requests ask for their own token only.
-        Assert.True(lease.TryTake(out _, out var refillWhileFetching));
-        Assert.True(refillWhileFetching.IsNone);
-        Assert.Equal(0, lease.BeginFetch().Tokens);
+    [Fact]
+    public void Held_tokens_are_spent_per_cost_and_the_next_fetch_starts_when_a_quarter_is_left()
+    {
+        var lease = new TokenLease(Ingest, _time);
+        Assert.Equal(100, Begin(lease, 1).Complete(Granted(held: 100, bucketLeft: 1500)));
 
-        Assert.Equal(24 + 100, lease.Complete(100, 1300));
+        for (var taken = 1; taken <= 72; taken++)
+        {
+            Assert.True(lease.TryTake(1, out var bucketLeft, out var refill));
+            Assert.Equal(1500 + 100 - taken, bucketLeft);
+            Assert.Null(refill);
+        }
+
+        // A cost of two is paid from two held tokens at once; a cost beyond what is held takes none.
+        Assert.True(lease.TryTake(2, out var afterTwo, out var noRefill));
+        Assert.Equal(1500 + 26, afterTwo);
+        Assert.Null(noRefill);
+        Assert.False(lease.TryTake(27, out _, out _));
+        Assert.Equal(26, lease.Tokens);
+
+        Assert.True(lease.TryTake(1, out _, out var refillAtAQuarter));
+        Assert.NotNull(refillAtAQuarter);
+        Assert.Equal(0, refillAtAQuarter.Request.Cost);
+        Assert.InRange(refillAtAQuarter.Request.Hold, 1, lease.MaxTokens);
+
+        // One fetch at a time: while it is in flight no other starts, and requests pay their own cost only.
+        Assert.True(lease.TryTake(1, out _, out var refillWhileFetching));
+        Assert.Null(refillWhileFetching);
+        Assert.Null(lease.BeginFetch(1));
+
+        Assert.Equal(24 + 100, refillAtAQuarter.Complete(Granted(held: 100, bucketLeft: 1300)));
+    }
+
+    [Fact]
+    public void A_cost_beyond_what_is_held_is_paid_with_every_held_token_and_the_rest_from_redis()
+    {
+        var lease = new TokenLease(Ingest, _time);
+        Begin(lease, 1).Complete(Granted(held: 30, bucketLeft: 1000));
+
+        Assert.False(lease.TryTake(100, out _, out _));
+        var fetch = Begin(lease, 100);
+        Assert.Equal(30, fetch.PaidFromHeld);
+        Assert.Equal(70, fetch.Request.Cost);
+        Assert.Equal(0, lease.Tokens);
+
+        // Redis refuses the rest: the held tokens paid nothing, so they are held again, until their own end.
+        Assert.Equal(30, fetch.Complete(new RateDecision(false, 10, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1))));
+        Assert.Equal(30, lease.Tokens);
+        Assert.True(lease.TryTake(30, out _, out _));
     }
 
     [Fact]
     public void Unspent_tokens_are_dropped_a_lifetime_after_their_fetch_started_and_handed_back_with_the_next()
     {
         var lease = new TokenLease(Ingest, _time);
-        lease.BeginFetch();
-        lease.Complete(10, 0);
+        Begin(lease, 1).Complete(Granted(held: 10, bucketLeft: 0));
 
         _time.Advance(TimeSpan.FromMilliseconds(99));
-        Assert.True(lease.TryTake(out _, out _));
+        Assert.True(lease.TryTake(1, out _, out _));
         Assert.Equal(9, lease.Tokens);
 
         _time.Advance(TimeSpan.FromMilliseconds(1));
         Assert.Equal(0, lease.Tokens);
-        Assert.False(lease.TryTake(out _, out _));
-        Assert.Equal(9, lease.BeginFetch().Returned);
+        Assert.False(lease.TryTake(1, out _, out _));
+        Assert.Equal(9, Begin(lease, 1).Request.Returned);
     }
 
     [Fact]
     public void Tokens_left_from_an_earlier_fetch_are_spent_first_and_still_end_a_lifetime_after_it()
     {
         var lease = new TokenLease(Ingest, _time);
-        lease.BeginFetch();
-        lease.Complete(10, 0);
+        Begin(lease, 1).Complete(Granted(held: 10, bucketLeft: 0));
         _time.Advance(TimeSpan.FromMilliseconds(60));
-        Assert.True(lease.TryTake(out _, out _));
-        Assert.True(lease.BeginFetch().Tokens > 0);
-        Assert.Equal(9 + 20, lease.Complete(20, 0));
+        LeaseFetch? refill = null;
+        for (var taken = 0; taken < 8; taken++)
+        {
+            Assert.True(lease.TryTake(1, out _, out refill));
+        }
 
-        Assert.True(lease.TryTake(out _, out _));
+        Assert.NotNull(refill);
+        Assert.Equal(2 + 20, refill.Complete(Granted(held: 20, bucketLeft: 0)));
+
+        Assert.True(lease.TryTake(1, out _, out _));
         _time.Advance(TimeSpan.FromMilliseconds(40));
         Assert.Equal(20, lease.Tokens);
         _time.Advance(TimeSpan.FromMilliseconds(60));
@@ -116,25 +163,31 @@ public sealed class TokenLeaseTests
     }
 
     [Fact]
-    public void A_fetch_that_fails_ends_and_what_it_handed_back_goes_with_the_next_one()
+    public void A_fetch_without_an_answer_forgets_what_it_handed_back_since_redis_may_have_taken_it()
     {
         var lease = new TokenLease(Ingest, _time);
-        lease.BeginFetch();
-        lease.Complete(10, 0);
+        Begin(lease, 1).Complete(Granted(held: 10, bucketLeft: 0));
         _time.Advance(TimeSpan.FromMilliseconds(100));
 
-        var failed = lease.BeginFetch();
-        Assert.Equal(10, failed.Returned);
-        Assert.True(lease.BeginFetch().IsNone);
-        lease.Abandon(failed);
+        var failed = Begin(lease, 1);
+        Assert.Equal(10, failed.Request.Returned);
+        Assert.Null(lease.BeginFetch(1));
+        failed.Abandon();
 
-        var next = lease.BeginFetch();
-        Assert.False(next.IsNone);
-        Assert.False(next.IsRefill);
-        Assert.Equal(10, next.Returned);
-        // Redis answered (a refusal): the fetch ends, and nothing is handed back twice.
-        Assert.Equal(0, lease.Complete(0, 0));
-        Assert.Equal(0, lease.BeginFetch().Returned);
+        // Handing the ten back again could add them to the bucket twice, if the script ran and only its answer was lost.
+        Assert.Equal(0, Begin(lease, 1).Request.Returned);
+    }
+
+    [Fact]
+    public void A_fetch_is_settled_exactly_once()
+    {
+        var lease = new TokenLease(Ingest, _time);
+        var fetch = Begin(lease, 1);
+        fetch.Complete(Granted(held: 10, bucketLeft: 0));
+
+        Assert.Throws<InvalidOperationException>(() => fetch.Complete(Granted(held: 10, bucketLeft: 0)));
+        Assert.Throws<InvalidOperationException>(fetch.Abandon);
+        Assert.Equal(10, lease.Tokens);
     }
 
     [Fact]
@@ -144,9 +197,14 @@ public sealed class TokenLeaseTests
         Assert.Equal(1, lease.MaxTokens);
         for (var request = 0; request < 100; request++)
         {
-            Assert.False(lease.TryTake(out _, out _));
+            Assert.False(lease.TryTake(1, out _, out _));
         }
 
-        Assert.Equal(1, lease.BeginFetch().Tokens);
+        Assert.Equal(new TokenRequest(1), Begin(lease, 1).Request);
     }
+
+    private static LeaseFetch Begin(TokenLease lease, int cost) => lease.BeginFetch(cost) ?? throw new Xunit.Sdk.XunitException("A fetch is in flight.");
+
+    private static RateDecision Granted(int held, long bucketLeft) =>
+        new(true, bucketLeft, TimeSpan.Zero, TimeSpan.Zero) { Held = held };
 }

@@ -20,7 +20,6 @@ namespace Tracker.Tests.Web;
 [Collection(nameof(WholeSystem))]
 public sealed partial class WebFrontEndTests(ITestOutputHelper output) : IDisposable
 {
-    private const string ChromiumPath = "/usr/bin/chromium";
     private static readonly TimeSpan TestTimeout = TimeSpan.FromMinutes(4);
 
     private readonly string _dataDirectory = TestDirectories.NewPath("web");
@@ -36,13 +35,7 @@ public sealed partial class WebFrontEndTests(ITestOutputHelper output) : IDispos
         using var api = app.CreateHttpClient("api");
 
         using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new()
-        {
-            ExecutablePath = ChromiumPath,
-            Headless = true,
-            Timeout = 60_000,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-        });
+        await using var browser = await HeadlessChromium.LaunchAsync(playwright);
         await using var context = await browser.NewContextAsync(new()
         {
             BaseURL = app.GetEndpoint("web", "http").ToString(),
@@ -132,7 +125,7 @@ public sealed partial class WebFrontEndTests(ITestOutputHelper output) : IDispos
 
         await Expect(page.Locator("#usage-total")).ToHaveTextAsync("1 request in the last 7 days.", new() { Timeout = 30_000 });
         await Expect(page.Locator("#top-clients")).ToContainTextAsync("Browser Test Co (you)");
-        await SaveScreenshotAsync(page, "web-usage.png");
+        await HeadlessChromium.SaveScreenshotAsync(page, "web-usage.png");
 
         // Readable at phone width: nothing wider than the screen (tables scroll inside their own box).
         await page.SetViewportSizeAsync(360, 740);
@@ -148,7 +141,7 @@ public sealed partial class WebFrontEndTests(ITestOutputHelper output) : IDispos
         await page.GetByRole(AriaRole.Button, new() { Name = "Revoke key" }).ClickAsync();
         await Expect(page.GetByRole(AriaRole.Status)).ToContainTextAsync("is revoked");
         await Expect(page.Locator($"tr[data-key-prefix='{apiKey[..8]}']")).ToContainTextAsync("Revoked");
-        await SaveScreenshotAsync(page, "web-keys.png");
+        await HeadlessChromium.SaveScreenshotAsync(page, "web-keys.png");
         await Poll.UntilAsync(
             async () =>
             {
@@ -174,18 +167,6 @@ public sealed partial class WebFrontEndTests(ITestOutputHelper output) : IDispos
         Assert.DoesNotContain(await context.CookiesAsync(), cookie => cookie.Name == "tracker.session");
         await page.GotoAsync("/usage");
         await Expect(page).ToHaveURLAsync(SignInPath());
-    }
-
-    /// <summary>
-    /// Saves a screenshot for the README when <c>TRACKER_SCREENSHOT_DIRECTORY</c> is set
-    /// (<c>TRACKER_SCREENSHOT_DIRECTORY=docs/images</c> refreshes the README's pictures).
-    /// </summary>
-    private static async Task SaveScreenshotAsync(IPage page, string fileName)
-    {
-        if (Environment.GetEnvironmentVariable("TRACKER_SCREENSHOT_DIRECTORY") is { Length: > 0 } directory)
-        {
-            await page.ScreenshotAsync(new() { Path = Path.Combine(Path.GetFullPath(directory), fileName), FullPage = true });
-        }
     }
 
     /// <summary>Empty when the page fits the screen's width, else the elements that stick out.</summary>

@@ -6,30 +6,27 @@ using System.Text.Json;
 // A closed-loop HTTP load generator for bench/run.sh. Each connection sends one request at a time until the
 // run ends, then every request still in flight is awaited, so the count of 201s is exact and can be checked
 // against the rows in PostgreSQL (a tool that abandons in-flight requests at its deadline cannot do that).
-// Usage: LoadGen --url U --connections N --seconds S --warmup W [--api-key K | --api-key-file FILE] [--batch B]
-//                [--scenario NAME] [--method GET] [--bearer-file FILE] [--ids]
-// --ids gives every log a unique id (the exactly-once path), written into each request's bytes in place.
-// A file holds one API key or bearer token per line; requests use them in turn.
+// Usage: LoadGen --url U --connections N --seconds S --warmup W [--api-key K | --api-key-file FILE]
+//                [--body FILE --logs LOGS_PER_REQUEST] [--scenario NAME] [--method GET] [--bearer-file FILE]
+// The body comes from bench/body.py; where it holds id placeholders, each request gets fresh ids written over
+// them in place (the exactly-once path). A key or token file holds one per line; requests use them in turn.
 var options = ParseArguments(args);
 var url = new Uri(options["url"]);
 var connections = int.Parse(options.GetValueOrDefault("connections", "32"), CultureInfo.InvariantCulture);
 var seconds = double.Parse(options.GetValueOrDefault("seconds", "10"), CultureInfo.InvariantCulture);
 var warmup = double.Parse(options.GetValueOrDefault("warmup", "2"), CultureInfo.InvariantCulture);
-var batch = int.Parse(options.GetValueOrDefault("batch", "0"), CultureInfo.InvariantCulture);
 var apiKeys = options.TryGetValue("api-key-file", out var apiKeyFile)
     ? ReadLines(apiKeyFile)
     : [options.GetValueOrDefault("api-key")];
 var scenario = options.GetValueOrDefault("scenario", "load");
-var withIds = options.ContainsKey("ids");
-// Written into each request, in place, as the first 16 characters of every log's id.
-const string IdPlaceholder = "@@@@@@@@@@@@@@@@";
+// bench/body.py's placeholder: the first 16 characters of every log's id.
+var idPlaceholder = "@@@@@@@@@@@@@@@@"u8.ToArray();
 
 var method = options.GetValueOrDefault("method", "POST");
 var bearerTokens = options.TryGetValue("bearer-file", out var bearerFile) ? ReadLines(bearerFile) : [null];
-var body = method == "GET" ? [] : Encoding.UTF8.GetBytes(batch > 0
-    ? JsonSerializer.Serialize(new { logs = Enumerable.Range(0, batch).Select(index => Log(index, withIds)).ToArray() })
-    : JsonSerializer.Serialize(Log(0, withIds)));
-var logsPerRequest = method == "GET" ? 0 : Math.Max(batch, 1);
+var body = options.TryGetValue("body", out var bodyFile) ? File.ReadAllBytes(bodyFile) : [];
+var logsPerRequest = int.Parse(options.GetValueOrDefault("logs", "0"), CultureInfo.InvariantCulture);
+var withIds = body.AsSpan().IndexOf(idPlaceholder) >= 0;
 
 // Requests are serialised once (one per API key and bearer token: connections take them in turn); each
 // connection writes the same bytes. HttpClient is not used: its cost per request would take a large share of the
@@ -65,6 +62,10 @@ var report = new
     p99Ms = Percentile(latencies, 0.99),
     maxMs = latencies.Length == 0 ? 0 : latencies[^1],
     errors = results.Sum(result => result.Errors),
+    // In the measured window, by status code ("closed": the server closed the connection instead of answering).
+    statuses = results.SelectMany(result => result.Statuses)
+        .GroupBy(status => status.Key, status => status.Value)
+        .ToDictionary(group => group.Key, group => group.Sum()),
     // Over the whole run, warm-up included: what the database must hold.
     acknowledgedRequests = results.Sum(result => result.Ok),
     acknowledgedLogs = results.Sum(result => result.Ok) * (long)logsPerRequest,
@@ -106,13 +107,17 @@ async Task<ConnectionResult> RunConnectionAsync(int index)
             {
                 result.Latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
                 result.MeasuredOk += ok ? 1 : 0;
-                result.Errors += ok ? 0 : 1;
+                result.Count(status.ToString(CultureInfo.InvariantCulture), ok);
             }
         }
         catch (IOException)
         {
             // The server closed the connection: that request was not acknowledged. Reconnect and go on.
-            result.Errors++;
+            if (inWindow)
+            {
+                result.Count("closed", ok: false);
+            }
+
             connection.Reset();
         }
     }
@@ -120,32 +125,14 @@ async Task<ConnectionResult> RunConnectionAsync(int index)
     return result;
 }
 
-static object Log(int index, bool withId) => withId
-    ? (object)new
-    {
-        ipAddress = $"203.0.113.{index % 250 + 1}",
-        endpoint = $"/v1/orders/{index}",
-        method = "GET",
-        timestamp = DateTimeOffset.UtcNow.AddSeconds(-1).ToUnixTimeMilliseconds(),
-        id = IdPlaceholder + index.ToString("x4", CultureInfo.InvariantCulture),
-    }
-    : new
-    {
-        ipAddress = $"203.0.113.{index % 250 + 1}",
-        endpoint = $"/v1/orders/{index}",
-        method = "GET",
-        timestamp = DateTimeOffset.UtcNow.AddSeconds(-1).ToUnixTimeMilliseconds(),
-    };
-
-static int[] IdPlaceholders(byte[] request)
+int[] IdPlaceholders(byte[] request)
 {
-    var marker = Encoding.ASCII.GetBytes(IdPlaceholder);
     var positions = new List<int>();
-    for (var at = request.AsSpan().IndexOf(marker); at >= 0;)
+    for (var at = request.AsSpan().IndexOf(idPlaceholder); at >= 0;)
     {
         positions.Add(at);
-        var next = request.AsSpan(at + marker.Length).IndexOf(marker);
-        at = next < 0 ? -1 : at + marker.Length + next;
+        var next = request.AsSpan(at + idPlaceholder.Length).IndexOf(idPlaceholder);
+        at = next < 0 ? -1 : at + idPlaceholder.Length + next;
     }
 
     return [.. positions];
@@ -246,5 +233,12 @@ sealed class ConnectionResult
     public List<double> Latencies { get; } = new(200_000);
     public long Ok { get; set; }
     public long MeasuredOk { get; set; }
-    public long Errors { get; set; }
+    public long Errors { get; private set; }
+    public Dictionary<string, long> Statuses { get; } = [];
+
+    public void Count(string status, bool ok)
+    {
+        Statuses[status] = Statuses.GetValueOrDefault(status) + 1;
+        Errors += ok ? 0 : 1;
+    }
 }

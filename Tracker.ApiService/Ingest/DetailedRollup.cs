@@ -1,0 +1,150 @@
+using System.Globalization;
+using System.Text;
+using Npgsql;
+using NpgsqlTypes;
+using Tracker.Data;
+using Tracker.Data.Entities;
+
+namespace Tracker.ApiService.Ingest;
+
+/// <summary>
+/// One batch's contribution to the detailed hourly rollups (<c>usage_hourly_details</c>): its stored logs counted
+/// per cell (client, UTC hour, endpoint, method, status class, key; see <see cref="RollupDimensions"/>) with a latency
+/// sketch each, added to the table by one statement in the batch's transaction, one row per cell. The statement also
+/// caps each client-hour's distinct endpoints at <see cref="RollupDimensions.MaxEndpointsPerHour"/>: an endpoint
+/// the hour does not know yet is admitted while there is room (in endpoint order within a batch), later ones are
+/// counted under <see cref="HourlyUsageDetail.OtherEndpoint"/>. Two writer loops admitting at once may each fill
+/// the last places, so with <c>Ingest:Writers</c> above 1 an hour may hold a few more.
+/// </summary>
+public sealed class DetailedRollup
+{
+    // Rows are inserted in key order, as every rollup is, so concurrent writers lock them in the same order.
+    // A batch's cells that end up in "{other}" together are summed first: one statement cannot update a row twice.
+    private static readonly string Upsert = $$"""
+        WITH cells AS (
+            SELECT client_id, hour_start, endpoint, method, status_class, api_key_id, request_count, latency::bigint[] AS latency
+            FROM unnest(@client_ids, @hour_starts, @endpoints, @methods, @status_classes, @api_key_ids, @counts, @latencies)
+                AS cell(client_id, hour_start, endpoint, method, status_class, api_key_id, request_count, latency)),
+        known AS (
+            SELECT name.client_id, name.hour_start, name.endpoint
+            FROM usage_hourly_endpoints AS name
+            JOIN (SELECT DISTINCT client_id, hour_start FROM cells) AS hours USING (client_id, hour_start)),
+        fresh AS (
+            SELECT batch.*, row_number() OVER (PARTITION BY batch.client_id, batch.hour_start ORDER BY batch.endpoint) AS rank
+            FROM (SELECT DISTINCT client_id, hour_start, endpoint FROM cells WHERE endpoint <> '{{HourlyUsageDetail.OtherEndpoint}}') AS batch
+            WHERE NOT EXISTS (SELECT FROM known
+                WHERE (known.client_id, known.hour_start, known.endpoint) = (batch.client_id, batch.hour_start, batch.endpoint))),
+        taken AS (SELECT client_id, hour_start, count(*) AS names FROM known GROUP BY client_id, hour_start),
+        admitted AS (
+            SELECT fresh.client_id, fresh.hour_start, fresh.endpoint
+            FROM fresh LEFT JOIN taken USING (client_id, hour_start)
+            WHERE fresh.rank + coalesce(taken.names, 0) <= {{RollupDimensions.MaxEndpointsPerHour}}),
+        named AS (
+            INSERT INTO usage_hourly_endpoints (client_id, hour_start, endpoint)
+            SELECT * FROM admitted ORDER BY 1, 2, 3
+            ON CONFLICT DO NOTHING)
+        INSERT INTO usage_hourly_details (client_id, hour_start, endpoint, method, status_class, api_key_id, request_count, latency)
+        SELECT cell.client_id, cell.hour_start, coalesce(kept.endpoint, '{{HourlyUsageDetail.OtherEndpoint}}'),
+               cell.method, cell.status_class, cell.api_key_id, sum(cell.request_count)::bigint, {{LatencySketch.ConcatAggregate}}(cell.latency)
+        FROM cells AS cell
+        LEFT JOIN (SELECT * FROM known UNION ALL SELECT * FROM admitted) AS kept
+            ON (kept.client_id, kept.hour_start, kept.endpoint) = (cell.client_id, cell.hour_start, cell.endpoint)
+        GROUP BY 1, 2, 3, 4, 5, 6
+        ORDER BY 1, 2, 3, 4, 5, 6
+        ON CONFLICT (client_id, hour_start, endpoint, method, status_class, api_key_id) DO UPDATE SET
+            request_count = usage_hourly_details.request_count + excluded.request_count,
+            latency = CASE
+                WHEN cardinality(usage_hourly_details.latency) + cardinality(excluded.latency) > {{LatencySketch.CompactAbove}}
+                THEN {{LatencySketch.CompactFunction}}(usage_hourly_details.latency || excluded.latency)
+                ELSE usage_hourly_details.latency || excluded.latency END
+        """;
+
+    private readonly Dictionary<CellKey, Cell> _cells = [];
+
+    /// <summary>Counts a stored log in its cell.</summary>
+    public void Add(in LogRecord log, DateTime hourStart)
+    {
+        var key = new CellKey(log.ClientId, hourStart, RollupDimensions.Endpoint(log.Endpoint), RollupDimensions.Method(log.Method),
+            RollupDimensions.StatusClass(log.StatusCode), log.ApiKeyId);
+        if (!_cells.TryGetValue(key, out var cell))
+        {
+            cell = new Cell();
+            _cells.Add(key, cell);
+        }
+
+        cell.Count++;
+        if (log.DurationMs is { } duration)
+        {
+            (cell.Latency ??= new LatencySketch()).Add(duration);
+        }
+    }
+
+    /// <summary>The statement that adds the counted cells to the table; null when no log was counted.</summary>
+    public NpgsqlBatchCommand? ToCommand()
+    {
+        if (_cells.Count == 0)
+        {
+            return null;
+        }
+
+        var rows = _cells.Count;
+        var clientIds = new Guid[rows];
+        var hourStarts = new DateTime[rows];
+        var endpoints = new string[rows];
+        var methods = new string[rows];
+        var statusClasses = new short[rows];
+        var apiKeyIds = new Guid[rows];
+        var counts = new long[rows];
+        var latencies = new string[rows];
+        var row = 0;
+        foreach (var (key, cell) in _cells)
+        {
+            clientIds[row] = key.ClientId;
+            hourStarts[row] = key.HourStart;
+            endpoints[row] = key.Endpoint;
+            methods[row] = key.Method;
+            statusClasses[row] = key.StatusClass;
+            apiKeyIds[row] = key.ApiKeyId;
+            counts[row] = cell.Count;
+            latencies[row] = ArrayLiteral(cell.Latency);
+            row++;
+        }
+
+        var command = new NpgsqlBatchCommand(Upsert);
+        command.Parameters.Add(new NpgsqlParameter<Guid[]>("client_ids", clientIds));
+        command.Parameters.Add(new NpgsqlParameter<DateTime[]>("hour_starts", hourStarts) { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
+        command.Parameters.Add(new NpgsqlParameter<string[]>("endpoints", endpoints) { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Varchar });
+        command.Parameters.Add(new NpgsqlParameter<string[]>("methods", methods) { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Varchar });
+        command.Parameters.Add(new NpgsqlParameter<short[]>("status_classes", statusClasses));
+        command.Parameters.Add(new NpgsqlParameter<Guid[]>("api_key_ids", apiKeyIds));
+        command.Parameters.Add(new NpgsqlParameter<long[]>("counts", counts));
+        // Sketches differ in length, and PostgreSQL arrays of arrays must be rectangular: each travels as text.
+        command.Parameters.Add(new NpgsqlParameter<string[]>("latencies", latencies) { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        return command;
+    }
+
+    private static string ArrayLiteral(LatencySketch? sketch)
+    {
+        if (sketch is null)
+        {
+            return "{}";
+        }
+
+        var text = new StringBuilder("{");
+        foreach (var element in sketch.Pack())
+        {
+            text.Append(element.ToString(CultureInfo.InvariantCulture)).Append(',');
+        }
+
+        text[^1] = '}';
+        return text.ToString();
+    }
+
+    private readonly record struct CellKey(Guid ClientId, DateTime HourStart, string Endpoint, string Method, short StatusClass, Guid ApiKeyId);
+
+    private sealed class Cell
+    {
+        public long Count;
+        public LatencySketch? Latency;
+    }
+}
