@@ -61,13 +61,16 @@ public sealed class RedisClusterTestServer : IAsyncDisposable
         }
     }
 
-    /// <summary>The node serving <paramref name="key"/>'s hash slot as master right now.</summary>
-    public async Task<RedisTestServer> MasterOfAsync(RedisKey key)
+    /// <summary>The node serving <paramref name="key"/>'s hash slot as master right now, and its replicas.</summary>
+    public async Task<(RedisTestServer Master, IReadOnlyList<RedisTestServer> Replicas)> NodesOfAsync(RedisKey key)
     {
         await using var connection = await ConnectionMultiplexer.ConnectAsync(ConnectionString);
-        var endPoint = connection.GetServer(connection.GetEndPoints()[0]).ClusterConfiguration!.GetBySlot(key)!.EndPoint;
-        return _nodes.Single(node => endPoint is System.Net.IPEndPoint ip && ip.Port == node.Port);
+        var master = connection.GetServer(connection.GetEndPoints()[0]).ClusterConfiguration!.GetBySlot(key)!;
+        return (NodeAt(master.EndPoint), [.. master.Children.Select(replica => NodeAt(replica.EndPoint))]);
     }
+
+    private RedisTestServer NodeAt(System.Net.EndPoint? endPoint) =>
+        _nodes.Single(node => endPoint is System.Net.IPEndPoint ip && ip.Port == node.Port);
 
     /// <summary>Waits until every live node sees the cluster as whole (all 16,384 slots served by live masters).</summary>
     public async Task WaitUntilServingAsync(TimeSpan timeout)

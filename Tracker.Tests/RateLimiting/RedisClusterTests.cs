@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Net;
+using StackExchange.Redis;
 using Tracker.Tests.Infrastructure;
 using static Tracker.Tests.Infrastructure.ApiClient;
 using static Tracker.Tests.Infrastructure.IngestClient;
@@ -104,5 +106,100 @@ public sealed class RedisClusterTests(ServersFixture servers, RedisClusterFixtur
 
         // The cached answer is replaced once the log's generation reaches the cluster.
         await Poll.UntilAsync(async () => (await http.DailyAsync(token)).Sum(day => day.Count) == 1, TimeSpan.FromSeconds(10));
+    }
+    [Fact]
+    public async Task A_master_killed_mid_load_costs_no_5xx_and_decisions_return_to_redis_after_its_replica_takes_over()
+    {
+        await using var factory = await TrackerApiFactory.CreateAsync(servers, OnCluster());
+        using var http = factory.CreateClient();
+        var clients = await Task.WhenAll(Enumerable.Range(0, 12).Select(_ => http.RegisterNewAsync()));
+        var keyId = await ScalarTextAsync(factory.DatabaseConnectionString, $"SELECT id::text FROM api_keys WHERE client_id = '{clients[0].Id}'");
+        var (master, _) = await cluster.Cluster.NodesOfAsync($"{factory.RateLimitKeyPrefix}ingest:{Guid.Parse(keyId):N}");
+        using var metrics = new MetricRecorder(factory, "tracker.rate_limit.decisions");
+
+        using var stop = new CancellationTokenSource();
+        var statuses = new ConcurrentBag<HttpStatusCode>();
+        var load = Task.WhenAll(clients.Select(async client =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using var response = await http.PostLogAsync(client.ApiKey, Log());
+                statuses.Add(response.StatusCode);
+            }
+        }));
+        try
+        {
+            await Poll.UntilAsync(() => Task.FromResult(statuses.Count >= 200), TimeSpan.FromSeconds(30));
+            await master.StopAsync();
+            // The replica is promoted once the other masters judge the master failed (a few node timeouts).
+            await cluster.Cluster.WaitUntilServingAsync(TimeSpan.FromSeconds(30));
+            metrics.Clear();
+            var servedBefore = statuses.Count;
+            await Poll.UntilAsync(() => Task.FromResult(
+                metrics.Of("tracker.rate_limit.decisions", ("policy", "ingest"), ("store", "redis")).Any() && statuses.Count >= servedBefore + 200),
+                TimeSpan.FromSeconds(30));
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await load;
+            await RestoreAsync(master);
+        }
+
+        Assert.All(statuses, status => Assert.Equal(HttpStatusCode.Created, status));
+        Assert.Equal(statuses.Count, await CountLogsAsync(factory.DatabaseConnectionString));
+    }
+
+    [Fact]
+    public async Task With_a_slots_master_and_replica_down_its_limits_hold_per_instance_and_nothing_fails_open()
+    {
+        await using var factory = await TrackerApiFactory.CreateAsync(servers, OnCluster(new() { ["RateLimiting:Usage:PermitLimit"] = "5" }));
+        using var http = factory.CreateClient();
+        var client = await http.RegisterNewAsync();
+        var token = await http.LoginTokenAsync(client);
+        var (master, replicas) = await cluster.Cluster.NodesOfAsync($"{factory.RateLimitKeyPrefix}usage:{client.Id:N}");
+        var down = new[] { master }.Concat(replicas).ToList();
+        try
+        {
+            foreach (var node in down)
+            {
+                await node.StopAsync();
+            }
+
+            var statuses = new List<HttpStatusCode>();
+            for (var request = 0; request < 10; request++)
+            {
+                using var response = await http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/keys", token);
+                statuses.Add(response.StatusCode);
+            }
+
+            Assert.Equal([.. Enumerable.Repeat(HttpStatusCode.OK, 5), .. Enumerable.Repeat(HttpStatusCode.TooManyRequests, 5)], statuses);
+        }
+        finally
+        {
+            foreach (var node in down)
+            {
+                await RestoreAsync(node);
+            }
+        }
+    }
+
+    /// <summary>Starts a killed node again (it rejoins from its nodes.conf) and waits until every slot is served.</summary>
+    private async Task RestoreAsync(RedisTestServer node)
+    {
+        if (!node.IsRunning)
+        {
+            await node.StartAsync();
+        }
+
+        await cluster.Cluster.WaitUntilServingAsync(TimeSpan.FromSeconds(60));
+    }
+
+    private static async Task<string> ScalarTextAsync(string connectionString, string sql)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand(sql, connection);
+        return (string)(await command.ExecuteScalarAsync())!;
     }
 }
