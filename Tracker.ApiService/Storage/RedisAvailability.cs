@@ -99,7 +99,7 @@ public sealed partial class RedisAvailability
     public void CommandFailed(string caller, Exception exception)
     {
         _commandFailures.Add(1, new KeyValuePair<string, object?>("caller", caller));
-        if (false && _refusalLogged.TryAdd(caller, true))
+        if (exception is RedisServerException or RedisCommandException && _refusalLogged.TryAdd(caller, true))
         {
             LogCommandRefused(caller, exception.Message);
         }

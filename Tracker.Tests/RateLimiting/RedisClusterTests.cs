@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Net;
-using StackExchange.Redis;
 using Tracker.Tests.Infrastructure;
 using static Tracker.Tests.Infrastructure.ApiClient;
 using static Tracker.Tests.Infrastructure.IngestClient;
