@@ -56,6 +56,8 @@ public sealed class RedisClusterTests(ServersFixture servers, RedisClusterFixtur
             ["RateLimiting:Usage:PermitLimit"] = "5",
             ["RateLimiting:Ingest:BurstLimit"] = "5",
             ["RateLimiting:Ingest:TokensPerSecond"] = "0.001",
+            // A batch must fit the bucket (the API refuses to start otherwise).
+            ["Ingest:MaxLogsPerBatchRequest"] = "5",
         }));
         await using var second = first.CreateSibling();
         using var firstHttp = first.CreateClient();
