@@ -17,7 +17,19 @@ var migrations = builder.AddProject<Projects.Tracker_MigrationService>(ResourceN
     .WithReference(infrastructure.Database)
     .WaitFor(infrastructure.Servers);
 
+// Instances share nothing but PostgreSQL and Redis, so the API scales out as replicas behind Aspire's proxy, each
+// its own process in the dashboard (deployed, Container Apps' scale rule decides; see docs/scaling.md).
+const string ApiReplicasSetting = "Tracker:ApiReplicas";
+var apiReplicas = 1;
+if (builder.Configuration[ApiReplicasSetting] is { } configuredReplicas
+    && (!int.TryParse(configuredReplicas, System.Globalization.CultureInfo.InvariantCulture, out apiReplicas) || apiReplicas < 1))
+{
+    await Console.Error.WriteLineAsync($"{ApiReplicasSetting} must be a whole number of at least 1, not '{configuredReplicas}'.");
+    return 1;
+}
+
 var api = builder.AddProject<Projects.Tracker_ApiService>(ResourceNames.Api)
+    .WithReplicas(apiReplicas)
     .WithReference(infrastructure.Database)
     .WithReference(infrastructure.Cache)
     .WaitFor(infrastructure.Servers)

@@ -2,6 +2,7 @@ using System.ComponentModel;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Caching.Hybrid;
 using Tracker.ApiService.Caching;
+using Tracker.ApiService.Storage;
 using Tracker.Data;
 
 namespace Tracker.ApiService.ApiKeys;
@@ -53,7 +54,7 @@ public sealed partial class ApiKeyStore(
         {
             await cache.RemoveAsync(key, cancellationToken);
         }
-        catch (Exception exception) when (exception is StackExchange.Redis.RedisException or TimeoutException)
+        catch (Exception exception) when (RedisAvailability.IsCommandFailure(exception))
         {
             // The revocation is committed; while Redis is down no instance reads the Redis tier, and the second
             // removal below tries again.

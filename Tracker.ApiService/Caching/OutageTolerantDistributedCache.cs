@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Caching.Distributed;
-using StackExchange.Redis;
 using Tracker.ApiService.Storage;
 
 namespace Tracker.ApiService.Caching;
@@ -85,14 +84,5 @@ internal sealed class OutageTolerantDistributedCache(IDistributedCache redis, Re
 
     public Task RemoveAsync(string key, CancellationToken token = default) => redis.RemoveAsync(key, token);
 
-    private bool IsOutage(Exception exception)
-    {
-        if (exception is not (RedisException or TimeoutException))
-        {
-            return false;
-        }
-
-        availability.CommandFailed("cache", exception);
-        return true;
-    }
+    private bool IsOutage(Exception exception) => availability.FellBack("cache", exception);
 }

@@ -95,9 +95,9 @@ public sealed class TieredCache(HybridCache cache, RedisAvailability redis, Cach
         {
             await cache.RemoveAsync(key, cancellationToken);
         }
-        catch (Exception exception) when (exception is StackExchange.Redis.RedisException or TimeoutException)
+        catch (Exception exception) when (redis.FellBack(nameof(TieredCache), exception))
         {
-            redis.CommandFailed(nameof(TieredCache), exception);
+            // Counted, and still thrown: the caller must know the removal did not reach Redis.
             throw;
         }
     }

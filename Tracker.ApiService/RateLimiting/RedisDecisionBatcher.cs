@@ -70,31 +70,45 @@ internal sealed class RedisDecisionBatcher(RateLimitRule rule, RedisRateStore st
                 }
             }
 
-            try
+            // On a cluster one script may only touch keys of one hash slot: a round trip is then a script per slot,
+            // sent together. A slot whose master is down falls back alone.
+            if (store.IsCluster)
             {
-                RedisKey[] keys = [.. batch.Select(item => item.Key)];
-                var decisions = rule switch
-                {
-                    FixedWindowRule window => await store.DecideAsync(window, keys),
-                    TokenBucketRule bucket => await store.DecideAsync(bucket, keys, [.. batch.Select(item => item.Request)]),
-                    _ => throw new InvalidOperationException($"Unknown rate limit rule {rule}."),
-                };
-                for (var index = 0; index < batch.Count; index++)
-                {
-                    batch[index].Waiter.TrySetResult(decisions[index]);
-                }
+                await Task.WhenAll(batch.GroupBy(item => store.HashSlot(item.Key)).Select(slot => DecideTogetherAsync([.. slot])));
             }
-            catch (Exception exception) when (exception is RedisException or TimeoutException)
+            else
             {
-                // Each waiting request falls back to this instance's memory.
-                redis.CommandFailed(nameof(RedisDecisionBatcher), exception);
-                batch.ForEach(item => item.Waiter.TrySetResult(null));
+                await DecideTogetherAsync(batch);
             }
-            catch (Exception exception)
+        }
+    }
+
+    /// <summary>One script call deciding <paramref name="batch"/> (keys of one hash slot on a cluster).</summary>
+    private async Task DecideTogetherAsync(List<(RedisKey Key, TokenRequest Request, TaskCompletionSource<RateDecision?> Waiter)> batch)
+    {
+        try
+        {
+            RedisKey[] keys = [.. batch.Select(item => item.Key)];
+            var decisions = rule switch
             {
-                // Anything else is a bug: those requests fail (500), and the loop goes on for the next ones.
-                batch.ForEach(item => item.Waiter.TrySetException(exception));
+                FixedWindowRule window => await store.DecideAsync(window, keys),
+                TokenBucketRule bucket => await store.DecideAsync(bucket, keys, [.. batch.Select(item => item.Request)]),
+                _ => throw new InvalidOperationException($"Unknown rate limit rule {rule}."),
+            };
+            for (var index = 0; index < batch.Count; index++)
+            {
+                batch[index].Waiter.TrySetResult(decisions[index]);
             }
+        }
+        catch (Exception exception) when (redis.FellBack(nameof(RedisDecisionBatcher), exception))
+        {
+            // Each waiting request falls back to this instance's memory.
+            batch.ForEach(item => item.Waiter.TrySetResult(null));
+        }
+        catch (Exception exception)
+        {
+            // Anything else is a bug: those requests fail (500), and the loop goes on for the next ones.
+            batch.ForEach(item => item.Waiter.TrySetException(exception));
         }
     }
 }

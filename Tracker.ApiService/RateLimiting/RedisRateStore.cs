@@ -8,8 +8,8 @@ namespace Tracker.ApiService.RateLimiting;
 /// request per key, in order, a key repeated as often as it has requests — in a single Lua script
 /// (<c>Scripts/*.lua</c>): atomic (a burst of concurrent requests cannot slip between a read and a write) and one
 /// round trip however many requests it decides. Time comes from Redis (<c>TIME</c>), never from the instances, so
-/// their clock differences do not matter. (All keys of a call must live on one node; this targets a single Redis
-/// server.)
+/// their clock differences do not matter. On a Redis Cluster all keys of one call must share a hash slot: callers
+/// group a batch by <see cref="HashSlot"/> when <see cref="IsCluster"/> (each decision touches its own key only).
 /// </summary>
 /// <remarks>
 /// RedisRateLimiting was considered: it is atomic too, but it decides one request per round trip, passes each
@@ -21,6 +21,29 @@ public sealed class RedisRateStore(IConnectionMultiplexer redis)
 {
     private static readonly string FixedWindowScript = Script("fixed-window.lua");
     private static readonly string TokenBucketScript = Script("token-bucket.lua");
+
+    private bool? _isCluster;
+
+    /// <summary>
+    /// Whether the Redis is a cluster, whose scripts may only touch keys of one hash slot. StackExchange.Redis finds
+    /// out by itself on connecting (from any node's address); until it has, the answer is false and asked again.
+    /// </summary>
+    public bool IsCluster => _isCluster ?? DetectCluster();
+
+    /// <summary>The hash slot of <paramref name="key"/> on a cluster.</summary>
+    public int HashSlot(RedisKey key) => redis.HashSlot(key);
+
+    private bool DetectCluster()
+    {
+        var connected = redis.GetServers().Where(server => server.IsConnected).ToArray();
+        if (connected.Length == 0)
+        {
+            return false;
+        }
+
+        _isCluster = connected.Any(server => server.ServerType == ServerType.Cluster);
+        return _isCluster.Value;
+    }
 
     /// <summary>Decides one request for each of <paramref name="keys"/>, in their order.</summary>
     public async Task<RateDecision[]> DecideAsync(FixedWindowRule rule, RedisKey[] keys)

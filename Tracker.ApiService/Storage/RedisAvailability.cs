@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using StackExchange.Redis;
 
@@ -15,6 +16,7 @@ public sealed partial class RedisAvailability
     private readonly ILogger<RedisAvailability> _logger;
     private readonly Counter<long> _outages;
     private readonly Counter<long> _commandFailures;
+    private readonly ConcurrentDictionary<string, bool> _refusalLogged = new();
     private int _down;
 
     public const string MeterName = "Tracker.Redis";
@@ -57,22 +59,54 @@ public sealed partial class RedisAvailability
         {
             return await _redis.GetDatabase().ScriptEvaluateAsync(script, keys, values);
         }
-        catch (Exception exception) when (exception is RedisException or TimeoutException)
+        catch (Exception exception) when (FellBack(caller, exception))
         {
-            CommandFailed(caller, exception);
             return null;
         }
     }
 
     /// <summary>
+    /// Whether <paramref name="exception"/> is a Redis command that failed, which a caller with a fallback falls
+    /// back from: an outage, a timeout, an error Redis answered, or a command the client library refused to send
+    /// (<see cref="RedisCommandException"/>, which is not a <see cref="RedisException"/>: keys of two hash slots in
+    /// one command on a cluster, for one). Anything else is a bug and must not be swallowed.
+    /// </summary>
+    public static bool IsCommandFailure(Exception exception) =>
+        exception is RedisException or RedisCommandException or TimeoutException;
+
+    /// <summary>
+    /// For an exception filter: when <paramref name="exception"/> is a failed command, records it as
+    /// <see cref="CommandFailed"/> does and returns true, so the catch block is just the fallback.
+    /// </summary>
+    public bool FellBack(string caller, Exception exception)
+    {
+        if (!IsCommandFailure(exception))
+        {
+            return false;
+        }
+
+        CommandFailed(caller, exception);
+        return true;
+    }
+
+    /// <summary>
     /// Records a command that failed although the connection looked up: the caller fell back for that call. The
     /// outage itself, if it is one, is logged by the connection's own failure event; this is counted, and logged
-    /// only at debug level, so an outage does not produce a line per request.
+    /// only at debug level, so an outage does not produce a line per request. A command refused while the
+    /// connection stays up (an error that is not an outage, such as a misconfigured server or a cluster's slot
+    /// rules) would fall back on every call unseen: the first one per caller is logged as a warning.
     /// </summary>
     public void CommandFailed(string caller, Exception exception)
     {
         _commandFailures.Add(1, new KeyValuePair<string, object?>("caller", caller));
-        LogCommandFailed(caller, exception);
+        if (exception is RedisServerException or RedisCommandException && _refusalLogged.TryAdd(caller, true))
+        {
+            LogCommandRefused(caller, exception.Message);
+        }
+        else
+        {
+            LogCommandFailed(caller, exception);
+        }
     }
 
     private void MarkDown(ConnectionFailureType failureType, Exception? exception)
@@ -98,6 +132,9 @@ public sealed partial class RedisAvailability
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "A Redis command from {Caller} failed; it fell back for this call")]
     private partial void LogCommandFailed(string caller, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Redis refused a command from {Caller} ({Reason}); it falls back (to memory, PostgreSQL or in-process limits) for this and every such call, logged once")]
+    private partial void LogCommandRefused(string caller, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Redis is available again; shared caching and rate limits resume")]
     private partial void LogRestored();

@@ -22,7 +22,7 @@ internal sealed class RedisReadinessCheck(IConnectionMultiplexer redis, TimeProv
             await redis.GetDatabase().PingAsync().WaitAsync(cancellationToken);
             return HealthCheckResult.Healthy();
         }
-        catch (Exception exception) when (exception is RedisException or OperationCanceledException or TimeoutException)
+        catch (Exception exception) when (RedisAvailability.IsCommandFailure(exception) || exception is OperationCanceledException)
         {
             // No exception attached: the health service would log its stack on every probe, and the outage is
             // already logged once, when it starts, by RedisAvailability.

@@ -1,6 +1,5 @@
 using System.Threading.Channels;
 using Microsoft.Extensions.Options;
-using StackExchange.Redis;
 using Tracker.ApiService.Storage;
 using Tracker.ApiService.Ingest;
 
@@ -78,9 +77,8 @@ public sealed class UsageChangePublisher(
                 metrics.Published(changed.Count);
                 return;
             }
-            catch (Exception exception) when (exception is RedisException or TimeoutException)
+            catch (Exception exception) when (redis.FellBack(nameof(UsageChangePublisher), exception))
             {
-                redis.CommandFailed(nameof(UsageChangePublisher), exception);
             }
         }
 

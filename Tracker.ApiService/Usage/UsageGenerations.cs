@@ -80,9 +80,8 @@ public sealed class UsageGenerations(
                     new { key = (RedisKey)RedisKey(scope), token = NewToken(), seconds = (long)TokenLifetime.TotalSeconds });
                 return (string)token!;
             }
-            catch (Exception exception) when (exception is RedisException or TimeoutException)
+            catch (Exception exception) when (availability.FellBack(nameof(UsageGenerations), exception))
             {
-                availability.CommandFailed(nameof(UsageGenerations), exception);
             }
         }
 

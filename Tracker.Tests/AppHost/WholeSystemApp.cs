@@ -11,9 +11,11 @@ internal static class WholeSystemApp
 
     /// <summary>
     /// Builds and starts the AppHost with <paramref name="arguments"/>, secrets of this run's own and no telemetry
-    /// export; the caller disposes the application, which stops every resource.
+    /// export, after <paramref name="configure"/> (say, settings for one resource); the caller disposes the
+    /// application, which stops every resource.
     /// </summary>
-    public static async Task<DistributedApplication> StartAsync(string[] arguments, CancellationToken cancellationToken)
+    public static async Task<DistributedApplication> StartAsync(
+        string[] arguments, CancellationToken cancellationToken, Action<IDistributedApplicationTestingBuilder>? configure = null)
     {
         // Secrets of this run's own, given as parameters, so nothing is generated into the user secrets that a
         // developer's own runs of the AppHost share.
@@ -25,6 +27,7 @@ internal static class WholeSystemApp
             builder.CreateResourceBuilder(project).WithEnvironment(context => context.EnvironmentVariables.Remove("OTEL_EXPORTER_OTLP_ENDPOINT"));
         }
 
+        configure?.Invoke(builder);
         var app = await builder.BuildAsync(cancellationToken);
         try
         {

@@ -21,6 +21,8 @@ public sealed class SchemaTests(ServersFixture servers) : IAsyncLifetime
         {
             await _dataSource.DisposeAsync();
         }
+
+        await TestDatabase.DropAsync(servers.Postgres, _connectionString);
     }
 
     [Fact]

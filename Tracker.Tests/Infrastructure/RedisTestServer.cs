@@ -19,29 +19,38 @@ public sealed class RedisTestServer : IAsyncDisposable
 
     private readonly string _redisServer;
     private readonly string _directory;
+    private readonly Func<IReadOnlyList<string>> _chooseArguments;
+    private IReadOnlyList<string> _arguments = [];
     private Process? _process;
 
-    private RedisTestServer(string redisServer, string directory)
+    private RedisTestServer(string redisServer, string directory, Func<IReadOnlyList<string>> chooseArguments)
     {
         _redisServer = redisServer;
         _directory = directory;
+        _chooseArguments = chooseArguments;
     }
 
     public int Port { get; private set; }
 
+    /// <summary>Whether the server process this object started is running (not killed by a test).</summary>
+    public bool IsRunning => _process is { HasExited: false };
+
     public string ConnectionString => $"127.0.0.1:{Port},abortConnect=false";
 
-    public static async Task<RedisTestServer> StartNewAsync()
+    /// <param name="extraArguments">Arguments beyond the port, directory and persistence ones, chosen anew for each
+    /// attempt to bind (a cluster node's bus port is one more port that can be taken), then kept for restarts.</param>
+    public static async Task<RedisTestServer> StartNewAsync(Func<IReadOnlyList<string>>? extraArguments = null)
     {
         var redisServer = LocalServerBinaries.Find(null, Environment.GetEnvironmentVariable("TRACKER_REDIS_SERVER")).RedisServer
             ?? throw new InvalidOperationException("redis-server is not installed; run ./test.sh, which installs it.");
-        var server = new RedisTestServer(redisServer, TestDirectories.CreateNew("redis"));
+        var server = new RedisTestServer(redisServer, TestDirectories.CreateNew("redis"), extraArguments ?? (() => []));
         try
         {
             // A free port can be taken by someone else before the server binds it: then try another.
             for (var attempt = 1; ; attempt++)
             {
                 server.Port = FreePort.Next();
+                server._arguments = server._chooseArguments();
                 try
                 {
                     await server.StartOnceAsync();
@@ -87,6 +96,7 @@ public sealed class RedisTestServer : IAsyncDisposable
             "--port", Port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1",
             "--save", "", "--appendonly", "no", "--daemonize", "no",
             "--dir", _directory, "--logfile", Path.Combine(_directory, "redis.log"),
+            .. _arguments,
         ])
         {
             startInfo.ArgumentList.Add(argument);

@@ -84,6 +84,9 @@ public sealed class TrackerApiFactory : WebApplicationFactory<ApiAssemblyMarker>
     /// <summary>A second API instance on the same database, Redis and signing key, as behind a load balancer.</summary>
     public TrackerApiFactory CreateSibling() => new(_servers, DatabaseConnectionString, JwtSigningKey, _overrides, ownsDatabase: false);
 
+    /// <summary>The prefix of this instance's (and its siblings') rate-limit keys in Redis.</summary>
+    public string RateLimitKeyPrefix => _settings["RateLimiting:KeyPrefix"]!;
+
     /// <summary>The prefix of this instance's (and its siblings') cache keys in Redis.</summary>
     public string CachePrefix => _settings[CachingExtensions.RedisInstanceNameSetting]!;
 
