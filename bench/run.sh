@@ -65,8 +65,9 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 # --- what the benchmark needs -------------------------------------------------------------------------------
 if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || ! command -v redis-server >/dev/null || ! command -v wrk >/dev/null; then
-  sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-  "${sudo[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq postgresql redis-server wrk >/dev/null
+  # The shared script keeps the packages' own services from starting: a system PostgreSQL and Redis would compete
+  # with the benchmark for the two cores.
+  "$root/Tracker.AppHost/Infrastructure/scripts/install-packages.sh" postgresql redis-server wrk
 fi
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 pg_as_owner() { if [ "$(id -u)" -eq 0 ]; then setpriv --reuid=postgres --regid=postgres --init-groups "$@"; else "$@"; fi; }

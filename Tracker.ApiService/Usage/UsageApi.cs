@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Security.Claims;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Tracker.ApiService.Auth;
@@ -144,12 +145,15 @@ public static class UsageApi
         return fallback;
     }
 
+    // The machine's IANA zone names, exactly as listed. FindSystemTimeZoneById would also take a path
+    // ("Europe//Berlin", "../..."), and caches every name it is given for the life of the process: only listed
+    // names get that far, so a caller cannot grow that cache or the answer cache with spellings of one zone.
+    private static readonly FrozenSet<string> TimeZoneIds =
+        TimeZoneInfo.GetSystemTimeZones().Where(zone => zone.HasIanaId).Select(zone => zone.Id).Append("UTC").ToFrozenSet(StringComparer.Ordinal);
+
     private static TimeZoneInfo? FindTimeZone(Dictionary<string, string[]> errors, string id)
     {
-        // IANA names only: on Linux FindSystemTimeZoneById reads the tz database, which also holds legacy names and
-        // would take a path; a name must look like "Europe/Berlin" or "UTC".
-        if (id.Length <= 64 && !id.Contains("..", StringComparison.Ordinal) && !id.StartsWith('/')
-            && TimeZoneInfo.TryFindSystemTimeZoneById(id, out var zone) && zone.HasIanaId)
+        if (TimeZoneIds.Contains(id) && TimeZoneInfo.TryFindSystemTimeZoneById(id, out var zone))
         {
             return zone;
         }
