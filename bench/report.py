@@ -50,6 +50,16 @@ if one_key and many_keys:
     for row in many_keys:
         print(f'| {row["scenario"]} | {row["requestsPerSecond"]:,.0f} | {share(row["requestsPerSecond"], one_key["requestsPerSecond"])} |')
 
+instances = [by_scenario[f"ingest-single-64-instances-{count}"] for count in (1, 2, 3)
+             if f"ingest-single-64-instances-{count}" in by_scenario]
+if instances:
+    first = instances[0]["requestsPerSecond"] if instances[0]["scenario"].endswith("-1") else None
+    print("\n| API processes | requests/s | of one process | CPU µs per request: API (all processes) / PostgreSQL / Redis |")
+    print("|---:|---:|---:|---|")
+    for row in instances:
+        cpu = " / ".join(f"{value:.1f}" for value in row["cpuMicroseconds"][:3])
+        print(f'| {row["scenario"].rsplit("-", 1)[1]} | {row["requestsPerSecond"]:,.0f} | {share(row["requestsPerSecond"], first)} | {cpu} |')
+
 if "ingest-noisy-neighbour" in by_scenario:
     noisy = by_scenario["ingest-noisy-neighbour"]
     print(f'\nNoisy neighbour (API peak RSS {noisy["rssMb"]} MB):\n')

@@ -12,6 +12,9 @@
 #              unique id on every log: what exactly-once deduplication costs)
 #              ingest-noisy-neighbour (one client floods batches of 1,000 logs of ~900-character endpoints on 32
 #              connections while another sends single logs on 4: the other's latency and share of 201s)
+#              ingest-single-64-instances-1 ingest-single-64-instances-2 ingest-single-64-instances-3 (single-event
+#              ingest with one API key over 1, 2 or 3 API processes sharing the PostgreSQL and Redis, the 64
+#              connections spread evenly: aggregate throughput, and rows == acknowledged across the processes)
 # Builds Release; starts PostgreSQL, Redis, the migration worker and the API on free loopback ports (durable
 # commits: fsync and synchronous_commit stay on); registers a client; warms each API process up with 20 s of
 # ingest; stops everything it started at the end.
@@ -107,6 +110,8 @@ pg_ticks() {
   echo "$total"
 }
 clock_ticks=$(getconf CLK_TCK)
+# The measured API processes' CPU, together (measured_pids: set per scenario).
+api_ticks() { local total=0 pid; for pid in "${measured_pids[@]}"; do total=$((total + $(ticks "$pid"))); done; echo "$total"; }
 
 ConnectionStrings__trackerdb="$db" OTEL_EXPORTER_OTLP_ENDPOINT='' \
   dotnet "$root/Tracker.MigrationService/bin/Release/net10.0/Tracker.MigrationService.dll" >"$work/migrations.log" 2>&1 \
@@ -135,6 +140,12 @@ start_api() { # port, extra settings...
   pids+=($!)
 }
 start_api "$api_port"; api_pid=$!
+# The instances scenarios' further API processes, beside the first.
+instances_wanted=$(printf '%s\n' "${scenarios[@]}" | sed -n 's/^ingest-single-64-instances-\([0-9]*\)$/\1/p' | sort -n | tail -n 1)
+extra_ports=() extra_pids=()
+for _ in $(seq 2 "${instances_wanted:-1}"); do
+  extra_ports+=("$(free_port)"); start_api "${extra_ports[-1]}"; extra_pids+=($!)
+done
 uncached_pid=
 if printf '%s\n' "${scenarios[@]}" | grep -q -- '-uncached$'; then
   start_api "$uncached_port" Usage__CacheAnswers=false; uncached_pid=$!
@@ -152,7 +163,7 @@ for _ in $(seq 1 120); do
     -H 'Content-Type: application/json' -d '{}' 2>/dev/null && break
   sleep 0.5
 done
-for port in "$api_port" ${uncached_pid:+"$uncached_port"} ${unlimited_pid:+"$unlimited_port"}; do
+for port in "$api_port" ${uncached_pid:+"$uncached_port"} ${unlimited_pid:+"$unlimited_port"} "${extra_ports[@]}"; do
   for _ in $(seq 1 60); do curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.5; done
   curl -fsS "http://127.0.0.1:$port/health" >/dev/null || { echo "The API did not become healthy:"; cat "$work/api-$port.log"; exit 1; }
 done
@@ -187,8 +198,9 @@ print(json.dumps(report))' "$@"
 }
 loadgen() { with_cpu LoadGen dotnet "$root/bench/LoadGen/bin/Release/net10.0/LoadGen.dll" --seconds "$seconds" --warmup "$warmup" "$@"; }
 # One thread: on two cores shared with the servers, a second one cost more CPU per request than it brought.
+# With TRACKER_WRK_PORTS set (several API processes), one thread per process.
 wrk_run() { # seconds, connections, url, bench/wrk.lua's options...
-  with_cpu wrk wrk -t1 -c"$2" -d"$1s" --timeout 10s -s "$root/bench/wrk.lua" "$3" -- connections="$2" "${@:4}"
+  with_cpu wrk wrk -t"$(tr ',' '\n' <<<"${TRACKER_WRK_PORTS:-0}" | wc -l)" -c"$2" -d"$1s" --timeout 10s -s "$root/bench/wrk.lua" "$3" -- connections="$2" "${@:4}"
 }
 
 # Each server process is warmed up first: under full load on two cores the JIT takes 20 s and more to reach its
@@ -198,7 +210,9 @@ warm_up() { # port
     'header=X-API-Key: ' values="$api_key" body="$(body)" logs=1 >/dev/null
 }
 echo "Warming up..." >&2
-for port in "$baseline_port" "$api_port" ${uncached_pid:+"$uncached_port"} ${unlimited_pid:+"$unlimited_port"}; do warm_up "$port"; done
+for port in "$baseline_port" "$api_port" ${uncached_pid:+"$uncached_port"} ${unlimited_pid:+"$unlimited_port"} "${extra_ports[@]}"; do
+  warm_up "$port"
+done
 
 # Analytics history, loaded once before the first usage scenario needs it.
 tokens="$work/tokens"
@@ -250,6 +264,7 @@ for scenario in "${scenarios[@]}"; do
   echo "Running $scenario..." >&2
   # What the scenario sends, where, and as whom.
   port=$api_port measured_pid=$api_pid path=/api/v1/logs method=POST connections=64 body_options=() logs=1
+  measured_pids=() spread=()
   auth=(--api-key-file "$api_key") header='X-API-Key: ' values=$api_key
   case "$scenario" in
     baseline|baseline-loadgen) port=$baseline_port measured_pid=$baseline_pid auth=() header= values= ;;
@@ -259,6 +274,10 @@ for scenario in "${scenarios[@]}"; do
     ingest-single-64-unlimited) port=$unlimited_port measured_pid=$unlimited_pid ;;
     ingest-single-64-keys) values="$work/api-keys"; make_api_keys "$values" "$key_clients" 50 ;;
     ingest-single-64-keys-10k) values="$work/api-keys-10k"; make_api_keys "$values" "$key_clients_10k" 10 ;;
+    ingest-single-64-instances-*)
+      count=${scenario##*-}
+      measured_pids=("$api_pid" "${extra_pids[@]:0:count-1}")
+      spread=("$api_port" "${extra_ports[@]:0:count-1}") ;;
     ingest-batch-100|ingest-batch-100-ids)
       path=/api/v1/logs/batch connections=32 logs=100 body_options=(--batch 100)
       [ "$scenario" = ingest-batch-100 ] || body_options+=(--ids) ;;
@@ -277,6 +296,8 @@ for scenario in "${scenarios[@]}"; do
       path=/api/v1/usages/$endpoint ;;
     *) echo "Unknown scenario: $scenario" >&2; exit 2 ;;
   esac
+  [ ${#measured_pids[@]} -gt 0 ] || measured_pids=("$measured_pid")
+  ports_list=$(IFS=,; echo "${spread[*]}")
   [ -z "$values" ] || auth=("$([ "$method" = GET ] && echo --bearer-file || echo --api-key-file)" "$values")
   url="http://127.0.0.1:$port$path"
   wrk_options=(scenario="$scenario" method="$method" ${values:+"header=$header" "values=$values"} logs="$logs")
@@ -285,7 +306,7 @@ for scenario in "${scenarios[@]}"; do
   if [[ "$scenario" == ingest-* && "$scenario" != ingest-noisy-neighbour ]]; then
     before=$(settled_rows)
     json=$(loadgen --seconds "$counted" --warmup 1 --scenario "$scenario" --url "$url" "${auth[@]}" --connections "$connections" \
-      --body "$(body "${body_options[@]}")" --logs "$logs")
+      --body "$(body "${body_options[@]}")" --logs "$logs" ${ports_list:+--ports "$ports_list"})
     tamper
     after=$(settled_rows)
     acknowledged=$(json_field "$json" acknowledgedLogs)
@@ -299,8 +320,8 @@ for scenario in "${scenarios[@]}"; do
 
   # The measured run.
   before=$(settled_rows)
-  echo 5 >"/proc/$measured_pid/clear_refs" # resets the peak RSS (VmHWM): the row gives the scenario's own
-  cpu_before=("$(ticks "$measured_pid")" "$(pg_ticks)" "$(ticks "$redis_pid")")
+  for pid in "${measured_pids[@]}"; do echo 5 >"/proc/$pid/clear_refs"; done # resets the peak RSS (VmHWM): the row gives the scenario's own
+  cpu_before=("$(api_ticks)" "$(pg_ticks)" "$(ticks "$redis_pid")")
   perf_pid=
   if [ -n "$profile_dir" ] && [[ "$scenario" != baseline* ]]; then
     perf_seconds=$seconds
@@ -333,16 +354,17 @@ print(json.dumps(row))' "$victim" "$work/flooder.json" "$scenario") ;;
       # A write scenario's counted run warmed it up.
       [ "$method" = GET ] || wrk_options+=(body="$(body "${body_options[@]}")")
       [[ "$scenario" == ingest-* ]] || wrk_run "$warmup" "$connections" "$url" "${wrk_options[@]}" >/dev/null
-      json=$(wrk_run "$seconds" "$connections" "$url" "${wrk_options[@]}") ;;
+      json=$(TRACKER_WRK_PORTS=$ports_list wrk_run "$seconds" "$connections" "$url" "${wrk_options[@]}") ;;
   esac
-  cpu_after=("$(ticks "$measured_pid")" "$(pg_ticks)" "$(ticks "$redis_pid")")
+  cpu_after=("$(api_ticks)" "$(pg_ticks)" "$(ticks "$redis_pid")")
   served=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(r.get("served", r["acknowledgedRequests"] + r["errors"]))' "$json")
   if [ -n "$perf_pid" ]; then
     wait "$perf_pid" || true
     python3 "$root/bench/perf-summary.py" "$profile_dir/$scenario.data" "$measured_pid" "$(head -n 1 "$work/pg/postmaster.pid")" \
       "$redis_pid" "$served" >"$profile_dir/$scenario.txt" || echo "Could not summarise the profile of $scenario" >&2
   fi
-  rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$measured_pid/status")
+  # With several API processes, the largest one's.
+  rss_kb=$(for pid in "${measured_pids[@]}"; do awk '/VmHWM/ {print $2}' "/proc/$pid/status"; done | sort -n | tail -n 1)
   if [[ "$scenario" == ingest-* ]]; then
     tamper
     after=$(settled_rows)

@@ -4,6 +4,8 @@
 --   wrk -s bench/wrk.lua URL -- scenario=NAME connections=N method=POST|GET [header='X-API-Key: ' values=FILE]
 --                               [body=FILE logs=LOGS_PER_REQUEST]
 -- A values file holds one API key or bearer token per line, each line ended by a newline.
+-- TRACKER_WRK_PORTS=P1,P2,... (with -t as many threads) sends each thread to its own API process on the URL's host:
+-- setup() runs before wrk hands the script its arguments, so the ports come from the environment.
 -- wrk leaves requests in flight at its deadline uncounted, so its 201s are a lower bound on the rows written:
 -- bench/run.sh takes the exact count from LoadGen.
 local ID_PLACEHOLDER = string.rep("@", 16)
@@ -21,6 +23,14 @@ end
 -- Runs in wrk's main Lua state, once per thread before that thread's init.
 function setup(thread)
   thread:set("index", #threads)
+  local ports = os.getenv("TRACKER_WRK_PORTS")
+  if ports and ports ~= "" then
+    local list = {}
+    for port in ports:gmatch("%d+") do
+      table.insert(list, port)
+    end
+    thread.addr = wrk.lookup(wrk.host, list[#threads % #list + 1])[1]
+  end
   table.insert(threads, thread)
 end
 

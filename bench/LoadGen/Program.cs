@@ -8,6 +8,8 @@ using System.Text.Json;
 // against the rows in PostgreSQL (a tool that abandons in-flight requests at its deadline cannot do that).
 // Usage: LoadGen --url U --connections N --seconds S --warmup W [--api-key K | --api-key-file FILE]
 //                [--body FILE --logs LOGS_PER_REQUEST] [--scenario NAME] [--method GET] [--bearer-file FILE]
+//                [--ports P1,P2,...]
+// --ports spreads the connections over API processes on those ports of the URL's host, in turn.
 // The body comes from bench/body.py; where it holds id placeholders, each request gets fresh ids written over
 // them in place (the exactly-once path). A key or token file holds one per line; requests use them in turn.
 var options = ParseArguments(args);
@@ -27,6 +29,9 @@ var bearerTokens = options.TryGetValue("bearer-file", out var bearerFile) ? Read
 var body = options.TryGetValue("body", out var bodyFile) ? File.ReadAllBytes(bodyFile) : [];
 var logsPerRequest = int.Parse(options.GetValueOrDefault("logs", "0"), CultureInfo.InvariantCulture);
 var withIds = body.AsSpan().IndexOf(idPlaceholder) >= 0;
+var ports = options.TryGetValue("ports", out var portList)
+    ? portList.Split(',').Select(port => int.Parse(port, CultureInfo.InvariantCulture)).ToArray()
+    : [url.Port];
 
 // Requests are serialised once (one per API key and bearer token: connections take them in turn); each
 // connection writes the same bytes. HttpClient is not used: its cost per request would take a large share of the
@@ -83,7 +88,7 @@ async Task<ConnectionResult> RunConnectionAsync(int index)
     var idPositions = withIds ? own.Select(IdPlaceholders).ToArray() : [];
     var runPrefix = Random.Shared.Next(0x1000);
     long sequence = 0;
-    using var connection = new HttpConnection(url.Host, url.Port);
+    using var connection = new HttpConnection(url.Host, ports[index % ports.Length]);
     while (!Volatile.Read(ref stop))
     {
         var started = Stopwatch.GetTimestamp();
