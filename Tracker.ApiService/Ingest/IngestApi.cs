@@ -28,6 +28,7 @@ public static class IngestApi
                 + IdempotencyDescription)
             .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
+            .ProducesProblem(StatusCodes.Status500InternalServerError)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         group.MapPost("/batch", PostBatchAsync)
@@ -40,6 +41,7 @@ public static class IngestApi
             .WithMetadata(new BatchRequestBodyLimit())
             .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
+            .ProducesProblem(StatusCodes.Status500InternalServerError)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         return routes;

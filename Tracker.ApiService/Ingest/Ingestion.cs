@@ -122,6 +122,10 @@ public sealed class Ingestion(LogBatchWriter writer, IdempotencyKeys idempotency
                 + "could not be learned in time: they may have been. Retrying is safe for logs that carry an id, or with an "
                 + "Idempotency-Key (a stored log is not stored again); a log without either may be stored twice.",
                 title: "Logs may or may not be stored.")),
+            WriteOutcome.Failed => (null, TypedResults.Problem(
+                statusCode: StatusCodes.Status500InternalServerError,
+                title: "The logs could not be stored.",
+                detail: "Storing a log of this request met an internal error, which was logged; nothing of this request was stored, other requests were.")),
             _ => (null, TypedResults.Problem(
                 statusCode: StatusCodes.Status422UnprocessableEntity,
                 title: "The database refused the logs.",

@@ -141,6 +141,13 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
         exception is PostgresException { IsTransient: false } postgres
         && (postgres.SqlState.StartsWith("22", StringComparison.Ordinal) || postgres.SqlState.StartsWith("23", StringComparison.Ordinal));
 
+    /// <summary>
+    /// An exception that is neither the database's nor the connection's (nor a cancelled wait): a fault in Tracker's
+    /// own code, met by some request's logs. Retrying cannot help, and unlike an outage it is not everybody's.
+    /// </summary>
+    public static bool IsFault(Exception exception) =>
+        exception is not (NpgsqlException or OperationCanceledException or TimeoutException or IOException or System.Net.Sockets.SocketException);
+
     private static async Task<CommitResult> WriteAsync(
         NpgsqlConnection connection, IReadOnlyList<LogRecord[]> requests, bool isolateRefusals, CancellationToken cancellationToken)
     {

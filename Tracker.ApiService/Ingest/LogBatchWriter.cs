@@ -28,6 +28,8 @@ public enum EnqueueResult
 /// was written.</item>
 /// <item>A row the database refuses: that request alone is left out (422), the others commit in the same
 /// transaction.</item>
+/// <item>A fault in Tracker's own code met while writing (not a database error): the batch is halved until the
+/// request that meets it stands alone and gets 500; the others commit.</item>
 /// <item>The connection dies during COMMIT: the batch is handed to a background check that asks PostgreSQL what
 /// became of the transaction, waiting while it is still in progress, so a batch is never written twice; the
 /// writer meanwhile goes on with the queue. If the answer does not come by a request's deadline, the request hears
@@ -202,6 +204,25 @@ public sealed partial class LogBatchWriter : BackgroundService
                 var check = Task.Run(() => ResolveAsync(requests, refused, uncertain.Transaction), CancellationToken.None);
                 _uncertain.TryAdd(check, true);
                 _ = check.ContinueWith(done => _uncertain.TryRemove(done, out _), TaskScheduler.Default);
+                break;
+            }
+            catch (Exception exception) when (LogBatchCommitter.IsFault(exception))
+            {
+                // Not an outage: some request's logs met a fault in Tracker's own code, and the transaction was rolled
+                // back. The same batch would fail again on every retry until every request's deadline, so the
+                // batch is halved until the request that meets the fault stands alone; the others commit.
+                if (batch.Count == 1)
+                {
+                    LogCommitFault(exception, batch[0].Logs.Length);
+                    Settle(batch, WriteOutcome.Failed);
+                    _metrics.Rejected(batch[0].Logs.Length, "fault");
+                }
+                else
+                {
+                    await WriteAsync(batch.GetRange(0, batch.Count / 2));
+                    await WriteAsync(batch.GetRange(batch.Count / 2, batch.Count - batch.Count / 2));
+                }
+
                 break;
             }
             catch (Exception exception)
@@ -400,6 +421,9 @@ public sealed partial class LogBatchWriter : BackgroundService
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Checking the outcome of ingest transaction {TransactionId} failed unexpectedly; its requests are told the outcome is unknown")]
     private partial void LogResolveFailed(Exception exception, ulong transactionId);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Writing a request's {Count} log(s) met a fault that is not the database's; that request gets 500, the others of its batch were committed")]
+    private partial void LogCommitFault(Exception exception, int count);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Committing activity logs works again")]
     private partial void LogRecovered();

@@ -17,6 +17,12 @@ public enum WriteOutcome
     /// before the commit timeout whether it was stored: it may have been.
     /// </summary>
     Unknown,
+
+    /// <summary>
+    /// Writing this request's logs met a fault in Tracker's own code (not the database): nothing of it was
+    /// written, other requests were.
+    /// </summary>
+    Failed,
 }
 
 /// <summary>One request's logs in the queue, with the promise its request awaits.</summary>

@@ -93,6 +93,39 @@ public sealed class LogBatchWriterTests
         }
     }
 
+    [Fact]
+    public async Task A_fault_in_trackers_own_code_fails_only_the_request_that_meets_it_at_once()
+    {
+        // A commit deadline far beyond the wait: a fault retried like an outage would answer nobody in time.
+        var committer = new FaultyCommitter();
+        await using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var writer = NewWriter(committer, services, commitTimeoutSeconds: 60);
+        var good = new List<PendingLogs>();
+        for (var index = 0; index < 7; index++)
+        {
+            Assert.Equal(EnqueueResult.Queued, writer.TryEnqueue([NewLog($"/good/{index}")], out var pending));
+            good.Add(pending!);
+        }
+
+        Assert.Equal(EnqueueResult.Queued, writer.TryEnqueue([NewLog("/good/last"), NewLog(FaultyCommitter.Fault)], out var faulty));
+        await writer.StartAsync(CancellationToken.None);
+        try
+        {
+            Assert.Equal(WriteOutcome.Failed, await faulty!.Outcome.WaitAsync(TimeSpan.FromSeconds(10)));
+            foreach (var pending in good)
+            {
+                Assert.Equal(WriteOutcome.Committed, await pending.Outcome.WaitAsync(TimeSpan.FromSeconds(10)));
+            }
+
+            // Each good log committed exactly once, and none of the faulty request's.
+            Assert.Equal(Enumerable.Range(0, 7).Select(index => $"/good/{index}").Order(), committer.Committed.Order());
+        }
+        finally
+        {
+            await writer.StopAsync(CancellationToken.None);
+        }
+    }
+
     private static async Task<WriteOutcome> WriteOneAsync(ILogBatchCommitter committer)
     {
         await using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
@@ -117,7 +150,36 @@ public sealed class LogBatchWriterTests
         TimeProvider.System,
         NullLogger<LogBatchWriter>.Instance);
 
-    private static LogRecord NewLog() => new(Guid.NewGuid(), Guid.NewGuid(), DateTimeOffset.UtcNow, IPAddress.Loopback, "GET", "/");
+    private static LogRecord NewLog(string endpoint = "/") => new(Guid.NewGuid(), Guid.NewGuid(), DateTimeOffset.UtcNow, IPAddress.Loopback, "GET", endpoint);
+
+    /// <summary>
+    /// Throws what a bug in Tracker's own commit code would throw (not a database error) for any batch holding a log
+    /// to <see cref="Fault"/>, as the rollup sketch once did for a duration of -0; commits every other batch.
+    /// </summary>
+    private sealed class FaultyCommitter : ILogBatchCommitter
+    {
+        public const string Fault = "/fault";
+
+        public ConcurrentQueue<string> Committed { get; } = new();
+
+        public Task<CommitResult> CommitAsync(IReadOnlyList<LogRecord[]> requests, CancellationToken cancellationToken)
+        {
+            if (requests.Any(logs => logs.Any(log => log.Endpoint == Fault)))
+            {
+                throw new ArgumentOutOfRangeException(nameof(requests), "A fault in Tracker's own code.");
+            }
+
+            foreach (var log in requests.SelectMany(logs => logs))
+            {
+                Committed.Enqueue(log.Endpoint);
+            }
+
+            return Task.FromResult(new CommitResult([], new int[requests.Count]));
+        }
+
+        public Task<TransactionOutcome> GetOutcomeAsync(UncertainTransaction transaction, CancellationToken cancellationToken) =>
+            throw new InvalidOperationException("Never uncertain.");
+    }
 
     /// <summary>
     /// Fails its first commit with an unknown outcome, then answers the outcome checks from <paramref name="outcomes"/>
