@@ -142,11 +142,15 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
         && (postgres.SqlState.StartsWith("22", StringComparison.Ordinal) || postgres.SqlState.StartsWith("23", StringComparison.Ordinal));
 
     /// <summary>
-    /// An exception that is neither the database's nor the connection's (nor a cancelled wait): a fault in Tracker's
-    /// own code, met by some request's logs. Retrying cannot help, and unlike an outage it is not everybody's.
+    /// An exception that only a fault in Tracker's own code throws, met by some request's logs (the rollup sketch once
+    /// threw <see cref="ArgumentOutOfRangeException"/> for a duration of -0): retrying cannot help, and unlike an
+    /// outage it is not everybody's. A list of such types, not "anything but a database error": a failing database
+    /// or connection can surface through other types too (<see cref="InvalidOperationException"/> from a broken
+    /// connection, <see cref="OutOfMemoryException"/>), and those must stay an outage, retried with backoff.
     /// </summary>
     public static bool IsFault(Exception exception) =>
-        exception is not (NpgsqlException or OperationCanceledException or TimeoutException or IOException or System.Net.Sockets.SocketException);
+        exception is ArgumentException or ArithmeticException or FormatException or InvalidCastException
+            or IndexOutOfRangeException or NullReferenceException or KeyNotFoundException;
 
     private static async Task<CommitResult> WriteAsync(
         NpgsqlConnection connection, IReadOnlyList<LogRecord[]> requests, bool isolateRefusals, CancellationToken cancellationToken)

@@ -206,8 +206,9 @@ public sealed partial class LogBatchWriter : BackgroundService
                 _ = check.ContinueWith(done => _uncertain.TryRemove(done, out _), TaskScheduler.Default);
                 break;
             }
-            catch (Exception exception) when (LogBatchCommitter.IsFault(exception))
+            catch (CommitFaultException fault)
             {
+                var exception = fault.InnerException!;
                 // Not an outage: some request's logs met a fault in Tracker's own code, and the transaction was rolled
                 // back. The same batch would fail again on every retry until every request's deadline, so the
                 // batch is halved until the request that meets the fault stands alone; the others commit.
@@ -257,7 +258,18 @@ public sealed partial class LogBatchWriter : BackgroundService
         using var deadline = new CancellationTokenSource(Max(_time.GetElapsedTime(started, youngest), TimeSpan.FromMilliseconds(1)), _time);
         try
         {
-            var result = await _committer.CommitAsync([.. batch.Select(pending => pending.Logs)], deadline.Token);
+            CommitResult result;
+            try
+            {
+                result = await _committer.CommitAsync([.. batch.Select(pending => pending.Logs)], deadline.Token);
+            }
+            catch (Exception exception) when (LogBatchCommitter.IsFault(exception))
+            {
+                // Only the committer's own faults: it rolled back. A throw past its return would come after a commit,
+                // and halving would write committed logs again.
+                throw new CommitFaultException(exception);
+            }
+
             RecordDuplicates(batch, result);
             var committed = batch;
             if (result.Refused.Count > 0)
@@ -422,7 +434,7 @@ public sealed partial class LogBatchWriter : BackgroundService
     [LoggerMessage(Level = LogLevel.Error, Message = "Checking the outcome of ingest transaction {TransactionId} failed unexpectedly; its requests are told the outcome is unknown")]
     private partial void LogResolveFailed(Exception exception, ulong transactionId);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Writing a request's {Count} log(s) met a fault that is not the database's; that request gets 500, the others of its batch were committed")]
+    [LoggerMessage(Level = LogLevel.Error, Message = "Writing a request's {Count} log(s) met a fault in Tracker's own code, not the database's; that request gets 500, the others of its batch are written without it")]
     private partial void LogCommitFault(Exception exception, int count);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Committing activity logs works again")]
@@ -434,3 +446,6 @@ public sealed partial class LogBatchWriter : BackgroundService
     [LoggerMessage(Level = LogLevel.Information, Message = "Stopping ingest: refusing new logs, committing the {Count} queued")]
     private partial void LogDraining(long count);
 }
+
+/// <summary>The committer met a fault in Tracker's own code (<see cref="LogBatchCommitter.IsFault"/>) and rolled back.</summary>
+internal sealed class CommitFaultException(Exception fault) : Exception("Writing the batch met a fault in Tracker's own code.", fault);

@@ -49,10 +49,11 @@ public sealed class IngestOperationsTests(ServersFixture servers)
             await read.ExecuteScalarAsync();
         }
 
-        // The report holds its lock for ReportHeld. A maintenance run that waited for the lock would hold every request
-        // sent after it until the report ends, so the slowest request would take most of ReportHeld; one that gives up
-        // after its short lock_timeout holds a request for that timeout at most. Half of ReportHeld tells the two
-        // apart with a margin no scheduling hiccup on a busy machine reaches.
+        // The report holds its lock while requests are sent for reportHeld. A maintenance run that waited for the lock
+        // would queue every insert behind its DDL until the report ends, which is after the loop: each request would be
+        // held to its commit deadline (5 s) and answered 503. One that gives up after its short lock_timeout holds a
+        // request for that timeout at most. Half of reportHeld tells the two apart with a margin no scheduling hiccup
+        // on a busy machine reaches.
         var reportHeld = TimeSpan.FromSeconds(6);
         var maintenance = factory.Services.GetRequiredService<PartitionMaintenance>().RunOnceAsync(CancellationToken.None);
         var slowest = TimeSpan.Zero;
