@@ -13,8 +13,9 @@ namespace Tracker.ApiService.Ingest;
 /// sketch each, added to the table by one statement in the batch's transaction, one row per cell. The statement also
 /// caps each client-hour's distinct endpoints at <see cref="RollupDimensions.MaxEndpointsPerHour"/>: an endpoint
 /// the hour does not know yet is admitted while there is room (in endpoint order within a batch), later ones are
-/// counted under <see cref="HourlyUsageDetail.OtherEndpoint"/>. Two writer loops admitting at once may each fill
-/// the last places, so with <c>Ingest:Writers</c> above 1 an hour may hold a few more.
+/// counted under <see cref="HourlyUsageDetail.OtherEndpoint"/>. One client's logs are committed by one writer loop at a
+/// time (<see cref="FairBacklog"/>); only a batch written again after an unknown commit outcome may commit beside a
+/// later one of the same client, and both may then fill the last places, so an hour may then hold a few more.
 /// </summary>
 public sealed class DetailedRollup
 {

@@ -4,17 +4,21 @@ using System.Threading.Channels;
 namespace Tracker.ApiService.Ingest;
 
 /// <summary>
-/// The ingest queue: one queue per client, served round robin. A batch takes one request from each client with
-/// requests waiting, in turn, then goes round again until it is full, so a client that queued thousands of logs
-/// delays another client's log by at most one of its own requests per batch, not by its whole backlog (as a
-/// single first-in-first-out queue would). Several writer loops may read at once.
+/// The ingest queue: one queue per client, served round robin. A batch visits the clients with requests waiting in
+/// turn and takes from each, in its turn, at most a quantum of bytes (at least one request; a request is never
+/// split), so a client that queued thousands of logs delays another client's log by at most one quantum of its own
+/// per batch, not by its whole backlog (as a single first-in-first-out queue would). A client visited by a batch is
+/// held by it until the batch is released after its commit: no other writer loop takes that client's requests
+/// meanwhile, so one client's logs are committed by one writer at a time, in order, and a writer loop committing a
+/// flooder's batch leaves every other client to the others.
 /// </summary>
 /// <remarks>
 /// System.Threading.Channels has no keyed or fair reader, so this is built from parts that are: each client's
 /// requests wait in a lock-free queue of its own, and a channel of turns holds each client with requests waiting
-/// exactly once (its <c>Enlisted</c> flag), in the order they are to be served. Queueing takes no lock: a first
-/// version that took one per request cost about 5 µs of CPU per single-log request on two cores. A client's line
-/// is kept once made (a few hundred bytes per client that ever sent logs to this instance).
+/// and not held exactly once (its <c>Enlisted</c> flag, which stays set while a batch holds it), in the order they
+/// are to be served. Queueing takes no lock: a first version that took one per request cost about 5 µs of CPU per
+/// single-log request on two cores. A client's line is kept once made (a few hundred bytes per client that ever
+/// sent logs to this instance).
 /// </remarks>
 public sealed class FairBacklog
 {
@@ -40,65 +44,74 @@ public sealed class FairBacklog
     /// <summary>No more writes; readers drain what is queued, then <see cref="WaitToReadAsync"/> returns false.</summary>
     public void Complete() => _turns.Writer.TryComplete();
 
-    /// <summary>Waits until a request is queued (true) or the queue is completed and empty (false).</summary>
+    /// <summary>Waits until a client not held by a batch has a request queued (true) or the queue is completed and empty (false).</summary>
     public ValueTask<bool> WaitToReadAsync() => _turns.Reader.WaitToReadAsync();
 
     /// <summary>
-    /// Adds requests to <paramref name="batch"/>, one per client in turn, until it holds <paramref name="maxLogs"/>
-    /// logs (a request is never split, so the last may go past it) or nothing is queued; returns the logs it holds.
+    /// Adds requests to <paramref name="batch"/>: first more of the clients it already holds, then from each client
+    /// in turn, each up to <paramref name="maxClientBytes"/> (estimated) of its logs in this batch, until the batch
+    /// holds <paramref name="maxLogs"/> logs (the last request may go past it) or no client is waiting. Every client
+    /// taken from is held until <see cref="Release"/>.
     /// </summary>
-    public int Fill(List<PendingLogs> batch, int maxLogs, int alreadyTaken = 0)
+    public void Fill(Batch batch, int maxLogs, long maxClientBytes)
     {
-        var logs = alreadyTaken;
-        while (logs < maxLogs && _turns.Reader.TryRead(out var line))
+        foreach (var visit in batch.Visits)
         {
-            // One request per turn; while no other client waits for a turn, this one's next requests too, without
-            // a round through the channel each (the common case of one busy client costs what a plain queue does).
-            do
-            {
-                if (!line.Requests.TryDequeue(out var next))
-                {
-                    break;
-                }
-
-                batch.Add(next);
-                logs += next.Logs.Length;
-            }
-            while (logs < maxLogs && _turns.Reader.Count == 0);
-
-            if (!line.Requests.IsEmpty)
-            {
-                // Still enlisted: its next request waits for its next turn, behind every other client's.
-                Reenlist(line, batch, ref logs);
-                continue;
-            }
-
-            // A full fence (not a release store): the emptiness check below must not be read before the reset is
-            // seen, or a request queued meanwhile, whose writer saw the flag still set, would be left without a turn.
-            Interlocked.Exchange(ref line.Enlisted, 0);
-            // A request queued between the emptiness check and the flag's reset found the flag still set and did not
-            // enlist: enlist for it.
-            if (!line.Requests.IsEmpty && Interlocked.CompareExchange(ref line.Enlisted, 1, 0) == 0)
-            {
-                Reenlist(line, batch, ref logs);
-            }
+            Take(batch, visit, maxLogs, maxClientBytes);
         }
 
-        return logs;
+        while (batch.Logs < maxLogs && _turns.Reader.TryRead(out var line))
+        {
+            var visit = new Visit(line);
+            batch.Visits.Add(visit);
+            Take(batch, visit, maxLogs, maxClientBytes);
+        }
     }
 
-    private void Reenlist(ClientLine line, List<PendingLogs> batch, ref int logs)
+    /// <summary>
+    /// Once <paramref name="batch"/> is settled: empties it and gives each client it held its turn again if it has
+    /// requests waiting. After <see cref="Complete"/> no turn can be given any more, so those requests are put into
+    /// <paramref name="batch"/> instead, for the caller to write.
+    /// </summary>
+    public void Release(Batch batch)
     {
-        if (_turns.Writer.TryWrite(line))
+        batch.Requests.Clear();
+        batch.Logs = 0;
+        batch.Bytes = 0;
+        foreach (var visit in batch.Visits)
         {
-            return;
+            var line = visit.Line;
+            if (line.Requests.IsEmpty)
+            {
+                // A full fence (not a release store): the emptiness check below must not be read before the reset is
+                // seen, or a request queued meanwhile, whose writer saw the flag still set, would be left without a turn.
+                Interlocked.Exchange(ref line.Enlisted, 0);
+                // A request queued between the emptiness check and the flag's reset found the flag still set and did
+                // not enlist: enlist for it.
+                if (line.Requests.IsEmpty || Interlocked.CompareExchange(ref line.Enlisted, 1, 0) != 0)
+                {
+                    continue;
+                }
+            }
+
+            if (!_turns.Writer.TryWrite(line))
+            {
+                while (line.Requests.TryDequeue(out var next))
+                {
+                    batch.Add(next);
+                }
+            }
         }
 
-        // Completed (shutting down): no turn can be given any more, so what the line holds goes into this batch.
-        while (line.Requests.TryDequeue(out var next))
+        batch.Visits.Clear();
+    }
+
+    private static void Take(Batch batch, Visit visit, int maxLogs, long maxClientBytes)
+    {
+        while (batch.Logs < maxLogs && visit.Bytes < maxClientBytes && visit.Line.Requests.TryDequeue(out var next))
         {
             batch.Add(next);
-            logs += next.Logs.Length;
+            visit.Bytes += next.Bytes;
         }
     }
 
@@ -126,10 +139,42 @@ public sealed class FairBacklog
         return found;
     }
 
-    /// <summary>One client's waiting requests, and whether it holds a turn.</summary>
-    private sealed class ClientLine
+    /// <summary>
+    /// A writer loop's batch: the requests it took, and the clients it holds until <see cref="Release"/>. One per
+    /// loop, reused; fill, write, release.
+    /// </summary>
+    public sealed class Batch
+    {
+        internal List<Visit> Visits { get; } = [];
+
+        public List<PendingLogs> Requests { get; } = [];
+
+        /// <summary>Logs in <see cref="Requests"/>.</summary>
+        public int Logs { get; internal set; }
+
+        /// <summary>Estimated bytes of <see cref="Requests"/> (see <see cref="QueueBudget.EstimateBytes"/>).</summary>
+        public long Bytes { get; internal set; }
+
+        internal void Add(PendingLogs pending)
+        {
+            Requests.Add(pending);
+            Logs += pending.Logs.Length;
+            Bytes += pending.Bytes;
+        }
+    }
+
+    /// <summary>One client's waiting requests, and whether it holds a turn or is held by a batch.</summary>
+    internal sealed class ClientLine
     {
         public readonly ConcurrentQueue<PendingLogs> Requests = new();
         public int Enlisted;
+    }
+
+    /// <summary>A batch's hold on one client, and how much it has taken from it.</summary>
+    internal sealed class Visit(ClientLine line)
+    {
+        public ClientLine Line { get; } = line;
+
+        public long Bytes { get; set; }
     }
 }

@@ -39,6 +39,7 @@ public static class IngestApi
                 + "Each log costs one token of the key's ingest rate limit: a batch with more logs than it has left is a 429 (Retry-After says when it will hold them) and stores nothing. "
                 + IdempotencyDescription)
             .WithMetadata(new BatchRequestBodyLimit())
+            .AdmitByClientBeforeReading()
             .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
             .ProducesProblem(StatusCodes.Status500InternalServerError)

@@ -20,6 +20,7 @@ public static class IngestExtensions
         services.AddSingleton<LogValidator>();
         services.AddSingleton<IdempotencyKeys>();
         services.AddSingleton<Ingestion>();
+        services.AddSingleton<BatchAdmission>();
         services.AddSingleton<IngestMetrics>();
         services.AddSingleton<ILogBatchCommitter, LogBatchCommitter>();
         services.AddSingleton<LogBatchWriter>();

@@ -44,13 +44,24 @@ public sealed class IngestOptions
     public int MaxBatchSize { get; set; } = 5_000;
 
     /// <summary>
-    /// Writer loops, each with its own connection; they commit in parallel. One by default: a single loop's batches
-    /// hold what arrived during the previous commit, about twice what two loops' do, and PostgreSQL's cost per log
-    /// falls with batch size (on the benchmark machine, with PostgreSQL on the same two cores, by about a quarter;
-    /// see docs/performance.md). More loops help when the database has cores of its own and commits wait on its disk.
+    /// Small batches committed in parallel, each on its own connection. One by default: a single loop's batches hold
+    /// what arrived during the previous commit, about twice what two loops' do, and PostgreSQL's cost per log falls
+    /// with batch size (on the benchmark machine, with PostgreSQL on the same two cores, by about a quarter; see
+    /// docs/performance.md). More help when the database has cores of its own and commits wait on its disk. One more
+    /// loop commits beside a big batch (<see cref="MaxClientBytesPerBatch"/> or more), so that one tenant's large
+    /// batches never make another tenant's logs wait for their commits; a client's logs are committed by one loop at
+    /// a time.
     /// </summary>
     [Range(1, 64)]
     public int Writers { get; set; } = 1;
+
+    /// <summary>
+    /// The (estimated) bytes of logs a batch takes from one client in its turn, at most; a request is never split, so
+    /// a batch takes at least one. A batch holding this much is big: its commit takes long enough that another loop
+    /// commits other clients' logs beside it (see <see cref="Writers"/>).
+    /// </summary>
+    [Range(1024, 1L * 1024 * 1024 * 1024)]
+    public long MaxClientBytesPerBatch { get; set; } = 1024 * 1024;
 
     /// <summary>How long a writer waits for more logs before writing a batch that is not full; 0 writes at once.</summary>
     [Range(0, 1000)]
@@ -59,6 +70,14 @@ public sealed class IngestOptions
     /// <summary>A request whose logs are not committed this long after it was queued gets 503.</summary>
     [Range(1, 300)]
     public int CommitTimeoutSeconds { get; set; } = 5;
+
+    /// <summary>
+    /// The bodies of one client's batch requests being read, parsed or waiting for their commit at once, at most, in
+    /// bytes (a request counts its <c>Content-Length</c>); the client's further batches wait unread until room frees,
+    /// and past 16 times this waiting they get 429 at once. Bounds the work and memory one tenant's batches take.
+    /// </summary>
+    [Range(65_536, 64 * 1024 * 1024)]
+    public int MaxClientBatchBytesInFlight { get; set; } = 4 * 1024 * 1024;
 
     /// <summary>Logs in one batch request, at most.</summary>
     [Range(1, 100_000)]

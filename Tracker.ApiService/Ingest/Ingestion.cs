@@ -89,21 +89,11 @@ public sealed class Ingestion(LogBatchWriter writer, IdempotencyKeys idempotency
                     + $"retry after {retryAfter} s, or send fewer logs. Nothing of this request was stored."));
         }
 
-        switch (writer.TryEnqueue(records, out var pending))
+        var queued = writer.TryEnqueue(records, out var pending);
+        if (queued != EnqueueResult.Queued)
         {
-            case EnqueueResult.QueueFull:
-                metrics.Rejected(records.Length, "queue_full");
-                return (null, Unavailable(http, retryAfterSeconds: 1, "The ingest queue is full; retry after a moment."));
-            case EnqueueResult.ClientShareFull:
-                metrics.Rejected(records.Length, "client_share_full");
-                http.Response.Headers[HeaderNames.RetryAfter] = "1";
-                return (null, TypedResults.Problem(
-                    statusCode: StatusCodes.Status429TooManyRequests,
-                    title: "Too many logs waiting.",
-                    detail: "This client already has its share of the ingest queue waiting to be written; retry after a moment. Nothing of this request was stored."));
-            case EnqueueResult.ShuttingDown:
-                metrics.Rejected(records.Length, "shutting_down");
-                return (null, Unavailable(http, retryAfterSeconds: 5, "This instance is shutting down; retry, another instance will answer."));
+            metrics.Rejected(records.Length, RejectionReason(queued));
+            return (null, Refusal(queued, http));
         }
 
         if (options.Value.Acknowledge == AcknowledgeMode.Queued)
@@ -132,6 +122,32 @@ public sealed class Ingestion(LogBatchWriter writer, IdempotencyKeys idempotency
                 detail: "A log of this request breaks a storage rule (for example, a day outside the stored range); nothing of this request was stored, other requests were.")),
         };
     }
+
+    /// <summary>The answer to a request the queue refused (<paramref name="refused"/> is not <see cref="EnqueueResult.Queued"/>).</summary>
+    public static ProblemHttpResult Refusal(EnqueueResult refused, HttpContext http)
+    {
+        switch (refused)
+        {
+            case EnqueueResult.QueueFull:
+                return Unavailable(http, retryAfterSeconds: 1, "The ingest queue is full; retry after a moment.");
+            case EnqueueResult.ClientShareFull:
+                http.Response.Headers[HeaderNames.RetryAfter] = "1";
+                return TypedResults.Problem(
+                    statusCode: StatusCodes.Status429TooManyRequests,
+                    title: "Too many logs waiting.",
+                    detail: "This client already has its share of the ingest queue waiting to be written; retry after a moment. Nothing of this request was stored.");
+            default:
+                return Unavailable(http, retryAfterSeconds: 5, "This instance is shutting down; retry, another instance will answer.");
+        }
+    }
+
+    /// <summary>The <c>reason</c> of <c>tracker.ingest.logs.rejected</c> for a refusal of the queue.</summary>
+    public static string RejectionReason(EnqueueResult refused) => refused switch
+    {
+        EnqueueResult.QueueFull => "queue_full",
+        EnqueueResult.ClientShareFull => "client_share_full",
+        _ => "shutting_down",
+    };
 
     private static ProblemHttpResult Unavailable(HttpContext http, int retryAfterSeconds, string detail, string title = "Logs not stored.")
     {

@@ -17,8 +17,9 @@ public enum EnqueueResult
 
 /// <summary>
 /// The group-commit writer. Requests put their logs in a queue and await their batch's commit; writer loops
-/// take everything queued (up to <see cref="IngestOptions.MaxBatchSize"/>, one request per client in turn: see
-/// <see cref="FairBacklog"/>) and commit it in one transaction, so requests that arrive together share one write and
+/// take everything queued (up to <see cref="IngestOptions.MaxBatchSize"/>, at most
+/// <see cref="IngestOptions.MaxClientBytesPerBatch"/> per client in turn: see <see cref="FairBacklog"/>) and commit it
+/// in one transaction, so requests that arrive together share one write and
 /// batches grow with load by themselves. The queue is bounded in logs and bytes, and per client (<see cref="QueueBudget"/>).
 /// The writer owns a batch's whole life, and is the only place a request's outcome is decided:
 /// <list type="bullet">
@@ -43,6 +44,7 @@ public sealed partial class LogBatchWriter : BackgroundService
     private static readonly TimeSpan OutcomeCheckTimeout = TimeSpan.FromSeconds(1);
 
     private readonly FairBacklog _queue = new();
+    private readonly SemaphoreSlim _smallCommits;
 
     private readonly IngestOptions _options;
     private readonly ILogBatchCommitter _committer;
@@ -70,12 +72,20 @@ public sealed partial class LogBatchWriter : BackgroundService
         _usage = usage;
         _time = time;
         _logger = logger;
+        _smallCommits = new SemaphoreSlim(_options.Writers);
         _budget = new QueueBudget(_options.QueueCapacity, _options.QueueCapacityBytes, _options.ClientQueueSharePercent / 100.0);
         metrics.ObserveQueueDepth(() => QueuedLogs);
     }
 
     /// <summary>Logs queued and not yet taken by a writer loop.</summary>
     public long QueuedLogs => _budget.Logs;
+
+    /// <summary>
+    /// Whether any request of <paramref name="clientId"/> would be refused now (anything but
+    /// <see cref="EnqueueResult.Queued"/>), so that a large body need not be read to be refused.
+    /// </summary>
+    public EnqueueResult Peek(Guid clientId) =>
+        Volatile.Read(ref _accepting) ? _budget.Peek(clientId) : EnqueueResult.ShuttingDown;
 
     /// <summary>Queues a request's logs; on <see cref="EnqueueResult.Queued"/>, await <see cref="PendingLogs.Outcome"/>.</summary>
     public EnqueueResult TryEnqueue(LogRecord[] logs, out PendingLogs? pending)
@@ -129,7 +139,8 @@ public sealed partial class LogBatchWriter : BackgroundService
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         // The loops deliberately ignore stoppingToken: on shutdown they drain the queue, then end.
-        await Task.WhenAll(Enumerable.Range(0, _options.Writers).Select(_ => Task.Run(RunWriterAsync, CancellationToken.None)));
+        // At most Writers small batches commit at once; the loop beyond them commits beside a big one.
+        await Task.WhenAll(Enumerable.Range(0, _options.Writers + 1).Select(_ => Task.Run(RunWriterAsync, CancellationToken.None)));
         // Batches whose outcome is being checked end by their requests' deadlines at the latest; a check may start
         // another (a batch found aborted and written again), so wait until none is left.
         while (!_uncertain.IsEmpty)
@@ -157,23 +168,44 @@ public sealed partial class LogBatchWriter : BackgroundService
 
     private async Task RunWriterAsync()
     {
-        var batch = new List<PendingLogs>();
-        while (await _queue.WaitToReadAsync())
+        var batch = new FairBacklog.Batch();
+        // A batch holding requests before it was filled got them at shutdown, from a client it held (see Release).
+        while (batch.Requests.Count > 0 || await _queue.WaitToReadAsync())
         {
-            var logs = _queue.Fill(batch, _options.MaxBatchSize);
-            if (logs < _options.MaxBatchSize && _options.LingerMilliseconds > 0)
+            // A small batch holds a slot until its commit ends; a big one gives it back at once (see IngestOptions.Writers).
+            await _smallCommits.WaitAsync();
+            var holdsSlot = true;
+            try
             {
-                await Task.Delay(_options.LingerMilliseconds);
-                _queue.Fill(batch, _options.MaxBatchSize, logs);
-            }
+                _queue.Fill(batch, _options.MaxBatchSize, _options.MaxClientBytesPerBatch);
+                if (batch.Logs < _options.MaxBatchSize && _options.LingerMilliseconds > 0)
+                {
+                    await Task.Delay(_options.LingerMilliseconds);
+                    _queue.Fill(batch, _options.MaxBatchSize, _options.MaxClientBytesPerBatch);
+                }
 
-            foreach (var taken in batch)
+                if (batch.Bytes >= _options.MaxClientBytesPerBatch)
+                {
+                    _smallCommits.Release();
+                    holdsSlot = false;
+                }
+
+                foreach (var taken in batch.Requests)
+                {
+                    _budget.Release(taken.Logs[0].ClientId, taken.Logs.Length, taken.Bytes);
+                }
+
+                await WriteAsync(batch.Requests);
+            }
+            finally
             {
-                _budget.Release(taken.Logs[0].ClientId, taken.Logs.Length, taken.Bytes);
+                // The batch's clients first: a loop waiting for the slot then finds their requests queued meanwhile.
+                _queue.Release(batch);
+                if (holdsSlot)
+                {
+                    _smallCommits.Release();
+                }
             }
-
-            await WriteAsync(batch);
-            batch.Clear();
         }
     }
 

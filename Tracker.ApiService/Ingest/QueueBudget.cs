@@ -40,6 +40,23 @@ public sealed class QueueBudget(long maxLogs, long maxBytes, double clientShare)
         return overTotal ? EnqueueResult.QueueFull : EnqueueResult.ClientShareFull;
     }
 
+    /// <summary>
+    /// Whether <see cref="TryReserve"/> would refuse any request of <paramref name="clientId"/> now, whatever its size:
+    /// the queue is full, or the client holds its whole share.
+    /// </summary>
+    public EnqueueResult Peek(Guid clientId)
+    {
+        if (Logs >= maxLogs || Bytes >= maxBytes)
+        {
+            return EnqueueResult.QueueFull;
+        }
+
+        return _byClient.TryGetValue(clientId, out var client)
+            && (Interlocked.Read(ref client.Logs) >= maxLogs * clientShare || Interlocked.Read(ref client.Bytes) >= maxBytes * clientShare)
+            ? EnqueueResult.ClientShareFull
+            : EnqueueResult.Queued;
+    }
+
     /// <summary>Gives back what <see cref="TryReserve"/> took.</summary>
     public void Release(Guid clientId, long logs, long bytes)
     {

@@ -4,9 +4,10 @@ using static Tracker.Tests.Infrastructure.IngestClient;
 namespace Tracker.Tests.Ingest;
 
 /// <summary>
-/// Holds every ingest COMMIT of one database at its very end until released: a deferred trigger on the rollups
-/// waits for an advisory lock the gate holds. The writer is then busy with one batch while requests queue behind
-/// it, so tests can arrange what shares a batch, or see an answer that comes before the commit.
+/// Holds every ingest COMMIT of one database (or only those holding one client's logs) at its very end until
+/// released: a deferred trigger on the rollups waits for an advisory lock the gate holds. The writer is then busy
+/// with one batch while requests queue behind it, so tests can arrange what shares a batch, or see an answer that
+/// comes before the commit.
 /// </summary>
 public sealed class CommitGate : IAsyncDisposable
 {
@@ -16,11 +17,12 @@ public sealed class CommitGate : IAsyncDisposable
 
     private CommitGate(NpgsqlConnection holder) => _holder = holder;
 
-    public static async Task<CommitGate> CloseAsync(string connectionString)
+    public static async Task<CommitGate> CloseAsync(string connectionString, Guid? onlyClient = null)
     {
+        var held = onlyClient is { } client ? $"NEW.client_id = '{client}'" : "true";
         await ExecuteAsync(connectionString, $"""
             CREATE OR REPLACE FUNCTION hold_commit() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN PERFORM pg_advisory_xact_lock_shared({LockKey}); RETURN NULL; END $$;
+            BEGIN IF {held} THEN PERFORM pg_advisory_xact_lock_shared({LockKey}); END IF; RETURN NULL; END $$;
             CREATE CONSTRAINT TRIGGER hold_commit AFTER INSERT OR UPDATE ON usage_hourly
                 DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION hold_commit();
             """);

@@ -15,7 +15,7 @@ namespace Tracker.Tests.Ingest;
 public sealed class FairQueueTests(ServersFixture servers)
 {
     [Fact]
-    public async Task A_flooding_client_gets_429_for_its_excess_at_once_while_another_client_still_gets_in()
+    public async Task A_flooding_client_gets_429_for_its_excess_at_once_unread_while_another_client_still_gets_in()
     {
         await using var factory = await TrackerApiFactory.CreateAsync(servers, new Dictionary<string, string?>
         {
@@ -46,6 +46,13 @@ public sealed class FairQueueTests(ServersFixture servers)
         Assert.Equal("Too many logs waiting.", problem.GetProperty("title").GetString());
         Assert.True(refusedAfter < TimeSpan.FromSeconds(2), $"the excess waited {refusedAfter.TotalMilliseconds:F0} ms for its refusal");
 
+        // A client holding its whole share is refused before its body is read: a body that is not even JSON gets the
+        // same 429, while another client's gets its 400.
+        using var unread = await PostRawBatchAsync(http, flooder.ApiKey, "{ not json");
+        Assert.Equal("Too many logs waiting.", (await AssertProblemAsync(unread, HttpStatusCode.TooManyRequests)).GetProperty("title").GetString());
+        using var read = await PostRawBatchAsync(http, quiet.ApiKey, "{ not json");
+        Assert.Equal(HttpStatusCode.BadRequest, read.StatusCode);
+
         await gate.OpenAsync();
         using var quietAnswer = await fromQuiet;
         Assert.Equal(HttpStatusCode.Created, quietAnswer.StatusCode);
@@ -58,6 +65,47 @@ public sealed class FairQueueTests(ServersFixture servers)
         var cs = factory.DatabaseConnectionString;
         Assert.Equal(351, await CountLogsAsync(cs));
         Assert.Equal(0, await ScalarAsync(cs, "SELECT count(*) FROM logs WHERE endpoint = '/excess'"));
+    }
+
+    [Fact]
+    public async Task A_client_s_batches_beyond_its_bytes_in_flight_wait_unread_while_another_client_s_are_read_at_once()
+    {
+        await using var factory = await TrackerApiFactory.CreateAsync(servers, new Dictionary<string, string?>
+        {
+            ["Ingest:MaxClientBatchBytesInFlight"] = "65536",
+            ["Ingest:CommitTimeoutSeconds"] = "60",
+        });
+        using var http = factory.CreateClient();
+        var flooder = await http.RegisterNewAsync();
+        var quiet = await http.RegisterNewAsync();
+        await using var gate = await CommitGate.CloseAsync(factory.DatabaseConnectionString, onlyClient: flooder.Id);
+        // About 80 kB of body: all of the flooder's room, held until its commit.
+        var endpoint = new string('x', 700);
+        var held = http.PostBatchAsync(flooder.ApiKey, Enumerable.Range(0, 100).Select(_ => Log(endpoint: $"/held/{endpoint}")));
+        await Poll.UntilAsync(async () => await CommitGate.WaitingAsync(servers.Postgres.AdminConnectionString) > 0, TimeSpan.FromSeconds(10));
+
+        // Not JSON: read, it would be answered 400 at once. The flooder's waits unread; the quiet client's is read.
+        var waiting = PostRawBatchAsync(http, flooder.ApiKey, "{ not json");
+        using var read = await PostRawBatchAsync(http, quiet.ApiKey, "{ not json").WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(HttpStatusCode.BadRequest, read.StatusCode);
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        Assert.False(waiting.IsCompleted, "the flooder's second batch was read while its first held all its room");
+
+        await gate.OpenAsync();
+        using var heldAnswer = await held;
+        Assert.Equal(HttpStatusCode.Created, heldAnswer.StatusCode);
+        using var waitedAnswer = await waiting.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(HttpStatusCode.BadRequest, waitedAnswer.StatusCode);
+    }
+
+    private static async Task<HttpResponseMessage> PostRawBatchAsync(HttpClient http, string apiKey, string body)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/logs/batch")
+        {
+            Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json"),
+        };
+        request.Headers.TryAddWithoutValidation("X-API-Key", apiKey);
+        return await http.SendAsync(request);
     }
 
     [Fact]
@@ -94,13 +142,50 @@ public sealed class FairQueueTests(ServersFixture servers)
             answer.Dispose();
         }
 
-        // One writer commits batches one after another, so transaction ids (xmin) give the commit order. First in,
-        // first out, the quiet client's log would wait for all five of the backlog's batches; served in turn, it goes
-        // into the second, beside the backlog's second request, and three of the backlog's batches come after it.
+        // Small batches commit one after another (Writers = 1), so transaction ids (xmin) give the commit order. First
+        // in, first out, the quiet client's log would wait for all five of the backlog's batches; served in turn, it
+        // goes into the second, ahead of the backlog's first request, and four of the backlog's batches come after it.
         var committedAfterQuiet = await ScalarAsync(factory.DatabaseConnectionString, """
             SELECT count(DISTINCT xmin::text) FROM logs
             WHERE endpoint LIKE '/backlog/%' AND xmin::text::bigint > (SELECT xmin::text::bigint FROM logs WHERE endpoint = '/quiet')
             """);
-        Assert.Equal(3, committedAfterQuiet);
+        Assert.Equal(4, committedAfterQuiet);
+    }
+
+    [Fact]
+    public async Task Another_client_s_log_commits_while_a_flooder_s_big_commit_is_still_in_flight()
+    {
+        await using var factory = await TrackerApiFactory.CreateAsync(servers, new Dictionary<string, string?>
+        {
+            ["Ingest:Writers"] = "1",
+            ["Ingest:MaxClientBytesPerBatch"] = "65536",
+            ["Ingest:CommitTimeoutSeconds"] = "60",
+        });
+        using var http = factory.CreateClient();
+        var flooder = await http.RegisterNewAsync();
+        var quiet = await http.RegisterNewAsync();
+        var writer = factory.Services.GetRequiredService<Tracker.ApiService.Ingest.LogBatchWriter>();
+        // Only the flooder's commits are held: its first batch stays in flight, as a large commit does for a while.
+        await using var gate = await CommitGate.CloseAsync(factory.DatabaseConnectionString, onlyClient: flooder.Id);
+        var endpoint = new string('x', 500);
+        var held = http.PostBatchAsync(flooder.ApiKey, Enumerable.Range(0, 100).Select(_ => Log(endpoint: $"/held/{endpoint}")));
+        await Poll.UntilAsync(async () => await CommitGate.WaitingAsync(servers.Postgres.AdminConnectionString) > 0, TimeSpan.FromSeconds(10));
+        var backlog = Enumerable.Range(0, 3)
+            .Select(index => http.PostBatchAsync(flooder.ApiKey, Enumerable.Range(0, 100).Select(_ => Log(endpoint: $"/backlog/{index}/{endpoint}"))))
+            .ToList();
+        await Poll.UntilAsync(() => Task.FromResult(writer.QueuedLogs == 300), TimeSpan.FromSeconds(10));
+
+        using var single = await http.PostLogAsync(quiet.ApiKey, Log(endpoint: "/quiet")).WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(HttpStatusCode.Created, single.StatusCode);
+        Assert.False(held.IsCompleted, "the flooder's batch was to stay in flight");
+        await gate.OpenAsync();
+        foreach (var answer in await Task.WhenAll(backlog.Append(held)))
+        {
+            Assert.Equal(HttpStatusCode.Created, answer.StatusCode);
+            answer.Dispose();
+        }
+
+        Assert.Equal(401, await CountLogsAsync(factory.DatabaseConnectionString));
     }
 }

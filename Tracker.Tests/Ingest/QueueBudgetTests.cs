@@ -62,4 +62,22 @@ public sealed class QueueBudgetTests
 
         Assert.Equal(2 * 999, QueueBudget.EstimateBytes(longLog) - QueueBudget.EstimateBytes(shortLog));
     }
+
+    [Fact]
+    public void Peek_says_a_request_would_be_refused_only_when_any_request_would_be()
+    {
+        var budget = new QueueBudget(maxLogs: 100, maxBytes: long.MaxValue, clientShare: 0.25);
+
+        Assert.Equal(EnqueueResult.Queued, budget.Peek(Flooder));
+        Assert.Equal(EnqueueResult.Queued, budget.TryReserve(Flooder, 24, 0));
+        // One log more still fits the share of 25.
+        Assert.Equal(EnqueueResult.Queued, budget.Peek(Flooder));
+        Assert.Equal(EnqueueResult.Queued, budget.TryReserve(Flooder, 1, 0));
+        Assert.Equal(EnqueueResult.ClientShareFull, budget.Peek(Flooder));
+        Assert.Equal(EnqueueResult.Queued, budget.Peek(Quiet));
+        Assert.Equal(EnqueueResult.Queued, budget.TryReserve(Quiet, 25, 0));
+        Assert.Equal(EnqueueResult.Queued, budget.TryReserve(Guid.NewGuid(), 25, 0));
+        Assert.Equal(EnqueueResult.Queued, budget.TryReserve(Guid.NewGuid(), 25, 0));
+        Assert.Equal(EnqueueResult.QueueFull, budget.Peek(Guid.NewGuid()));
+    }
 }
