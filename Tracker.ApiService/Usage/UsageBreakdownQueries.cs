@@ -20,7 +20,7 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
 
     private static readonly string EndpointsSql = $"""
         WITH busiest AS (
-            SELECT cut.*, row_number() OVER (ORDER BY total DESC, method COLLATE "C", {OrdinalOrder("endpoint")}) AS rank
+            SELECT cut.*, row_number() OVER (ORDER BY total DESC, method COLLATE "C", endpoint COLLATE "C") AS rank
             FROM (
                 SELECT method, endpoint, sum(request_count)::bigint AS total,
                        coalesce(sum(request_count) FILTER (WHERE status_class = 4), 0)::bigint AS client_errors,
@@ -28,7 +28,7 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
                 FROM usage_hourly_details
                 WHERE client_id = $1 AND hour_start >= $2 AND hour_start <= $3
                 GROUP BY method, endpoint
-                ORDER BY total DESC, method COLLATE "C", {OrdinalOrder("endpoint")}
+                ORDER BY total DESC, method COLLATE "C", endpoint COLLATE "C"
                 LIMIT {UsageQueries.MaxLimit}) AS cut)
         SELECT busiest.method, busiest.endpoint, busiest.total, busiest.client_errors, busiest.server_errors, sketch.latency
         FROM busiest
@@ -168,7 +168,7 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
         var line = GroupExpression(grouping);
         return $"""
             WITH busiest AS (
-                SELECT cut.*, row_number() OVER (ORDER BY total DESC, {OrdinalOrder("line")}) AS rank
+                SELECT cut.*, row_number() OVER (ORDER BY total DESC, line COLLATE "C") AS rank
                 FROM (
                     SELECT line, total
                     FROM (
@@ -176,7 +176,7 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
                         FROM usage_hourly_details
                         WHERE client_id = $1 AND hour_start >= $2 AND hour_start < $3
                         GROUP BY 1) AS grouped
-                    ORDER BY total DESC, {OrdinalOrder("line")}
+                    ORDER BY total DESC, line COLLATE "C"
                     LIMIT $4) AS cut),
             points AS (
                 SELECT busiest.line, width_bucket(cell.hour_start, $5) - 1 AS bucket, sum(cell.request_count)::bigint AS count
@@ -238,17 +238,4 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
         SeriesGrouping.Key => "api_key_id::text",
         _ => "'total'",
     };
-
-    /// <summary>
-    /// <paramref name="text"/> as a sort key in .NET's ordinal (UTF-16) order, which the answers have always used. The
-    /// "C" collation orders by code point; the two differ only where a character from U+E000 to U+FFFF meets one above
-    /// U+FFFF (a surrogate pair, which UTF-16 puts first). A text holding either is compared through a key that maps
-    /// those above U+FFFF to U+E000 onwards and those from U+E000 up above them; any other text is its own key.
-    /// </summary>
-    private static string OrdinalOrder(string text) => $"""
-        (CASE WHEN {text} ~ '[\uE000-\U0010FFFF]' THEN (
-            SELECT string_agg(chr(CASE WHEN code > 65535 THEN code - 8192 WHEN code >= 57344 THEN code + 1048576 ELSE code END), '' ORDER BY ordinal)
-            FROM unnest(string_to_array({text}, NULL)) WITH ORDINALITY AS unit(piece, ordinal), ascii(unit.piece) AS code)
-        ELSE {text} END) COLLATE "C"
-        """;
 }
