@@ -3,6 +3,8 @@
 #   bench/run.sh [--quick] [scenario ...]
 #   scenarios: baseline baseline-loadgen ingest-single-32 ingest-single-64 ingest-batch-100
 #              usage-daily-32 usage-daily-64 usage-top-32 usage-top-64 usage-daily-uncached usage-top-uncached
+#              usage-endpoints-64 usage-series-64 usage-endpoints-uncached usage-series-uncached (the breakdowns: the
+#              busiest endpoints of 30 days, and 30 daily buckets per endpoint with percentiles)
 #              limiter-on limiter-off (cached daily on one connection, with and without rate limiting: its added latency)
 #              ingest-single-64-unlimited usage-top-64-unlimited (the same without rate limiting: what the limiter costs)
 #              ingest-single-64-keys (single-event ingest spread over 1,000 API keys of 20 clients: each key is a
@@ -26,8 +28,9 @@
 # acknowledged log missing, no more rows than it could have sent). Every row says how many microseconds of CPU the
 # measured API process, the PostgreSQL cluster, Redis and the load generator itself spent per request served, and
 # throughput as a share of the no-op ceiling measured by the same generator in the same run. Before the first usage
-# scenario, bench/DataLoader loads 10 million logs of 10,000 clients spread over the retention window by COPY
-# (--quick: 100,000 logs of 1,000 clients), then one unmeasured pass reads every cached scenario's answers once;
+# scenario, bench/DataLoader loads 10 million logs of 10,000 clients spread over the retention window by COPY, with
+# the detailed rollups ingest would have written for them (--quick: 100,000 logs of 1,000 clients), then one
+# unmeasured pass reads every cached scenario's answers once;
 # uncached scenarios run against a second API instance with Usage:CacheAnswers off. TRACKER_BENCH_LOAD_DAYS
 # (default 89) changes the span the history is spread over.
 # TRACKER_BENCH_PROFILE=DIR also samples the whole machine with perf (linux-perf) during each scenario and writes
@@ -51,7 +54,7 @@ done
   ingest-single-64-unlimited ingest-single-64-keys ingest-single-64-keys-10k ingest-batch-100 ingest-batch-100-ids
   ingest-noisy-neighbour
   usage-daily-32 usage-daily-64 usage-top-32 usage-top-64 usage-top-64-unlimited usage-daily-uncached usage-top-uncached
-  limiter-on limiter-off)
+  usage-endpoints-64 usage-series-64 usage-endpoints-uncached usage-series-uncached limiter-on limiter-off)
 
 # TRACKER_BENCH_TMPDIR: where the work directory goes (the tests give it one of their own, to find its servers).
 work=$(mktemp -d "${TRACKER_BENCH_TMPDIR:-/tmp}/tracker-bench.XXXXXX")
@@ -214,6 +217,15 @@ for port in "$baseline_port" "$api_port" ${uncached_pid:+"$uncached_port"} ${unl
   warm_up "$port"
 done
 
+# What each usage scenario asks: the defaults, but for the breakdowns a month (a dashboard's usual view).
+usage_path() { # daily, top, endpoints or series
+  case "$1" in
+    endpoints) echo "/api/v1/usages/endpoints?hours=720" ;;
+    series) echo "/api/v1/usages/series?days=30&groupBy=endpoint&percentiles=true" ;;
+    *) echo "/api/v1/usages/$1" ;;
+  esac
+}
+
 # Analytics history, loaded once before the first usage scenario needs it.
 tokens="$work/tokens"
 load_history() {
@@ -224,8 +236,8 @@ load_history() {
   psql_db "CHECKPOINT" >/dev/null
   # Cached scenarios read as 1,000 different clients; uncached ones rotate through all of them.
   head -n 1000 "$tokens" >"$tokens.cached"
-  for endpoint in daily top; do
-    wrk_run "$seconds" 8 "http://127.0.0.1:$api_port/api/v1/usages/$endpoint" scenario=cache-fill method=GET \
+  for endpoint in daily top endpoints series; do
+    wrk_run "$seconds" 8 "http://127.0.0.1:$api_port$(usage_path "$endpoint")" scenario=cache-fill method=GET \
       'header=Authorization: Bearer ' values="$tokens.cached" >/dev/null
   done
 }
@@ -281,7 +293,8 @@ for scenario in "${scenarios[@]}"; do
     ingest-batch-100|ingest-batch-100-ids)
       path=/api/v1/logs/batch connections=32 logs=100 body_options=(--batch 100)
       [ "$scenario" = ingest-batch-100 ] || body_options+=(--ids) ;;
-    usage-daily-32|usage-daily-64|usage-top-32|usage-top-64|usage-top-64-unlimited|usage-daily-uncached|usage-top-uncached|limiter-on|limiter-off)
+    usage-daily-32|usage-daily-64|usage-top-32|usage-top-64|usage-top-64-unlimited|usage-daily-uncached|usage-top-uncached|\
+    usage-endpoints-64|usage-series-64|usage-endpoints-uncached|usage-series-uncached|limiter-on|limiter-off)
       load_history
       method=GET logs=0 header='Authorization: Bearer ' values="$tokens.cached"
       endpoint=${scenario#usage-}; endpoint=${endpoint%%-*} connections=${scenario#usage-*-}; connections=${connections%-unlimited}
@@ -293,7 +306,7 @@ for scenario in "${scenarios[@]}"; do
         limiter-off|*-unlimited) port=$unlimited_port measured_pid=$unlimited_pid ;;
         *-uncached) port=$uncached_port measured_pid=$uncached_pid values=$tokens ;;
       esac
-      path=/api/v1/usages/$endpoint ;;
+      path=$(usage_path "$endpoint") ;;
     *) echo "Unknown scenario: $scenario" >&2; exit 2 ;;
   esac
   [ ${#measured_pids[@]} -gt 0 ] || measured_pids=("$measured_pid")

@@ -1,4 +1,3 @@
-using System.Collections.Frozen;
 using System.Security.Claims;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Tracker.ApiService.Auth;
@@ -64,15 +63,44 @@ public static class UsageApi
         return routes;
     }
 
+    private static async Task<Results<Ok<Envelope<IReadOnlyList<DailyCount>>>, ValidationProblem>> DailyAsync(
+        ClaimsPrincipal user, UsageStatistics statistics, CancellationToken cancellationToken, int? days = null)
+    {
+        var query = new QueryValidation();
+        var window = query.InRange("days", days ?? 7, UsageQueries.MaxDays);
+        if (query.Problem is { } problem)
+        {
+            return problem;
+        }
+
+        var counts = await statistics.DailyAsync(user.GetClientId(), window, cancellationToken);
+        return TypedResults.Ok(Envelope.Of("Daily usage statistics retrieved successfully", counts));
+    }
+
+    private static async Task<Results<Ok<Envelope<IReadOnlyList<TopClient>>>, ValidationProblem>> TopAsync(
+        UsageStatistics statistics, CancellationToken cancellationToken, int? hours = null, int? limit = null)
+    {
+        var query = new QueryValidation();
+        var window = query.InRange("hours", hours ?? 24, UsageQueries.MaxHours);
+        var count = query.InRange("limit", limit ?? 3, UsageQueries.MaxLimit);
+        if (query.Problem is { } problem)
+        {
+            return problem;
+        }
+
+        var top = await statistics.TopAsync(window, count, cancellationToken);
+        return TypedResults.Ok(Envelope.Of("Top clients retrieved successfully", top));
+    }
+
     private static async Task<Results<Ok<Envelope<IReadOnlyList<EndpointUsage>>>, ValidationProblem>> EndpointsAsync(
         ClaimsPrincipal user, UsageBreakdowns breakdowns, CancellationToken cancellationToken, int? hours = null, int? limit = null)
     {
-        var errors = new Dictionary<string, string[]>();
-        var window = InRange(errors, "hours", hours ?? 24, UsageQueries.MaxHours);
-        var count = InRange(errors, "limit", limit ?? 20, UsageQueries.MaxLimit);
-        if (errors.Count > 0)
+        var query = new QueryValidation();
+        var window = query.InRange("hours", hours ?? 24, UsageQueries.MaxHours);
+        var count = query.InRange("limit", limit ?? 20, UsageQueries.MaxLimit);
+        if (query.Problem is { } problem)
         {
-            return TypedResults.ValidationProblem(errors, detail: "The query was not accepted; see errors.");
+            return problem;
         }
 
         var endpoints = await breakdowns.EndpointsAsync(user.GetClientId(), window, count, cancellationToken);
@@ -83,26 +111,25 @@ public static class UsageApi
         ClaimsPrincipal user, UsageBreakdowns breakdowns, TimeProvider time, CancellationToken cancellationToken,
         string? granularity = null, int? days = null, string? groupBy = null, string? tz = null, bool? percentiles = null, int? limit = null)
     {
-        var errors = new Dictionary<string, string[]>();
-        var buckets = ParseChoice(errors, "granularity", granularity, SeriesGranularity.Day, SeriesGranularity.Hour, SeriesGranularity.Day);
-        var grouping = ParseChoice(errors, "groupBy", groupBy, SeriesGrouping.None, SeriesGrouping.Endpoint, SeriesGrouping.Status, SeriesGrouping.Key);
-        var maxDays = buckets == SeriesGranularity.Hour ? MaxHourlySeriesDays : MaxSeriesDays;
-        var window = InRange(errors, "days", days ?? 7, maxDays);
-        var lines = InRange(errors, "limit", limit ?? 10, UsageBreakdownQueries.MaxSeriesGroups);
-        var timeZone = FindTimeZone(errors, tz ?? "UTC");
+        var query = new QueryValidation();
+        var buckets = query.Choice("granularity", granularity, SeriesGranularity.Day, SeriesGranularity.Hour, SeriesGranularity.Day);
+        var grouping = query.Choice("groupBy", groupBy, SeriesGrouping.None, SeriesGrouping.Endpoint, SeriesGrouping.Status, SeriesGrouping.Key);
+        var window = query.InRange("days", days ?? 7, buckets == SeriesGranularity.Hour ? MaxHourlySeriesDays : MaxSeriesDays);
+        var lines = query.InRange("limit", limit ?? 10, UsageBreakdownQueries.MaxSeriesGroups);
+        var timeZone = query.TimeZone("tz", tz ?? "UTC");
         SeriesWindow? series = null;
-        if (errors.Count == 0)
+        if (query.IsValid)
         {
             series = SeriesWindow.Create(timeZone!, buckets, window, time.GetUtcNow());
             if (series is null)
             {
-                errors["tz"] = [$"{timeZone!.Id}'s offset from UTC is not a whole number of hours in this window; usage is kept per UTC hour, so its days cannot be cut exactly."];
+                query.Refuse("tz", $"{timeZone!.Id}'s offset from UTC is not a whole number of hours in this window; usage is kept per UTC hour, so its days cannot be cut exactly.");
             }
         }
 
-        if (errors.Count > 0)
+        if (query.Problem is { } problem)
         {
-            return TypedResults.ValidationProblem(errors, detail: "The query was not accepted; see errors.");
+            return problem;
         }
 
         var answer = await breakdowns.SeriesAsync(user.GetClientId(), series!, grouping, percentiles ?? false, lines, cancellationToken);
@@ -112,92 +139,16 @@ public static class UsageApi
     private static async Task<Results<Ok<Envelope<IReadOnlyList<DailyCount>>>, ValidationProblem, ProblemHttpResult>> KeyUsageAsync(
         Guid id, ClaimsPrincipal user, UsageBreakdowns breakdowns, CancellationToken cancellationToken, int? days = null)
     {
-        var errors = new Dictionary<string, string[]>();
-        var window = InRange(errors, "days", days ?? 30, UsageQueries.MaxDays);
-        if (errors.Count > 0)
+        var query = new QueryValidation();
+        var window = query.InRange("days", days ?? 30, UsageQueries.MaxDays);
+        if (query.Problem is { } problem)
         {
-            return TypedResults.ValidationProblem(errors, detail: "The query was not accepted; see errors.");
+            return problem;
         }
 
         var counts = await breakdowns.KeyDailyAsync(user.GetClientId(), id, window, cancellationToken);
         return counts is null
             ? TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "API key not found.", detail: $"You have no API key with id {id}.")
             : TypedResults.Ok(Envelope.Of("API key usage retrieved successfully", counts));
-    }
-
-    private static TEnum ParseChoice<TEnum>(Dictionary<string, string[]> errors, string name, string? value, TEnum fallback, params TEnum[] choices)
-        where TEnum : struct, Enum
-    {
-        if (value is null)
-        {
-            return fallback;
-        }
-
-        foreach (var choice in choices)
-        {
-            if (string.Equals(choice.ToString(), value, StringComparison.OrdinalIgnoreCase))
-            {
-                return choice;
-            }
-        }
-
-        errors[name] = [$"Must be one of: {string.Join(", ", choices.Select(choice => choice.ToString().ToLowerInvariant()))}."];
-        return fallback;
-    }
-
-    // The machine's IANA zone names, exactly as listed. FindSystemTimeZoneById would also take a path
-    // ("Europe//Berlin", "../..."), and caches every name it is given for the life of the process: only listed
-    // names get that far, so a caller cannot grow that cache or the answer cache with spellings of one zone.
-    private static readonly FrozenSet<string> TimeZoneIds =
-        TimeZoneInfo.GetSystemTimeZones().Where(zone => zone.HasIanaId).Select(zone => zone.Id).Append("UTC").ToFrozenSet(StringComparer.Ordinal);
-
-    private static TimeZoneInfo? FindTimeZone(Dictionary<string, string[]> errors, string id)
-    {
-        if (TimeZoneIds.Contains(id) && TimeZoneInfo.TryFindSystemTimeZoneById(id, out var zone))
-        {
-            return zone;
-        }
-
-        errors["tz"] = ["Must be an IANA time zone name, like Europe/Berlin or UTC."];
-        return null;
-    }
-
-    private static async Task<Results<Ok<Envelope<IReadOnlyList<DailyCount>>>, ValidationProblem>> DailyAsync(
-        ClaimsPrincipal user, UsageStatistics statistics, CancellationToken cancellationToken, int? days = null)
-    {
-        var errors = new Dictionary<string, string[]>();
-        var window = InRange(errors, "days", days ?? 7, UsageQueries.MaxDays);
-        if (errors.Count > 0)
-        {
-            return TypedResults.ValidationProblem(errors, detail: "The query was not accepted; see errors.");
-        }
-
-        var counts = await statistics.DailyAsync(user.GetClientId(), window, cancellationToken);
-        return TypedResults.Ok(Envelope.Of("Daily usage statistics retrieved successfully", counts));
-    }
-
-    private static async Task<Results<Ok<Envelope<IReadOnlyList<TopClient>>>, ValidationProblem>> TopAsync(
-        UsageStatistics statistics, CancellationToken cancellationToken, int? hours = null, int? limit = null)
-    {
-        var errors = new Dictionary<string, string[]>();
-        var window = InRange(errors, "hours", hours ?? 24, UsageQueries.MaxHours);
-        var count = InRange(errors, "limit", limit ?? 3, UsageQueries.MaxLimit);
-        if (errors.Count > 0)
-        {
-            return TypedResults.ValidationProblem(errors, detail: "The query was not accepted; see errors.");
-        }
-
-        var top = await statistics.TopAsync(window, count, cancellationToken);
-        return TypedResults.Ok(Envelope.Of("Top clients retrieved successfully", top));
-    }
-
-    private static int InRange(Dictionary<string, string[]> errors, string name, int value, int maximum)
-    {
-        if (value < 1 || value > maximum)
-        {
-            errors[name] = [$"Must be an integer from 1 to {maximum}."];
-        }
-
-        return value;
     }
 }

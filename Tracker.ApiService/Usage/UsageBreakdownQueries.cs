@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Diagnostics;
 using Npgsql;
 using Tracker.Data;
@@ -6,8 +7,9 @@ namespace Tracker.ApiService.Usage;
 
 /// <summary>
 /// The breakdown queries: one client's cells of the detailed hourly rollups (<c>usage_hourly_details</c>) over a
-/// window, read through its primary key's prefix (client, hour) and summed here, latency sketches merged; never the
-/// logs, so the cost depends on the window and the client's cells, not on how many logs exist.
+/// window, read through its primary key's prefix (client, hour), never the logs. PostgreSQL groups the cells and cuts
+/// the busiest groups, and merges latency sketches only for the groups it returns, so however many cells a client has
+/// (backdated logs, rotated keys), what comes back is at most the answer's own rows.
 /// </summary>
 public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetrics metrics)
 {
@@ -16,11 +18,29 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
 
     private static readonly double[] Quantiles = [0.5, 0.95, 0.99];
 
-    private const string EndpointsSql = """
-        SELECT method, endpoint, status_class, request_count, latency
-        FROM usage_hourly_details
-        WHERE client_id = $1 AND hour_start >= $2 AND hour_start <= $3
+    private static readonly string EndpointsSql = $"""
+        WITH busiest AS (
+            SELECT cut.*, row_number() OVER (ORDER BY total DESC, method COLLATE "C", endpoint COLLATE "C") AS rank
+            FROM (
+                SELECT method, endpoint, sum(request_count)::bigint AS total,
+                       coalesce(sum(request_count) FILTER (WHERE status_class = 4), 0)::bigint AS client_errors,
+                       coalesce(sum(request_count) FILTER (WHERE status_class = 5), 0)::bigint AS server_errors
+                FROM usage_hourly_details
+                WHERE client_id = $1 AND hour_start >= $2 AND hour_start <= $3
+                GROUP BY method, endpoint
+                ORDER BY total DESC, method COLLATE "C", endpoint COLLATE "C"
+                LIMIT {UsageQueries.MaxLimit}) AS cut)
+        SELECT busiest.method, busiest.endpoint, busiest.total, busiest.client_errors, busiest.server_errors, sketch.latency
+        FROM busiest
+        LEFT JOIN (
+            {MergedSketches("method, endpoint", "busiest.method, busiest.endpoint", "busiest ON (busiest.method, busiest.endpoint) = (cell.method, cell.endpoint)", "cell.hour_start <= $3")}
+        ) AS sketch USING (method, endpoint)
+        ORDER BY busiest.rank
         """;
+
+    private static readonly FrozenDictionary<(SeriesGrouping, bool Percentiles), string> SeriesSqls = Enum.GetValues<SeriesGrouping>()
+        .SelectMany(grouping => new[] { false, true }.Select(percentiles => KeyValuePair.Create((grouping, percentiles), SeriesSql(grouping, percentiles))))
+        .ToFrozenDictionary();
 
     private const string KeyDailySql = """
         SELECT (hour_start AT TIME ZONE 'UTC')::date AS day, sum(request_count)::bigint
@@ -33,7 +53,7 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
     /// <paramref name="firstHour"/> to <paramref name="lastHour"/>: most requests first, then by method and endpoint.</summary>
     public async Task<EndpointTable> EndpointsAsync(Guid clientId, DateTime firstHour, DateTime lastHour, CancellationToken cancellationToken)
     {
-        var groups = new Dictionary<(string Method, string Endpoint), EndpointTotals>();
+        var endpoints = new List<EndpointUsage>(UsageQueries.MaxLimit);
         var started = Stopwatch.GetTimestamp();
         await using (var command = dataSource.CreateCommand(EndpointsSql))
         {
@@ -43,31 +63,14 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
             {
-                var key = (reader.GetString(0), reader.GetString(1));
-                if (!groups.TryGetValue(key, out var totals))
-                {
-                    totals = new EndpointTotals();
-                    groups.Add(key, totals);
-                }
-
-                var statusClass = reader.GetInt16(2);
-                var count = reader.GetInt64(3);
-                totals.Count += count;
-                totals.ClientErrors += statusClass == 4 ? count : 0;
-                totals.ServerErrors += statusClass == 5 ? count : 0;
-                totals.Latency.Merge(reader.GetFieldValue<long[]>(4));
+                var latency = Sketch(reader, 5);
+                endpoints.Add(new EndpointUsage(reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4),
+                    latency?.Quantile(Quantiles[0]), latency?.Quantile(Quantiles[1]), latency?.Quantile(Quantiles[2])));
             }
         }
 
         metrics.Queried("endpoints", Stopwatch.GetElapsedTime(started));
-        return new EndpointTable([.. groups
-            .OrderByDescending(group => group.Value.Count)
-            .ThenBy(group => group.Key.Method, StringComparer.Ordinal)
-            .ThenBy(group => group.Key.Endpoint, StringComparer.Ordinal)
-            .Take(UsageQueries.MaxLimit)
-            .Select(group => new EndpointUsage(group.Key.Method, group.Key.Endpoint, group.Value.Count, group.Value.ClientErrors,
-                group.Value.ServerErrors, group.Value.Latency.Quantile(Quantiles[0]), group.Value.Latency.Quantile(Quantiles[1]),
-                group.Value.Latency.Quantile(Quantiles[2])))]);
+        return new EndpointTable([.. endpoints]);
     }
 
     /// <summary>The client's series over <paramref name="window"/>, its <paramref name="limit"/> busiest groups.</summary>
@@ -75,32 +78,30 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
         Guid clientId, SeriesWindow window, SeriesGrouping grouping, bool percentiles, int limit, CancellationToken cancellationToken)
     {
         var buckets = window.BucketCount;
-        var lines = new Dictionary<string, (long[] Counts, LatencySketch?[]? Latency)>(StringComparer.Ordinal);
+        var lines = new List<(string Group, long Total, long[] Counts, LatencySketch?[]? Latency)>(limit);
         var started = Stopwatch.GetTimestamp();
-        await using (var command = dataSource.CreateCommand($"""
-            SELECT hour_start, {GroupColumn(grouping)}, request_count, {(percentiles ? "latency" : "NULL::bigint[]")}
-            FROM usage_hourly_details
-            WHERE client_id = $1 AND hour_start >= $2 AND hour_start < $3
-            """))
+        await using (var command = dataSource.CreateCommand(SeriesSqls[(grouping, percentiles)]))
         {
             command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = clientId });
             command.Parameters.Add(new NpgsqlParameter<DateTime> { TypedValue = window.Start.UtcDateTime });
             command.Parameters.Add(new NpgsqlParameter<DateTime> { TypedValue = window.End.UtcDateTime });
+            command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });
+            command.Parameters.Add(new NpgsqlParameter<DateTime[]> { TypedValue = [.. window.Boundaries.Select(boundary => boundary.UtcDateTime)] });
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
             {
-                var bucket = window.BucketOf(reader.GetFieldValue<DateTimeOffset>(0));
-                var group = GroupName(grouping, reader, 1);
-                if (!lines.TryGetValue(group, out var line))
+                var group = reader.GetString(0);
+                if (lines.Count == 0 || lines[^1].Group != group)
                 {
-                    line = (new long[buckets], percentiles ? new LatencySketch?[buckets] : null);
-                    lines.Add(group, line);
+                    lines.Add((group, reader.GetInt64(1), new long[buckets], percentiles ? new LatencySketch?[buckets] : null));
                 }
 
-                line.Counts[bucket] += reader.GetInt64(2);
+                var line = lines[^1];
+                var bucket = reader.GetInt32(2);
+                line.Counts[bucket] = reader.GetInt64(3);
                 if (line.Latency is { } latency)
                 {
-                    (latency[bucket] ??= new LatencySketch()).Merge(reader.GetFieldValue<long[]>(3));
+                    latency[bucket] = Sketch(reader, 4);
                 }
             }
         }
@@ -108,14 +109,10 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
         metrics.Queried("series", Stopwatch.GetElapsedTime(started));
         if (grouping == SeriesGrouping.None && lines.Count == 0)
         {
-            lines.Add("total", (new long[buckets], null));
+            lines.Add(("total", 0, new long[buckets], null));
         }
 
         var series = lines
-            .Select(line => (Group: line.Key, Total: line.Value.Counts.Sum(), line.Value.Counts, line.Value.Latency))
-            .OrderByDescending(line => line.Total)
-            .ThenBy(line => line.Group, StringComparer.Ordinal)
-            .Take(limit)
             .Select(line => new SeriesLine(line.Group, line.Total, [.. Enumerable.Range(0, buckets).Select(bucket =>
             {
                 var latency = line.Latency?[bucket];
@@ -163,27 +160,82 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
         return new DailyCounts(lastDay, counts);
     }
 
-    private sealed class EndpointTotals
+    // The series' busiest groups ($4 of them), then each one's count (and merged sketch) per bucket; a bucket is found
+    // among the window's boundaries ($5, whole UTC hours from SeriesWindow) by width_bucket, so days are cut where
+    // SeriesWindow cuts them, DST included. Rows come ordered by group rank, then bucket; buckets without cells are absent.
+    private static string SeriesSql(SeriesGrouping grouping, bool percentiles)
     {
-        public long Count;
-        public long ClientErrors;
-        public long ServerErrors;
-        public readonly LatencySketch Latency = new();
+        var line = GroupExpression(grouping);
+        return $"""
+            WITH busiest AS (
+                SELECT cut.*, row_number() OVER (ORDER BY total DESC, line COLLATE "C") AS rank
+                FROM (
+                    SELECT line, total
+                    FROM (
+                        SELECT {line} AS line, sum(request_count)::bigint AS total
+                        FROM usage_hourly_details
+                        WHERE client_id = $1 AND hour_start >= $2 AND hour_start < $3
+                        GROUP BY 1) AS grouped
+                    ORDER BY total DESC, line COLLATE "C"
+                    LIMIT $4) AS cut),
+            points AS (
+                SELECT busiest.line, width_bucket(cell.hour_start, $5) - 1 AS bucket, sum(cell.request_count)::bigint AS count
+                FROM usage_hourly_details AS cell
+                JOIN busiest ON busiest.line = {line}
+                WHERE cell.client_id = $1 AND cell.hour_start >= $2 AND cell.hour_start < $3
+                GROUP BY 1, 2)
+            SELECT busiest.line, busiest.total, points.bucket, points.count, {(percentiles ? "sketch.latency" : "NULL::bigint[]")}
+            FROM busiest
+            JOIN points USING (line)
+            {(percentiles ? $"""
+                LEFT JOIN (
+                    {MergedSketches("line, bucket", "busiest.line, width_bucket(cell.hour_start, $5) - 1 AS bucket", $"busiest ON busiest.line = {line}", "cell.hour_start < $3")}
+                ) AS sketch USING (line, bucket)
+                """ : "")}
+            ORDER BY busiest.rank, points.bucket
+            """;
     }
 
-    private static string GroupColumn(SeriesGrouping grouping) => grouping switch
+    /// <summary>
+    /// A query merging, per group, the latency sketches of the client's cells in the window that <paramref name="join"/>
+    /// keeps: columns <paramref name="names"/> (the group, from <paramref name="values"/>) and <c>latency</c>, one packed
+    /// sketch with its repeated buckets summed, so as long as its distinct buckets (about 1,100 at most) however many
+    /// cells were merged.
+    /// </summary>
+    private static string MergedSketches(string names, string values, string join, string windowEnd)
+    {
+        var keys = names.Split(',').Length;
+        return $"""
+            SELECT {names}, array_agg((sketch_key << {LatencySketch.CountBits}) | count) AS latency
+            FROM (
+                SELECT {values}, element >> {LatencySketch.CountBits} AS sketch_key,
+                       sum(element & {(1L << LatencySketch.CountBits) - 1})::bigint AS count
+                FROM usage_hourly_details AS cell
+                JOIN {join}
+                CROSS JOIN unnest(cell.latency) AS element
+                WHERE cell.client_id = $1 AND cell.hour_start >= $2 AND {windowEnd}
+                GROUP BY {string.Join(", ", Enumerable.Range(1, keys + 1))}) AS buckets
+            GROUP BY {names}
+            """;
+    }
+
+    private static LatencySketch? Sketch(NpgsqlDataReader reader, int column)
+    {
+        if (reader.IsDBNull(column))
+        {
+            return null;
+        }
+
+        var sketch = new LatencySketch();
+        sketch.Merge(reader.GetFieldValue<long[]>(column));
+        return sketch;
+    }
+
+    private static string GroupExpression(SeriesGrouping grouping) => grouping switch
     {
         SeriesGrouping.Endpoint => "method || ' ' || endpoint",
-        SeriesGrouping.Status => "status_class",
-        SeriesGrouping.Key => "api_key_id",
-        _ => "NULL",
-    };
-
-    private static string GroupName(SeriesGrouping grouping, NpgsqlDataReader reader, int column) => grouping switch
-    {
-        SeriesGrouping.Endpoint => reader.GetString(column),
-        SeriesGrouping.Status => reader.GetInt16(column) is var statusClass and > 0 ? (char)('0' + statusClass) + "xx" : "none",
-        SeriesGrouping.Key => reader.GetGuid(column).ToString(),
-        _ => "total",
+        SeriesGrouping.Status => "CASE WHEN status_class > 0 THEN status_class || 'xx' ELSE 'none' END",
+        SeriesGrouping.Key => "api_key_id::text",
+        _ => "'total'",
     };
 }

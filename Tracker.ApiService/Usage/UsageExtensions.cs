@@ -19,6 +19,7 @@ public static class UsageExtensions
         services.AddSingleton<UsageMetrics>();
         services.AddSingleton<UsageQueries>();
         services.AddSingleton<UsageGenerations>();
+        services.AddSingleton<UsageAnswerCache>();
         services.AddSingleton<UsageStatistics>();
         services.AddSingleton<UsageBreakdownQueries>();
         services.AddSingleton<UsageBreakdowns>();

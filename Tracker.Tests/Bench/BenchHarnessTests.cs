@@ -28,7 +28,8 @@ public sealed class BenchHarnessTests(ITestOutputHelper output)
             "baseline", "baseline-loadgen", "ingest-single-32", "ingest-single-64", "ingest-single-64-ids", "ingest-batch-100",
             "ingest-batch-100-ids", "usage-daily-32", "usage-daily-64", "usage-top-32", "usage-top-64", "usage-daily-uncached",
             "usage-top-uncached", "limiter-on", "limiter-off", "ingest-single-64-unlimited", "usage-top-64-unlimited",
-            "ingest-single-64-keys", "ingest-single-64-keys-10k", "ingest-noisy-neighbour",
+            "ingest-single-64-keys", "ingest-single-64-keys-10k", "ingest-noisy-neighbour", "usage-endpoints-64", "usage-series-64",
+            "usage-endpoints-uncached", "usage-series-uncached",
         })
         {
             Assert.Contains($"| {scenario} |", table, StringComparison.Ordinal);

@@ -1,0 +1,111 @@
+using System.Net;
+using System.Text.Json;
+using Tracker.Tests.Infrastructure;
+using static Tracker.Tests.Infrastructure.ApiClient;
+using static Tracker.Tests.Infrastructure.IngestClient;
+using static Tracker.Tests.Infrastructure.UsageClient;
+
+namespace Tracker.Tests.Usage;
+
+/// <summary>
+/// A client with many rollup cells (backdated logs, rotated keys) costs the breakdown routes no more than their answer:
+/// PostgreSQL groups the cells, and what comes back to the API is at most the answer's own rows, as
+/// <c>pg_stat_statements</c> counts them. Ties at the cut are broken in code-point order (PostgreSQL's "C" collation),
+/// as the answers list them.
+/// </summary>
+[Collection(nameof(RealServers))]
+public sealed class BreakdownCostTests(ServersFixture servers) : ApiTest(servers, new Dictionary<string, string?>
+{
+    ["Usage:CacheAnswers"] = "false",
+})
+{
+    private const int Keys = 10;
+
+    public override async Task InitializeAsync()
+    {
+        await AvoidDayBoundaryAsync();
+        await AvoidHourBoundaryAsync();
+        await base.InitializeAsync();
+    }
+
+    [Fact]
+    public async Task Many_cells_come_back_from_the_database_as_the_answers_rows_only()
+    {
+        var client = await Http.RegisterNewAsync();
+        var token = await Http.LoginTokenAsync(client);
+        // 48 hours × 100 endpoints × 2 status classes × 10 keys: 96,000 cells, of 200 endpoints (even and odd hours differ).
+        var keys = string.Join(',', Enumerable.Range(0, Keys).Select(_ => $"'{Guid.NewGuid()}'"));
+        var cs = Factory.DatabaseConnectionString;
+        await ExecuteAsync(cs, $"""
+            INSERT INTO usage_hourly_details (client_id, hour_start, endpoint, method, status_class, api_key_id, request_count, latency)
+            SELECT '{client.Id}', date_trunc('hour', now(), 'UTC') - make_interval(hours => hour), '/bulk/e' || (endpoint + hour % 2 * 100), 'GET', status, key,
+                   1 + endpoint % 7, ARRAY[((40500 + endpoint % 50)::bigint << 40) | 1]
+            FROM generate_series(0, 47) AS hour, generate_series(0, 99) AS endpoint, unnest(ARRAY[2, 5]::smallint[]) AS status,
+                 unnest(ARRAY[{keys}]::uuid[]) AS key
+            """);
+        await ExecuteAsync(cs, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+
+        var (endpoints, endpointRows) = await ReadAsync(token, "/api/v1/usages/endpoints?hours=48&limit=20");
+        Assert.Equal(20, endpoints.GetArrayLength());
+        var busiest = endpoints[0];
+        // Endpoints 6, 13, …, 97 and 106, 113, …, 197 tie at 7 a cell; code-point order puts "/bulk/e106" first.
+        Assert.Equal(("/bulk/e106", 24L * 2 * Keys * 7, 24L * Keys * 7),
+            (busiest.GetProperty("endpoint").GetString(), busiest.GetProperty("count").GetInt64(), busiest.GetProperty("serverErrors").GetInt64()));
+        Assert.InRange(endpointRows, 1, 100);
+
+        var (byKey, keyRows) = await ReadAsync(token, "/api/v1/usages/series?granularity=hour&days=2&groupBy=key&limit=5&percentiles=true");
+        var lines = byKey.GetProperty("series").EnumerateArray().ToList();
+        Assert.Equal(5, lines.Count);
+        var hours = lines[0].GetProperty("points").GetArrayLength();
+        Assert.InRange(keyRows, 1, 5 * hours);
+
+        var (byEndpoint, endpointLineRows) = await ReadAsync(token, "/api/v1/usages/series?days=3&groupBy=endpoint&limit=10");
+        Assert.Equal(10, byEndpoint.GetProperty("series").GetArrayLength());
+        Assert.InRange(endpointLineRows, 1, 10 * 3);
+    }
+
+    [Fact]
+    public async Task Ties_at_the_cut_are_broken_in_code_point_order_beyond_the_basic_multilingual_plane()
+    {
+        var client = await Http.RegisterNewAsync();
+        var token = await Http.LoginTokenAsync(client);
+        // Code-point order puts U+E000 before U+1F600; .NET's ordinal order would put the surrogate pair (U+D83D…) first.
+        // Ordered by PostgreSQL's "C" collation, so that no per-row sort key costs a query over many groups.
+        var names = Enumerable.Range(0, 75).SelectMany(index => new[] { $"/tie/\uE000{index:00}", $"/tie/\U0001F600{index:00}" }).ToList();
+        await ExecuteAsync(Factory.DatabaseConnectionString, $"""
+            INSERT INTO usage_hourly_details (client_id, hour_start, endpoint, method, status_class, api_key_id, request_count, latency)
+            SELECT '{client.Id}', date_trunc('hour', now(), 'UTC'), name, 'GET', 2, '{Guid.NewGuid()}', 1, ARRAY[]::bigint[]
+            FROM unnest(ARRAY[{string.Join(',', names.Select(name => $"'{name}'"))}]) AS name
+            """);
+        var byCodePoint = names.Order(CodePointOrder.Instance).ToList();
+
+        using (var response = await Http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/usages/endpoints?hours=1&limit=100", token))
+        {
+            var endpoints = await DataAsync(response, HttpStatusCode.OK);
+            Assert.Equal(byCodePoint.Take(100), endpoints.EnumerateArray().Select(row => row.GetProperty("endpoint").GetString()!));
+        }
+
+        using (var response = await Http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/usages/series?days=1&groupBy=endpoint&limit=50", token))
+        {
+            var series = await DataAsync(response, HttpStatusCode.OK);
+            Assert.Equal(byCodePoint.Take(50).Select(name => "GET " + name),
+                series.GetProperty("series").EnumerateArray().Select(line => line.GetProperty("group").GetString()!));
+        }
+    }
+
+    /// <summary>The answer's data, and the rows the statements reading <c>usage_hourly_details</c> returned to the API meanwhile.</summary>
+    private async Task<(JsonElement Data, long RowsRead)> ReadAsync(string token, string path)
+    {
+        const string RowsRead = """
+            SELECT coalesce(sum(rows), 0) FROM pg_stat_statements
+            WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+              AND query LIKE '%FROM usage_hourly_details%' AND query NOT LIKE '%pg_stat_statements%'
+            """;
+        var cs = Factory.DatabaseConnectionString;
+        var before = await ScalarAsync(cs, RowsRead);
+        using var response = await Http.SendWithTokenAsync(HttpMethod.Get, path, token);
+        var data = await DataAsync(response, HttpStatusCode.OK);
+        var rows = await ScalarAsync(cs, RowsRead) - before;
+        return (data, rows);
+    }
+}
