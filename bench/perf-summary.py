@@ -4,10 +4,13 @@
     perf-summary.py PERF_DATA API_PID POSTMASTER_PID REDIS_PID REQUESTS_SERVED
 
 Prints microseconds of CPU per request served: first by process (API, PostgreSQL, Redis, the rest: the load
-generator and the kernel's idle loop), then inside the API by the code each sample was in. JIT-compiled .NET
-code is named through the runtime's perf map (DOTNET_PerfMapEnabled=1, which bench/run.sh sets when profiling);
-kernel time is charged to the system call it served (a loopback send includes delivering the data to the
-receiving process and waking it).
+generator and the kernel's idle loop), then inside the API by the code each sample was in, then inside the API by
+component: the innermost namespace on the sample's stack that is neither the runtime's plumbing (tasks, thread pool,
+collections) nor the kernel, so that allocation, GC and library time is charged to the component that caused it
+(authentication, rate limiting, JSON...). JIT-compiled .NET code is named through the runtime's perf map
+(DOTNET_PerfMapEnabled=1, which bench/run.sh sets when profiling); kernel time is charged to the system call it
+served (a loopback send includes delivering the data to the receiving process and waking it). System calls made
+through libc carry no managed caller on their stack, so the component table leaves them unowned.
 """
 import collections
 import re
@@ -52,8 +55,28 @@ def category(frames):
     return f"{name[:60]} ({file})"
 
 
+# The runtime's own plumbing, skipped when looking for the component a sample belongs to.
+PLUMBING = re.compile(r"^System\.(Runtime|Threading|Collections|SpanHelpers|PackedSpanHelpers|Buffer|Memory|String|Span|Number|Guid|"
+                      r"Text\.(Ascii|Unicode|UTF8)|Linq|Object|Array|Enum|Delegate|Convert|ThrowHelper|Private)|^dynamicClass|"
+                      r"^System\.IO\.Pipelines")
+MANAGED_FRAME = re.compile(r"\[[\w.]+\] ([\w.`]+)")
+
+
+def component(frames):
+    """The innermost non-plumbing namespace (three parts) of JIT-compiled code on the stack, or what the leaf was."""
+    for frame in frames:
+        name, where = symbol(frame)
+        managed = MANAGED_FRAME.search(name) if "perf-" in where or name.startswith("[") else None
+        if managed and not PLUMBING.search(managed.group(1)):
+            parts = managed.group(1).split(".")
+            # Libraries by their name (Npgsql, StackExchange.Redis), the framework and Tracker by namespace.
+            return ".".join(parts[:3] if parts[0] in ("Microsoft", "System", "Tracker") else parts[:1])
+    return "kernel, no managed caller" if KERNEL_FRAME.match(frames[0]) else "runtime or native code, no managed caller"
+
+
 by_process = collections.Counter()
 in_api = collections.Counter()
+by_component = collections.Counter()
 for block in script.split("\n\n"):
     lines = [line for line in block.split("\n") if line.strip()]
     if not lines:
@@ -66,6 +89,7 @@ for block in script.split("\n\n"):
         by_process["API"] += 1
         if len(lines) > 1:
             in_api[category(lines[1:])] += 1
+            by_component[component(lines[1:])] += 1
     elif pid == redis_pid:
         by_process["Redis"] += 1
     elif comm.startswith("postgres") or pid == postmaster_pid:
@@ -82,4 +106,7 @@ for process, samples in by_process.most_common():
     print(f"| {process} | {samples * per_request:.1f} |")
 print("\n| in the API | CPU µs per request |\n|---|---:|")
 for name, samples in in_api.most_common(25):
+    print(f"| {name} | {samples * per_request:.2f} |")
+print("\n| in the API, by component | CPU µs per request |\n|---|---:|")
+for name, samples in by_component.most_common(25):
     print(f"| {name} | {samples * per_request:.2f} |")

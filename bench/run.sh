@@ -32,9 +32,15 @@
 # the detailed rollups ingest would have written for them (--quick: 100,000 logs of 1,000 clients), then one
 # unmeasured pass reads every cached scenario's answers once;
 # uncached scenarios run against a second API instance with Usage:CacheAnswers off. TRACKER_BENCH_LOAD_DAYS
-# (default 89) changes the span the history is spread over.
+# (default 89) changes the span the history is spread over, TRACKER_BENCH_LOAD_LOGS the number of logs (a cached
+# read's cost does not depend on it; loading 10 million takes minutes).
 # TRACKER_BENCH_PROFILE=DIR also samples the whole machine with perf (linux-perf) during each scenario and writes
 # DIR/<scenario>.txt: where each request's CPU went, by process and, in the API, by code (bench/perf-summary.py).
+# TRACKER_BENCH_COMPARE=DIR builds the API of another checkout (git worktree add DIR <commit>) and runs it beside
+# this one, on the same database and Redis; a scenario named with the suffix @compare runs against it, so that two
+# builds are measured in one run, alternately: bench/run.sh baseline ingest-single-64 ingest-single-64@compare ...
+# TRACKER_BENCH_COMPARE_SETTINGS='NAME=value ...' adds environment settings to that instance (a switch measured
+# against the same build when TRACKER_BENCH_COMPARE is not set).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
@@ -50,6 +56,7 @@ for argument in "$@"; do
     *) scenarios+=("$argument") ;;
   esac
 done
+load_logs=${TRACKER_BENCH_LOAD_LOGS:-$load_logs}
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(baseline baseline-loadgen ingest-single-32 ingest-single-64 ingest-single-64-ids
   ingest-single-64-unlimited ingest-single-64-keys ingest-single-64-keys-10k ingest-batch-100 ingest-batch-100-ids
   ingest-noisy-neighbour
@@ -84,9 +91,13 @@ dotnet build "$root/Tracker.MigrationService" -c Release -nologo -v:q -clp:NoSum
 dotnet build "$root/bench/LoadGen" -c Release -nologo -v:q -clp:NoSummary >&2
 dotnet build "$root/bench/Baseline" -c Release -nologo -v:q -clp:NoSummary >&2
 dotnet build "$root/bench/DataLoader" -c Release -nologo -v:q -clp:NoSummary >&2
+compare=${TRACKER_BENCH_COMPARE:-} compare_settings=(${TRACKER_BENCH_COMPARE_SETTINGS:-})
+[ -n "$compare" ] || [ ${#compare_settings[@]} -eq 0 ] || compare=$root
+[ -z "$compare" ] || [ "$compare" = "$root" ] || dotnet build "$compare/Tracker.ApiService" -c Release -nologo -v:q -clp:NoSummary >&2
 
 # --- servers ------------------------------------------------------------------------------------------------
 pg_port=$(free_port); redis_port=$(free_port); api_port=$(free_port); uncached_port=$(free_port); unlimited_port=$(free_port)
+compare_port=$(free_port)
 baseline_port=$(free_port)
 mkdir -p "$work/pg" "$work/redis"
 [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$work/pg"
@@ -132,14 +143,14 @@ if [ -n "$profile_dir" ]; then
 fi
 # Every limit the benchmark's load meets is set here, far above that load, so that no figure depends on the
 # product's defaults; what the limiter costs is measured with it on (the *-unlimited rows turn it off).
-start_api() { # port, extra settings...
+start_api() { # port, extra settings...; api_root: the checkout whose API runs (default: this one)
   local port=$1; shift
   env ASPNETCORE_URLS="http://127.0.0.1:$port" ASPNETCORE_ENVIRONMENT=Production \
     ConnectionStrings__trackerdb="$db;Maximum Pool Size=100" ConnectionStrings__cache="127.0.0.1:$redis_port" \
     Jwt__SigningKey="$signing_key" Logging__LogLevel__Default=Warning \
     RateLimiting__Auth__PermitLimit=1000000000 RateLimiting__Usage__PermitLimit=1000000000 \
     RateLimiting__Ingest__BurstLimit=1000000000 RateLimiting__Ingest__TokensPerSecond=1000000000 "${perf_env[@]}" "$@" \
-    dotnet "$root/Tracker.ApiService/bin/Release/net10.0/Tracker.ApiService.dll" >"$work/api-$port.log" 2>&1 &
+    dotnet "${api_root:-$root}/Tracker.ApiService/bin/Release/net10.0/Tracker.ApiService.dll" >"$work/api-$port.log" 2>&1 &
   pids+=($!)
 }
 start_api "$api_port"; api_pid=$!
@@ -157,6 +168,10 @@ unlimited_pid=
 if printf '%s\n' "${scenarios[@]}" | grep -qE -- '^(limiter-off|.*-unlimited)$'; then
   start_api "$unlimited_port" RateLimiting__Enabled=false; unlimited_pid=$!
 fi
+compare_pid=
+if [ -n "$compare" ]; then
+  api_root=$compare start_api "$compare_port" "${compare_settings[@]}"; compare_pid=$!
+fi
 ASPNETCORE_URLS="http://127.0.0.1:$baseline_port" dotnet "$root/bench/Baseline/bin/Release/net10.0/Baseline.dll" >"$work/baseline.log" 2>&1 &
 pids+=($!)
 baseline_pid=$!
@@ -166,7 +181,7 @@ for _ in $(seq 1 120); do
     -H 'Content-Type: application/json' -d '{}' 2>/dev/null && break
   sleep 0.5
 done
-for port in "$api_port" ${uncached_pid:+"$uncached_port"} ${unlimited_pid:+"$unlimited_port"} "${extra_ports[@]}"; do
+for port in "$api_port" ${uncached_pid:+"$uncached_port"} ${unlimited_pid:+"$unlimited_port"} ${compare_pid:+"$compare_port"} "${extra_ports[@]}"; do
   for _ in $(seq 1 60); do curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.5; done
   curl -fsS "http://127.0.0.1:$port/health" >/dev/null || { echo "The API did not become healthy:"; cat "$work/api-$port.log"; exit 1; }
 done
@@ -213,7 +228,7 @@ warm_up() { # port
     'header=X-API-Key: ' values="$api_key" body="$(body)" logs=1 >/dev/null
 }
 echo "Warming up..." >&2
-for port in "$baseline_port" "$api_port" ${uncached_pid:+"$uncached_port"} ${unlimited_pid:+"$unlimited_port"} "${extra_ports[@]}"; do
+for port in "$baseline_port" "$api_port" ${uncached_pid:+"$uncached_port"} ${unlimited_pid:+"$unlimited_port"} ${compare_pid:+"$compare_port"} "${extra_ports[@]}"; do
   warm_up "$port"
 done
 
@@ -272,8 +287,9 @@ json_field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.ar
 # --- scenarios ----------------------------------------------------------------------------------------------
 results=() counted_results=() noisy_results=()
 failed=0
-for scenario in "${scenarios[@]}"; do
-  echo "Running $scenario..." >&2
+for name in "${scenarios[@]}"; do
+  echo "Running $name..." >&2
+  scenario=${name%@compare}
   # What the scenario sends, where, and as whom.
   port=$api_port measured_pid=$api_pid path=/api/v1/logs method=POST connections=64 body_options=() logs=1
   measured_pids=() spread=()
@@ -309,22 +325,27 @@ for scenario in "${scenarios[@]}"; do
       path=$(usage_path "$endpoint") ;;
     *) echo "Unknown scenario: $scenario" >&2; exit 2 ;;
   esac
+  if [ "$name" != "$scenario" ]; then
+    [ -n "$compare" ] && [ "$port" = "$api_port" ] && [ ${#spread[@]} -eq 0 ] \
+      || { echo "$name: needs TRACKER_BENCH_COMPARE and a scenario of the main API's one process" >&2; exit 2; }
+    port=$compare_port measured_pid=$compare_pid
+  fi
   [ ${#measured_pids[@]} -gt 0 ] || measured_pids=("$measured_pid")
   ports_list=$(IFS=,; echo "${spread[*]}")
   [ -z "$values" ] || auth=("$([ "$method" = GET ] && echo --bearer-file || echo --api-key-file)" "$values")
   url="http://127.0.0.1:$port$path"
-  wrk_options=(scenario="$scenario" method="$method" ${values:+"header=$header" "values=$values"} logs="$logs")
+  wrk_options=(scenario="$name" method="$method" ${values:+"header=$header" "values=$values"} logs="$logs")
 
   # A write scenario's counted run: LoadGen's exact count of acknowledged logs against the new rows.
   if [[ "$scenario" == ingest-* && "$scenario" != ingest-noisy-neighbour ]]; then
     before=$(settled_rows)
-    json=$(loadgen --seconds "$counted" --warmup 1 --scenario "$scenario" --url "$url" "${auth[@]}" --connections "$connections" \
+    json=$(loadgen --seconds "$counted" --warmup 1 --scenario "$name" --url "$url" "${auth[@]}" --connections "$connections" \
       --body "$(body "${body_options[@]}")" --logs "$logs" ${ports_list:+--ports "$ports_list"})
     tamper
     after=$(settled_rows)
     acknowledged=$(json_field "$json" acknowledgedLogs)
     if [ "$((after - before))" -ne "$acknowledged" ]; then
-      echo "LOST OR DUPLICATED LOGS in $scenario: $acknowledged acknowledged, $((after - before)) rows written" >&2
+      echo "LOST OR DUPLICATED LOGS in $name: $acknowledged acknowledged, $((after - before)) rows written" >&2
       failed=1
     fi
     counted_results+=("$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r["rows"]=int(sys.argv[2]); print(json.dumps(r))' \
@@ -339,7 +360,10 @@ for scenario in "${scenarios[@]}"; do
   if [ -n "$profile_dir" ] && [[ "$scenario" != baseline* ]]; then
     perf_seconds=$seconds
     [ "$scenario" != ingest-noisy-neighbour ] || perf_seconds=$((warmup + seconds))
-    perf record -F 499 -a -g -o "$profile_dir/$scenario.data" -- sleep "$perf_seconds" >/dev/null 2>&1 &
+    # A scenario repeated in one run (two builds alternating) keeps each profile.
+    profile=$name
+    for repeat in $(seq 2 99); do [ -e "$profile_dir/$profile.data" ] || break; profile=$name-$repeat; done
+    perf record -F 499 -a -g -o "$profile_dir/$profile.data" -- sleep "$perf_seconds" >/dev/null 2>&1 &
     perf_pid=$!
   fi
   case "$scenario" in
@@ -362,7 +386,7 @@ for field in ("logsPerSecond", "acknowledgedRequests", "acknowledgedLogs", "gene
 # CPU is per request served of either tenant.
 row["served"] = victim["acknowledgedRequests"] + victim["errors"] + flooder["acknowledgedRequests"] + flooder["errors"]
 row["tenants"] = {"victim": victim, "flooder": flooder}
-print(json.dumps(row))' "$victim" "$work/flooder.json" "$scenario") ;;
+print(json.dumps(row))' "$victim" "$work/flooder.json" "$name") ;;
     *)
       # A write scenario's counted run warmed it up.
       [ "$method" = GET ] || wrk_options+=(body="$(body "${body_options[@]}")")
@@ -373,8 +397,8 @@ print(json.dumps(row))' "$victim" "$work/flooder.json" "$scenario") ;;
   served=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(r.get("served", r["acknowledgedRequests"] + r["errors"]))' "$json")
   if [ -n "$perf_pid" ]; then
     wait "$perf_pid" || true
-    python3 "$root/bench/perf-summary.py" "$profile_dir/$scenario.data" "$measured_pid" "$(head -n 1 "$work/pg/postmaster.pid")" \
-      "$redis_pid" "$served" >"$profile_dir/$scenario.txt" || echo "Could not summarise the profile of $scenario" >&2
+    python3 "$root/bench/perf-summary.py" "$profile_dir/$profile.data" "$measured_pid" "$(head -n 1 "$work/pg/postmaster.pid")" \
+      "$redis_pid" "$served" >"$profile_dir/$profile.txt" || echo "Could not summarise the profile of $name" >&2
   fi
   # With several API processes, the largest one's.
   rss_kb=$(for pid in "${measured_pids[@]}"; do awk '/VmHWM/ {print $2}' "/proc/$pid/status"; done | sort -n | tail -n 1)
@@ -391,14 +415,14 @@ print(json.dumps(row))' "$victim" "$work/flooder.json" "$scenario") ;;
       # deadline, or cut off by a socket error) was committed unacknowledged.
       in_flight=$(( (connections + $(json_field "$json" errors)) * logs ))
       if [ "$((after - before))" -lt "$acknowledged" ] || [ "$((after - before))" -gt "$((acknowledged + in_flight))" ]; then
-        echo "LOST OR DUPLICATED LOGS in $scenario (wrk): $acknowledged acknowledged, at most $in_flight more in flight, $((after - before)) rows written" >&2
+        echo "LOST OR DUPLICATED LOGS in $name (wrk): $acknowledged acknowledged, at most $in_flight more in flight, $((after - before)) rows written" >&2
         failed=1
       fi
     fi
   fi
   if [[ "$scenario" == usage-* || "$scenario" == limiter-* ]]; then
     errors=$(json_field "$json" errors)
-    [ "$errors" -eq 0 ] || { echo "FAILED ANSWERS in $scenario: $errors requests were not answered with 200" >&2; failed=1; }
+    [ "$errors" -eq 0 ] || { echo "FAILED ANSWERS in $name: $errors requests were not answered with 200" >&2; failed=1; }
   fi
   results+=("$(python3 -c '
 import json, sys

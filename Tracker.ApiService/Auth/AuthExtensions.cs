@@ -25,10 +25,11 @@ public static class AuthExtensions
         services.AddSingleton<AccessTokenIssuer>();
         services.AddSingleton<PasswordHashing>();
         services.AddSingleton<ClientDirectory>();
+        services.AddSingleton<RememberingTokenHandler>();
 
         services.AddAuthentication().AddJwtBearer();
         services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
-            .Configure<IOptions<JwtOptions>>((bearer, jwt) => ConfigureBearer(bearer, jwt.Value));
+            .Configure<IOptions<JwtOptions>, RememberingTokenHandler>((bearer, jwt, handler) => ConfigureBearer(bearer, jwt.Value, handler));
 
         services.AddAuthorizationBuilder()
             .AddPolicy(AuthPolicies.Client, policy => policy
@@ -40,9 +41,12 @@ public static class AuthExtensions
         return builder;
     }
 
-    private static void ConfigureBearer(JwtBearerOptions bearer, JwtOptions jwt)
+    private static void ConfigureBearer(JwtBearerOptions bearer, JwtOptions jwt, RememberingTokenHandler handler)
     {
         bearer.MapInboundClaims = false;
+        // The only handler: it also requires the subject to be an existing client, and remembers valid tokens.
+        bearer.TokenHandlers.Clear();
+        bearer.TokenHandlers.Add(handler);
         // Why a token failed (expired, bad signature, ...) is not told to the caller.
         bearer.IncludeErrorDetails = false;
         bearer.TokenValidationParameters = new TokenValidationParameters
@@ -60,20 +64,6 @@ public static class AuthExtensions
             RequireSignedTokens = true,
             ClockSkew = TimeSpan.FromSeconds(jwt.ClockSkewSeconds),
             NameClaimType = JwtRegisteredClaimNames.Sub,
-        };
-        bearer.Events = new JwtBearerEvents
-        {
-            // A valid signature is not enough: the token must name a client that exists (cached lookup).
-            OnTokenValidated = async context =>
-            {
-                var directory = context.HttpContext.RequestServices.GetRequiredService<ClientDirectory>();
-                var subject = context.Principal?.FindFirst(JwtRegisteredClaimNames.Sub)?.Value;
-                if (!Guid.TryParse(subject, out var clientId)
-                    || !await directory.ExistsAsync(clientId, context.HttpContext.RequestAborted))
-                {
-                    context.Fail("The token names no existing client.");
-                }
-            },
         };
     }
 }

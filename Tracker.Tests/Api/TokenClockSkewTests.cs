@@ -1,8 +1,4 @@
 using System.Net;
-using System.Security.Claims;
-using System.Text;
-using Microsoft.IdentityModel.JsonWebTokens;
-using Microsoft.IdentityModel.Tokens;
 using Tracker.Tests.Infrastructure;
 using static Tracker.Tests.Infrastructure.ProblemAssertions;
 
@@ -38,16 +34,5 @@ public sealed class TokenClockSkewTests(ServersFixture servers) : ApiTest(server
     }
 
     // Signed as the server signs (its key, HS256, issuer, audience, subject): only the expiry differs from a login's token.
-    private string TokenExpiring(DateTime expires) =>
-        new JsonWebTokenHandler { SetDefaultTimesOnTokenCreation = false }.CreateToken(new SecurityTokenDescriptor
-        {
-            Issuer = "tracker",
-            Audience = "tracker-api",
-            IssuedAt = expires.AddMinutes(-10),
-            NotBefore = expires.AddMinutes(-10),
-            Expires = expires,
-            Subject = new ClaimsIdentity([new Claim(JwtRegisteredClaimNames.Sub, _client.Id.ToString())]),
-            SigningCredentials = new SigningCredentials(
-                new SymmetricSecurityKey(Encoding.UTF8.GetBytes(Factory.JwtSigningKey)), SecurityAlgorithms.HmacSha256),
-        });
+    private string TokenExpiring(DateTime expires) => AccessTokens.Expiring(Factory.JwtSigningKey, _client.Id, expires);
 }
