@@ -217,7 +217,9 @@ public sealed partial class WebFrontEndTests(ITestOutputHelper output) : IDispos
             async () =>
             {
                 await page.GotoAsync("/usage?series=hour-2&groupBy=status");
-                return await endpoints.CountAsync() == 3 && await page.Locator("#series-total").TextContentAsync() is { } total && total.StartsWith("11 ", StringComparison.Ordinal);
+                return await endpoints.CountAsync() == 3
+                    && await page.Locator("#series-total").TextContentAsync() is { } series && series.StartsWith("11 ", StringComparison.Ordinal)
+                    && await page.Locator("#usage-total").TextContentAsync() is { } daily && daily.StartsWith("11 ", StringComparison.Ordinal);
             },
             TimeSpan.FromSeconds(15),
             TimeSpan.FromSeconds(1));
