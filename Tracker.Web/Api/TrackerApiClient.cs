@@ -19,7 +19,7 @@ public sealed class TrackerApiClient(HttpClient http)
         SendAsync<SignedInClient>(HttpMethod.Post, "api/v1/auth/login", accessToken: null, request, isSignIn: true, cancellationToken);
 
     public Task<ApiResult<List<ApiKeySummary>>> GetKeysAsync(string accessToken, CancellationToken cancellationToken) =>
-        SendAsync<List<ApiKeySummary>>(HttpMethod.Get, "api/v1/keys", accessToken, body: null, isSignIn: false, cancellationToken);
+        GetAsync<List<ApiKeySummary>>("api/v1/keys", accessToken, cancellationToken);
 
     public Task<ApiResult<CreatedApiKey>> CreateKeyAsync(string accessToken, string name, CancellationToken cancellationToken) =>
         SendAsync<CreatedApiKey>(HttpMethod.Post, "api/v1/keys", accessToken, new CreateApiKeyRequest(name), isSignIn: false, cancellationToken);
@@ -32,14 +32,24 @@ public sealed class TrackerApiClient(HttpClient http)
     }
 
     public Task<ApiResult<List<DailyUsage>>> GetDailyUsageAsync(string accessToken, int days, CancellationToken cancellationToken) =>
-        SendAsync<List<DailyUsage>>(
-            HttpMethod.Get, string.Create(CultureInfo.InvariantCulture, $"api/v1/usages/daily?days={days}"),
-            accessToken, body: null, isSignIn: false, cancellationToken);
+        GetAsync<List<DailyUsage>>(Query($"api/v1/usages/daily?days={days}"), accessToken, cancellationToken);
 
     public Task<ApiResult<List<TopClient>>> GetTopClientsAsync(string accessToken, int hours, int limit, CancellationToken cancellationToken) =>
-        SendAsync<List<TopClient>>(
-            HttpMethod.Get, string.Create(CultureInfo.InvariantCulture, $"api/v1/usages/top?hours={hours}&limit={limit}"),
-            accessToken, body: null, isSignIn: false, cancellationToken);
+        GetAsync<List<TopClient>>(Query($"api/v1/usages/top?hours={hours}&limit={limit}"), accessToken, cancellationToken);
+
+    public Task<ApiResult<List<EndpointUsage>>> GetEndpointsAsync(string accessToken, int hours, int limit, CancellationToken cancellationToken) =>
+        GetAsync<List<EndpointUsage>>(Query($"api/v1/usages/endpoints?hours={hours}&limit={limit}"), accessToken, cancellationToken);
+
+    public Task<ApiResult<UsageSeries>> GetSeriesAsync(string accessToken, SeriesQuery series, CancellationToken cancellationToken) =>
+        GetAsync<UsageSeries>(
+            Query($"api/v1/usages/series?granularity={series.Granularity}&days={series.Days}&tz={Uri.EscapeDataString(series.TimeZone)}&limit={series.Limit}")
+            + (series.GroupBy is { } groupBy ? $"&groupBy={groupBy}" : ""),
+            accessToken, cancellationToken);
+
+    private Task<ApiResult<T>> GetAsync<T>(string path, string accessToken, CancellationToken cancellationToken) =>
+        SendAsync<T>(HttpMethod.Get, path, accessToken, body: null, isSignIn: false, cancellationToken);
+
+    private static string Query(FormattableString path) => path.ToString(CultureInfo.InvariantCulture);
 
     private async Task<ApiResult<T>> SendAsync<T>(
         HttpMethod method, string path, string? accessToken, object? body, bool isSignIn, CancellationToken cancellationToken)

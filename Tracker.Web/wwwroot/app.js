@@ -1,5 +1,9 @@
-// Tracker's only script. Pages work without it; it adds two conveniences.
+// Tracker's only script. Pages work without it; it adds three conveniences.
 "use strict";
+
+// The browser's time zone, for the times the usage page shows by the hour or day (without it they are in UTC).
+const timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+if (timeZone) document.cookie = `tracker.tz=${encodeURIComponent(timeZone)}; path=/; max-age=31536000; samesite=lax`;
 
 // Copy buttons: <button data-copy="input-id"> copies that input's value and says so in [data-copy-status].
 document.addEventListener("click", async (event) => {
@@ -17,7 +21,8 @@ document.addEventListener("click", async (event) => {
 });
 
 // Live regions: <div id="…" data-refresh-seconds="5"> is reloaded from this same address every few seconds,
-// while the tab is visible. A signed-out session (the answer is the sign-in page) reloads the whole page.
+// while the tab is visible; the Tracker-Refresh-Region header names the region, so the page fetches only what
+// that region shows. A signed-out session (the answer is the sign-in page) reloads the whole page.
 for (const region of document.querySelectorAll("[data-refresh-seconds]")) {
   const seconds = Math.max(Number(region.dataset.refreshSeconds) || 5, 2);
   let busy = false;
@@ -25,7 +30,9 @@ for (const region of document.querySelectorAll("[data-refresh-seconds]")) {
     if (busy || document.hidden) return;
     busy = true;
     try {
-      const response = await fetch(location.href, { credentials: "same-origin", cache: "no-store" });
+      const response = await fetch(location.href, {
+        credentials: "same-origin", cache: "no-store", headers: { "Tracker-Refresh-Region": region.id },
+      });
       if (response.redirected || !response.ok) {
         if (response.redirected) location.assign(response.url);
         return;
