@@ -44,9 +44,24 @@ public static class AuthExtensions
     private static void ConfigureBearer(JwtBearerOptions bearer, JwtOptions jwt, RememberingTokenHandler handler)
     {
         bearer.MapInboundClaims = false;
-        // The only handler: it also requires the subject to be an existing client, and remembers valid tokens.
+        // The only handler: it remembers valid tokens.
         bearer.TokenHandlers.Clear();
         bearer.TokenHandlers.Add(handler);
+        bearer.Events = new JwtBearerEvents
+        {
+            // A valid signature is not enough: the token must name a client that exists (cached lookup). Here, not in
+            // the handler: an exception here (the database down) reaches the storage exception handler as a 503.
+            OnTokenValidated = async context =>
+            {
+                var directory = context.HttpContext.RequestServices.GetRequiredService<ClientDirectory>();
+                var subject = context.Principal?.FindFirst(JwtRegisteredClaimNames.Sub)?.Value;
+                if (!Guid.TryParse(subject, out var clientId)
+                    || !await directory.ExistsAsync(clientId, context.HttpContext.RequestAborted))
+                {
+                    context.Fail("The token names no existing client.");
+                }
+            },
+        };
         // Why a token failed (expired, bad signature, ...) is not told to the caller.
         bearer.IncludeErrorDetails = false;
         bearer.TokenValidationParameters = new TokenValidationParameters

@@ -7,8 +7,8 @@ using Tracker.Data;
 namespace Tracker.ApiService.Auth;
 
 /// <summary>
-/// Answers "does this client exist?" for every access token the bearer scheme validates
-/// (<see cref="RememberingTokenHandler"/>) from the hybrid cache, so a valid token costs no database round trip. Clients are never deleted, so a "yes" stays true; a "no" is kept only
+/// Answers "does this client exist?" for every JWT-authenticated request from the hybrid cache, so a valid
+/// token costs no database round trip. Clients are never deleted, so a "yes" stays true; a "no" is kept only
 /// briefly, in case the client is being created right now.
 /// </summary>
 public sealed class ClientDirectory(TieredCache cache, IServiceScopeFactory scopes)

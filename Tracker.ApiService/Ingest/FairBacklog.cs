@@ -78,6 +78,7 @@ public sealed class FairBacklog
         batch.Requests.Clear();
         batch.Logs = 0;
         batch.Bytes = 0;
+        batch.IsBig = false;
         foreach (var visit in batch.Visits)
         {
             var line = visit.Line;
@@ -112,7 +113,12 @@ public sealed class FairBacklog
         {
             batch.Add(next);
             visit.Bytes += next.Bytes;
+            visit.Logs += next.Logs.Length;
         }
+
+        // One client's share, not the batch's total: many small clients together are not one flood, and a client
+        // with short logs fills a batch by count long before it reaches its bytes.
+        batch.IsBig |= visit.Bytes >= maxClientBytes || visit.Logs >= maxLogs / 2;
     }
 
     private static bool TryTakeBack(ClientLine line, PendingLogs pending)
@@ -155,6 +161,12 @@ public sealed class FairBacklog
         /// <summary>Estimated bytes of <see cref="Requests"/> (see <see cref="QueueBudget.EstimateBytes"/>).</summary>
         public long Bytes { get; internal set; }
 
+        /// <summary>
+        /// One client took its whole share of bytes in this batch, or half its logs: a flooder's commit, which must
+        /// not keep the small commits' slot (see <see cref="IngestOptions.Writers"/>).
+        /// </summary>
+        public bool IsBig { get; internal set; }
+
         internal void Add(PendingLogs pending)
         {
             Requests.Add(pending);
@@ -176,5 +188,7 @@ public sealed class FairBacklog
         public ClientLine Line { get; } = line;
 
         public long Bytes { get; set; }
+
+        public int Logs { get; set; }
     }
 }

@@ -48,7 +48,8 @@ public sealed class IngestOptions
     /// what arrived during the previous commit, about twice what two loops' do, and PostgreSQL's cost per log falls
     /// with batch size (on the benchmark machine, with PostgreSQL on the same two cores, by about a quarter; see
     /// docs/performance.md). More help when the database has cores of its own and commits wait on its disk. One more
-    /// loop commits beside a big batch (<see cref="MaxClientBytesPerBatch"/> or more), so that one tenant's large
+    /// loop commits beside a big batch (one client's <see cref="MaxClientBytesPerBatch"/>, or half of
+    /// <see cref="MaxBatchSize"/> logs from one client), so that one tenant's large
     /// batches never make another tenant's logs wait for their commits; a client's logs are committed by one loop at
     /// a time.
     /// </summary>
@@ -57,8 +58,8 @@ public sealed class IngestOptions
 
     /// <summary>
     /// The (estimated) bytes of logs a batch takes from one client in its turn, at most; a request is never split, so
-    /// a batch takes at least one. A batch holding this much is big: its commit takes long enough that another loop
-    /// commits other clients' logs beside it (see <see cref="Writers"/>).
+    /// a batch takes at least one. A batch holding this much of one client's is big: its commit takes long enough
+    /// that another loop commits other clients' logs beside it (see <see cref="Writers"/>).
     /// </summary>
     [Range(1024, 1L * 1024 * 1024 * 1024)]
     public long MaxClientBytesPerBatch { get; set; } = 1024 * 1024;

@@ -184,7 +184,7 @@ public sealed partial class LogBatchWriter : BackgroundService
                     _queue.Fill(batch, _options.MaxBatchSize, _options.MaxClientBytesPerBatch);
                 }
 
-                if (batch.Bytes >= _options.MaxClientBytesPerBatch)
+                if (batch.IsBig)
                 {
                     _smallCommits.Release();
                     holdsSlot = false;

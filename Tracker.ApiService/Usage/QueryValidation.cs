@@ -15,6 +15,31 @@ internal sealed class QueryValidation
     private static readonly FrozenSet<string> TimeZoneIds =
         TimeZoneInfo.GetSystemTimeZones().Where(zone => zone.HasIanaId).Select(zone => zone.Id).Append("UTC").ToFrozenSet(StringComparer.Ordinal);
 
+    // Browsers name zones by ICU's (CLDR's) canonical ids, which keep names IANA has since replaced: Chromium reports
+    // Europe/Kiev in Kyiv. Each is taken as the current name it stands for, when the machine lists that one.
+    private static readonly FrozenDictionary<string, string> FormerNames = new Dictionary<string, string>
+    {
+        ["Africa/Asmera"] = "Africa/Asmara",
+        ["America/Buenos_Aires"] = "America/Argentina/Buenos_Aires",
+        ["America/Catamarca"] = "America/Argentina/Catamarca",
+        ["America/Coral_Harbour"] = "America/Atikokan",
+        ["America/Cordoba"] = "America/Argentina/Cordoba",
+        ["America/Godthab"] = "America/Nuuk",
+        ["America/Indianapolis"] = "America/Indiana/Indianapolis",
+        ["America/Jujuy"] = "America/Argentina/Jujuy",
+        ["America/Louisville"] = "America/Kentucky/Louisville",
+        ["America/Mendoza"] = "America/Argentina/Mendoza",
+        ["Asia/Calcutta"] = "Asia/Kolkata",
+        ["Asia/Katmandu"] = "Asia/Kathmandu",
+        ["Asia/Rangoon"] = "Asia/Yangon",
+        ["Asia/Saigon"] = "Asia/Ho_Chi_Minh",
+        ["Atlantic/Faeroe"] = "Atlantic/Faroe",
+        ["Europe/Kiev"] = "Europe/Kyiv",
+        ["Pacific/Enderbury"] = "Pacific/Kanton",
+        ["Pacific/Ponape"] = "Pacific/Pohnpei",
+        ["Pacific/Truk"] = "Pacific/Chuuk",
+    }.Where(name => TimeZoneIds.Contains(name.Value)).ToFrozenDictionary(StringComparer.Ordinal);
+
     private readonly Dictionary<string, string[]> _errors = [];
 
     public bool IsValid => _errors.Count == 0;
@@ -57,9 +82,10 @@ internal sealed class QueryValidation
         return fallback;
     }
 
-    /// <summary>The time zone <paramref name="id"/> names; null when it names none.</summary>
+    /// <summary>The time zone <paramref name="id"/> names (a former name as its current one); null when it names none.</summary>
     public TimeZoneInfo? TimeZone(string name, string id)
     {
+        id = FormerNames.GetValueOrDefault(id, id);
         if (TimeZoneIds.Contains(id) && TimeZoneInfo.TryFindSystemTimeZoneById(id, out var zone))
         {
             return zone;

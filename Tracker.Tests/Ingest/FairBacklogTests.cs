@@ -48,6 +48,36 @@ public sealed class FairBacklogTests
     }
 
     [Fact]
+    public void A_batch_is_big_when_one_client_takes_its_share_of_bytes_or_half_its_logs_never_by_the_total_of_many()
+    {
+        var queue = new FairBacklog();
+        for (var client = 0; client < 20; client++)
+        {
+            queue.TryWrite(Guid.NewGuid(), Pending(100, bytes: 1_000));
+        }
+
+        var many = new FairBacklog.Batch();
+        queue.Fill(many, maxLogs: 5_000, maxClientBytes: 1_500);
+        Assert.Equal(20_000, many.Bytes);
+        Assert.False(many.IsBig);
+
+        // Short logs: 30 requests of 100 logs reach half of the batch's logs far below the client's share of bytes.
+        for (var request = 0; request < 30; request++)
+        {
+            queue.TryWrite(Flooder, Pending(100, bytes: 10));
+        }
+
+        var byCount = new FairBacklog.Batch();
+        queue.Fill(byCount, maxLogs: 5_000, maxClientBytes: 1_000_000);
+        Assert.True(byCount.IsBig);
+
+        queue.TryWrite(Quiet, Pending(1, bytes: 2_000));
+        var byBytes = new FairBacklog.Batch();
+        queue.Fill(byBytes, maxLogs: 5_000, maxClientBytes: 1_500);
+        Assert.True(byBytes.IsBig);
+    }
+
+    [Fact]
     public void A_client_held_by_a_batch_is_not_given_to_another_until_that_batch_is_released()
     {
         var queue = new FairBacklog();

@@ -167,6 +167,16 @@ public sealed class BreakdownTests(ServersFixture servers) : ApiTest(servers, ne
         Assert.True(Problem(body).GetProperty("errors").TryGetProperty(parameter, out _), body);
     }
 
+    [Fact]
+    public async Task A_former_zone_name_that_browsers_report_answers_as_the_current_name()
+    {
+        var token = await Http.LoginTokenAsync(await Http.RegisterNewAsync());
+        using var former = await Http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/usages/series?tz=Europe/Kiev", token);
+        using var current = await Http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/usages/series?tz=Europe/Kyiv", token);
+
+        Assert.Equal((await DataAsync(current, HttpStatusCode.OK)).GetRawText(), (await DataAsync(former, HttpStatusCode.OK)).GetRawText());
+    }
+
     private async Task AssertEndpointsAsync(string token, IReadOnlyList<RawLog> logs, int hours)
     {
         using var response = await Http.SendWithTokenAsync(HttpMethod.Get, $"/api/v1/usages/endpoints?hours={hours}&limit=100", token);
