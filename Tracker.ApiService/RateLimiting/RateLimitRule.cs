@@ -30,10 +30,13 @@ public sealed record FixedWindowRule(string Policy, int PermitLimit, TimeSpan Wi
 /// A bucket holding up to <see cref="BurstLimit"/> tokens, refilled continuously at <see cref="TokensPerSecond"/>; a
 /// request spends one, and can be charged more (<see cref="IRateLimitCharge"/>). Advertised as a quota of the whole
 /// burst over the time it takes to refill it (q=2000;w=2 for 1000/s, burst 2000).
-/// A busy partition's tokens are taken from Redis ahead and held for at most <see cref="LeaseLifetime"/> (see
-/// <see cref="TokenLease"/>); zero decides every request by its own round trip.
+/// A busy partition's tokens are taken from Redis ahead and held for at most <see cref="LeaseLifetime"/>, a slow
+/// one's for <see cref="SlowKeyLeaseLifetime"/> (see <see cref="TokenLease"/>); zero decides every request by its
+/// own round trip.
 /// </summary>
-public sealed record TokenBucketRule(string Policy, int BurstLimit, double TokensPerSecond, TimeSpan LeaseLifetime = default) : RateLimitRule(Policy)
+public sealed record TokenBucketRule(
+    string Policy, int BurstLimit, double TokensPerSecond, TimeSpan LeaseLifetime = default, TimeSpan SlowKeyLeaseLifetime = default)
+    : RateLimitRule(Policy)
 {
     public override string PolicyHeader { get; } =
         string.Create(CultureInfo.InvariantCulture, $"\"{Policy}\";q={BurstLimit};w={Math.Max(1, (long)Math.Ceiling(BurstLimit / TokensPerSecond))}");

@@ -75,4 +75,11 @@ public sealed class TokenBucketLimit
     /// </summary>
     [Range(0, 10_000)]
     public int LeaseMilliseconds { get; set; } = 100;
+
+    /// <summary>
+    /// How long an instance may hold tokens of a slow key (one that spends fewer than four tokens in
+    /// <see cref="LeaseMilliseconds"/>), so that its next requests find them; 0 treats it as any other key.
+    /// </summary>
+    [Range(0, 60_000)]
+    public int SlowKeyLeaseMilliseconds { get; set; } = 5000;
 }

@@ -41,8 +41,14 @@ public sealed class TokenLease(RateLimitRule rule, TimeProvider time)
     /// <summary>Demand is measured over at least this share of a lifetime, so one request does not read as a high rate.</summary>
     private const int ShortestDemandWindowPerLifetime = 10;
 
+    /// <summary>A key whose demand over a lifetime is fewer tokens is slow: it gets the slow-key lifetime.</summary>
+    private const int SlowKeyTokens = 4;
+
     private readonly Lock _gate = new();
     private readonly long _lifetimeTicks = (long)(LeaseLifetime(rule).TotalSeconds * time.TimestampFrequency);
+    private readonly long _slowKeyLifetimeTicks = rule is TokenBucketRule bucket
+        ? (long)(bucket.SlowKeyLeaseLifetime.TotalSeconds * time.TimestampFrequency)
+        : 0;
     private int _tokens;
     private long _expiresAt;
 
@@ -175,13 +181,14 @@ public sealed class TokenLease(RateLimitRule rule, TimeProvider time)
             {
                 if (_tokens > 0)
                 {
-                    _olderExpiresAt = _olderTokens > 0 ? _olderExpiresAt : _expiresAt;
+                    // A slow key's tokens may outlive a busy key's fetched after them: merged, they end with the first.
+                    _olderExpiresAt = _olderTokens > 0 ? Math.Min(_olderExpiresAt, _expiresAt) : _expiresAt;
                     _olderTokens += _tokens;
                 }
 
                 _tokens = decision.Held;
                 _lastGrant = decision.Held;
-                _expiresAt = fetch.StartedAt + HeldFor(decision);
+                _expiresAt = fetch.StartedAt + HeldFor(fetch, decision);
                 _leftAtFetch = decision.Remaining;
             }
 
@@ -216,20 +223,38 @@ public sealed class TokenLease(RateLimitRule rule, TimeProvider time)
     {
         DropIfExpired(now);
         var window = Math.Max(now - _demandSince, _lifetimeTicks / ShortestDemandWindowPerLifetime);
-        var want = window <= 0 ? 1 : (int)Math.Min(MaxTokens, Math.Ceiling(_demand * (double)_lifetimeTicks / window));
+        var lifetime = _lifetimeTicks;
+        var want = Wanted(lifetime, window);
+        // A slow key (a few requests a second among many keys) would find its tokens expired by its next request and
+        // wait for Redis every time; held for the longer slow-key lifetime, they are still there. That lends nothing
+        // beyond the limit: Redis counts them against the burst for a slow-key lifetime after the grant (in windows
+        // of that length, apart from the busy keys' short ones), so the bucket never refills over tokens held here,
+        // and they are dropped here before that. What it costs is under-admission, bounded: a key is slow only while
+        // it spends fewer than four tokens in a short lifetime, so it holds, and Redis counts against its burst, at
+        // most what it spends in one to two slow-key lifetimes.
+        if (_slowKeyLifetimeTicks > lifetime && want < SlowKeyTokens)
+        {
+            lifetime = _slowKeyLifetimeTicks;
+            want = Wanted(lifetime, window);
+        }
+
         _demand = 0;
         _demandSince = now;
         var hold = Math.Max(0, Math.Clamp(want, 1, MaxTokens) - cost);
-        _inFlight = new LeaseFetch(this, now, paidFromHeld, paidExpiresAt, new TokenRequest(cost - paidFromHeld, hold, _unspent, _period));
+        var request = new TokenRequest(cost - paidFromHeld, hold, _unspent, _period, SlowKeyLease: lifetime != _lifetimeTicks);
+        _inFlight = new LeaseFetch(this, now, lifetime, paidFromHeld, paidExpiresAt, request);
         _unspent = 0;
         return _inFlight;
     }
 
+    private int Wanted(long lifetime, long window) =>
+        window <= 0 ? 1 : (int)Math.Min(MaxTokens, Math.Ceiling(_demand * (double)lifetime / window));
+
     // A window's permits are held for a lifetime at most, and never past the window's end: Redis measured what was
     // left of it after the fetch started, so counted from the start it ends here no later than in Redis.
-    private long HeldFor(RateDecision decision) => rule is FixedWindowRule
-        ? Math.Min(_lifetimeTicks, (long)(decision.ResetAfter.TotalSeconds * time.TimestampFrequency))
-        : _lifetimeTicks;
+    private long HeldFor(LeaseFetch fetch, RateDecision decision) => rule is FixedWindowRule
+        ? Math.Min(fetch.Lifetime, (long)(decision.ResetAfter.TotalSeconds * time.TimestampFrequency))
+        : fetch.Lifetime;
 
     private static TimeSpan LeaseLifetime(RateLimitRule rule) => rule switch
     {
@@ -263,10 +288,11 @@ public sealed class LeaseFetch
     private readonly TokenLease _lease;
     private int _settled;
 
-    internal LeaseFetch(TokenLease lease, long startedAt, int paidFromHeld, long paidExpiresAt, TokenRequest request)
+    internal LeaseFetch(TokenLease lease, long startedAt, long lifetime, int paidFromHeld, long paidExpiresAt, TokenRequest request)
     {
         _lease = lease;
         StartedAt = startedAt;
+        Lifetime = lifetime;
         PaidFromHeld = paidFromHeld;
         PaidExpiresAt = paidExpiresAt;
         Request = request;
@@ -285,6 +311,9 @@ public sealed class LeaseFetch
 
     /// <summary>When it started: granted tokens are held for a lifetime from here, since Redis granted them later.</summary>
     internal long StartedAt { get; }
+
+    /// <summary>How long the tokens it brings are held, in timestamp ticks: a slow key's are held longer.</summary>
+    internal long Lifetime { get; }
 
     /// <summary>Keeps the tokens Redis granted to hold (none when it refused) and returns how many are held now.</summary>
     public int Complete(RateDecision decision)

@@ -321,11 +321,37 @@ public sealed class RateLimitingTests(ServersFixture servers)
     }
 
     [Fact]
+    public async Task A_slow_key_finds_tokens_held_for_it_between_its_requests()
+    {
+        var settings = Limits(ingestBurst: 1000, ingestPerSecond: 0.001);
+        settings["RateLimiting:Ingest:SlowKeyLeaseMilliseconds"] = "10000";
+        await using var factory = await TrackerApiFactory.CreateAsync(servers, settings);
+        using var http = factory.CreateClient();
+        var client = await http.RegisterNewAsync();
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(servers.Redis.ConnectionString + ",allowAdmin=true");
+
+        // One log every 60 ms or more: too slow for the 100 ms lease to hold a token from one request to the next.
+        var before = await ScriptCallsAsync(redis);
+        for (var request = 0; request < 40; request++)
+        {
+            using var response = await http.PostLogAsync(client.ApiKey, Log());
+            Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+            await Task.Delay(TimeSpan.FromMilliseconds(60));
+        }
+
+        Assert.InRange(await ScriptCallsAsync(redis) - before, 1, 12);
+    }
+
+    [Fact]
     public async Task Many_keys_on_two_instances_each_get_at_most_their_own_bucket()
     {
         const int burst = 40;
         const int keys = 30;
-        await using var first = await TrackerApiFactory.CreateAsync(servers, Limits(ingestBurst: burst, ingestPerSecond: 0.001));
+        var settings = Limits(ingestBurst: burst, ingestPerSecond: 0.001);
+        // Every key slow: tokens are held for the slow-key lease, past the whole test.
+        settings["RateLimiting:Ingest:LeaseMilliseconds"] = "1";
+        settings["RateLimiting:Ingest:SlowKeyLeaseMilliseconds"] = "30000";
+        await using var first = await TrackerApiFactory.CreateAsync(servers, settings);
         await using var second = first.CreateSibling();
         using var firstHttp = first.CreateClient();
         using var secondHttp = second.CreateClient();

@@ -135,6 +135,26 @@ public sealed class RedisRateStoreTests(ServersFixture servers) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_slow_key_s_tokens_count_against_the_burst_for_the_slow_key_lease()
+    {
+        var store = new RedisRateStore(_redis);
+        // Busy keys' leases last 50 ms, slow keys' 1.5 s; the burst refills in 100 ms.
+        var rule = new TokenBucketRule("ingest", 100, 1000, TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(1500));
+        RedisKey a = _prefix + "a";
+        var granted = System.Diagnostics.Stopwatch.StartNew();
+
+        Assert.Equal(39, Assert.Single(await store.DecideAsync(rule, [a], [new(1, 39, SlowKeyLease: true)])).Held);
+
+        // Well past two short leases, the 39 still hold the refilled bucket down.
+        await Task.Delay(TimeSpan.FromMilliseconds(300));
+        Assert.Equal(60, Assert.Single(await store.DecideAsync(rule, [a], Ones(1))).Remaining);
+        Assert.True(granted.Elapsed < rule.SlowKeyLeaseLifetime, $"The check ran {granted.ElapsedMilliseconds} ms after the grant, beyond its lease.");
+
+        await Task.Delay(2 * rule.SlowKeyLeaseLifetime + TimeSpan.FromMilliseconds(300));
+        Assert.Equal(99, Assert.Single(await store.DecideAsync(rule, [a], Ones(1))).Remaining);
+    }
+
+    [Fact]
     public async Task Tokens_handed_back_return_to_the_bucket_within_the_burst_less_what_is_still_held()
     {
         var store = new RedisRateStore(_redis);

@@ -204,6 +204,36 @@ public sealed class TokenLeaseTests
     }
 
     [Fact]
+    public void A_slow_key_holds_what_it_spends_in_the_slow_key_lifetime_for_that_long_and_a_busy_one_does_not()
+    {
+        var lease = new TokenLease(Ingest with { SlowKeyLeaseLifetime = TimeSpan.FromSeconds(5) }, _time);
+        _time.Advance(TimeSpan.FromMilliseconds(200));
+        Assert.False(lease.TryTake(1, out _, out _));
+        // One request in 200 ms: less than one per 100 ms lifetime, 25 per 5 s.
+        var slow = Begin(lease, 1);
+        Assert.Equal(new TokenRequest(1, 24, SlowKeyLease: true), slow.Request);
+        Assert.Equal(24, slow.Complete(Granted(held: 24, bucketLeft: 1900)));
+
+        _time.Advance(TimeSpan.FromMilliseconds(4999));
+        Assert.Equal(24, lease.Tokens);
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal(0, lease.Tokens);
+
+        // Then fifty requests in the 50 ms after a fetch: a busy key, asking for a lifetime's worth of the short lease.
+        Assert.False(lease.TryTake(1, out _, out _));
+        Begin(lease, 1).Complete(Granted(held: 0, bucketLeft: 1900));
+        for (var request = 0; request < 50; request++)
+        {
+            Assert.False(lease.TryTake(1, out _, out _));
+            _time.Advance(TimeSpan.FromMilliseconds(1));
+        }
+
+        var busy = Begin(lease, 1);
+        Assert.False(busy.Request.SlowKeyLease);
+        Assert.Equal(100, busy.Request.Cost + busy.Request.Hold);
+    }
+
+    [Fact]
     public void A_window_s_permits_are_held_until_its_end_at_the_latest_and_say_what_is_left_of_it()
     {
         var usage = new FixedWindowRule("usage", 800, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(2));
