@@ -1,19 +1,19 @@
 namespace Tracker.ApiService.RateLimiting;
 
 /// <summary>
-/// A token-bucket partition whose tokens this instance takes from Redis ahead of its requests
-/// (<see cref="TokenLease"/>): a request the held tokens pay is decided synchronously, with no round trip; any other
-/// pays in Redis, fetching the next tokens to hold on the way. While Redis is unreachable nothing is held and every
+/// A partition whose tokens (a token bucket's) or permits (a fixed window's) this instance takes from Redis ahead of
+/// its requests (<see cref="TokenLease"/>): a request the held tokens pay is decided synchronously, with no round
+/// trip; any other pays in Redis, fetching the next tokens to hold on the way. While Redis is unreachable nothing is held and every
 /// request is decided in memory, as without a lease.
 /// </summary>
-internal sealed class LeasedRateLimiter(TokenBucketRule rule, string key, PolicyDecisions decisions, RateLimitResponse response, TimeProvider time)
+internal sealed class LeasedRateLimiter(RateLimitRule rule, string key, PolicyDecisions decisions, RateLimitResponse response, TimeProvider time)
     : PartitionRateLimiter(key, decisions, response, time)
 {
     private readonly TokenLease _lease = new(rule, time);
 
     protected override RateDecision? TryDecideAtOnce(int cost)
     {
-        if (!Decisions.RedisIsAvailable || !_lease.TryTake(cost, out var bucketLeft, out var refill))
+        if (!Decisions.RedisIsAvailable || !_lease.TryTake(cost, out var decision, out var refill))
         {
             return null;
         }
@@ -25,7 +25,7 @@ internal sealed class LeasedRateLimiter(TokenBucketRule rule, string key, Policy
             _ = FetchAsync(refill);
         }
 
-        return RateMath.TokenBucket(rule, allowed: true, bucketLeft);
+        return decision;
     }
 
     protected override async ValueTask<(RateDecision Decision, string Store)> DecideAsync(int cost)

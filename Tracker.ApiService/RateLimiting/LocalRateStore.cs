@@ -30,7 +30,7 @@ public sealed class LocalRateStore(TimeProvider time)
                     }
 
                     state.Count++;
-                    return RateMath.FixedWindow(window, state.Count, time.GetElapsedTime(now, state.Until));
+                    return RateMath.FixedWindow(state.Count <= window.PermitLimit, window.PermitLimit - state.Count, time.GetElapsedTime(now, state.Until));
 
                 case TokenBucketRule bucket:
                     if (state.Until == 0)

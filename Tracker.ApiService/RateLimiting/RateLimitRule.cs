@@ -12,8 +12,13 @@ public abstract record RateLimitRule(string Policy)
     public abstract TimeSpan StateLifetime { get; }
 }
 
-/// <summary>A counter per window: the first request of a window starts it, and it ends <see cref="Window"/> later.</summary>
-public sealed record FixedWindowRule(string Policy, int PermitLimit, TimeSpan Window) : RateLimitRule(Policy)
+/// <summary>
+/// A counter per window: the first request of a window starts it, and it ends <see cref="Window"/> later.
+/// A busy partition's permits of the current window are taken from Redis ahead and held for at most
+/// <see cref="LeaseLifetime"/>, and never past the window's end (see <see cref="TokenLease"/>); zero decides every
+/// request by its own round trip.
+/// </summary>
+public sealed record FixedWindowRule(string Policy, int PermitLimit, TimeSpan Window, TimeSpan LeaseLifetime = default) : RateLimitRule(Policy)
 {
     public override string PolicyHeader { get; } =
         string.Create(CultureInfo.InvariantCulture, $"\"{Policy}\";q={PermitLimit};w={(long)Window.TotalSeconds}");
@@ -25,10 +30,13 @@ public sealed record FixedWindowRule(string Policy, int PermitLimit, TimeSpan Wi
 /// A bucket holding up to <see cref="BurstLimit"/> tokens, refilled continuously at <see cref="TokensPerSecond"/>; a
 /// request spends one, and can be charged more (<see cref="IRateLimitCharge"/>). Advertised as a quota of the whole
 /// burst over the time it takes to refill it (q=2000;w=2 for 1000/s, burst 2000).
-/// A busy partition's tokens are taken from Redis ahead and held for at most <see cref="LeaseLifetime"/> (see
-/// <see cref="TokenLease"/>); zero decides every request by its own round trip.
+/// A busy partition's tokens are taken from Redis ahead and held for at most <see cref="LeaseLifetime"/>, a slow
+/// one's for <see cref="SlowKeyLeaseLifetime"/> (see <see cref="TokenLease"/>); zero decides every request by its
+/// own round trip.
 /// </summary>
-public sealed record TokenBucketRule(string Policy, int BurstLimit, double TokensPerSecond, TimeSpan LeaseLifetime = default) : RateLimitRule(Policy)
+public sealed record TokenBucketRule(
+    string Policy, int BurstLimit, double TokensPerSecond, TimeSpan LeaseLifetime = default, TimeSpan SlowKeyLeaseLifetime = default)
+    : RateLimitRule(Policy)
 {
     public override string PolicyHeader { get; } =
         string.Create(CultureInfo.InvariantCulture, $"\"{Policy}\";q={BurstLimit};w={Math.Max(1, (long)Math.Ceiling(BurstLimit / TokensPerSecond))}");
@@ -45,6 +53,12 @@ public sealed record RateDecision(bool Allowed, long Remaining, TimeSpan ResetAf
 {
     /// <summary>Tokens Redis granted beyond the request's cost, for this instance to hold for the partition's next requests.</summary>
     public int Held { get; init; }
+
+    /// <summary>
+    /// The period held tokens belong to, as Redis names it, handed back with them: for a fixed window, the window's
+    /// end in Redis's milliseconds (permits go back only to the window they came from); zero for a token bucket.
+    /// </summary>
+    public long Period { get; init; }
 
     /// <summary>The <c>RateLimit</c> header value: remaining quota and seconds until it resets.</summary>
     public string Header(RateLimitRule rule) =>

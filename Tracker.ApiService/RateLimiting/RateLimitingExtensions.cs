@@ -32,9 +32,10 @@ public static class RateLimitingExtensions
         {
             var options = configured.Value;
             var auth = new FixedWindowRule(RateLimitPolicies.Auth, options.Auth.PermitLimit, TimeSpan.FromSeconds(options.Auth.WindowSeconds));
-            var usage = new FixedWindowRule(RateLimitPolicies.Usage, options.Usage.PermitLimit, TimeSpan.FromSeconds(options.Usage.WindowSeconds));
+            var usage = new FixedWindowRule(RateLimitPolicies.Usage, options.Usage.PermitLimit, TimeSpan.FromSeconds(options.Usage.WindowSeconds),
+                TimeSpan.FromMilliseconds(options.Usage.LeaseMilliseconds));
             var ingest = new TokenBucketRule(RateLimitPolicies.Ingest, options.Ingest.BurstLimit, options.Ingest.TokensPerSecond,
-                TimeSpan.FromMilliseconds(options.Ingest.LeaseMilliseconds));
+                TimeSpan.FromMilliseconds(options.Ingest.LeaseMilliseconds), TimeSpan.FromMilliseconds(options.Ingest.SlowKeyLeaseMilliseconds));
 
             Add(limiter, auth, options.KeyPrefix, provider, http => ClientPartition.Of(http.Connection.RemoteIpAddress));
             Add(limiter, usage, options.KeyPrefix, provider, http => http.User.GetClientId().ToString("N"));
@@ -54,8 +55,8 @@ public static class RateLimitingExtensions
         var decisions = ActivatorUtilities.CreateInstance<PolicyDecisions>(provider, rule);
         var response = provider.GetRequiredService<RateLimitResponse>();
         var time = provider.GetRequiredService<TimeProvider>();
-        Func<string, RateLimiter> create = rule is TokenBucketRule { LeaseLifetime.Ticks: > 0 } leased
-            ? key => new LeasedRateLimiter(leased, key, decisions, response, time)
+        Func<string, RateLimiter> create = rule is TokenBucketRule { LeaseLifetime.Ticks: > 0 } or FixedWindowRule { LeaseLifetime.Ticks: > 0 }
+            ? key => new LeasedRateLimiter(rule, key, decisions, response, time)
             : key => new PartitionRateLimiter(key, decisions, response, time);
         limiter.AddPolicy(rule.Policy, http => RateLimitPartition.Get(prefix + partitionOf(http), create));
     }

@@ -28,7 +28,7 @@ public sealed class RateLimitingOptions
 
     /// <summary>Analytics and key management, per client.</summary>
     [Required]
-    public FixedWindowLimit Usage { get; set; } = new() { PermitLimit = 60, WindowSeconds = 60 };
+    public LeasedFixedWindowLimit Usage { get; set; } = new() { PermitLimit = 60, WindowSeconds = 60 };
 
     /// <summary>
     /// Ingest, per API key, counted in logs: a log costs one token (a batch of N logs, N), and so does a request that
@@ -40,13 +40,24 @@ public sealed class RateLimitingOptions
 }
 
 /// <summary>At most <see cref="PermitLimit"/> requests in each window of <see cref="WindowSeconds"/>.</summary>
-public sealed class FixedWindowLimit
+public class FixedWindowLimit
 {
     [Range(1, int.MaxValue)]
     public int PermitLimit { get; set; }
 
     [Range(1, 86_400)]
     public int WindowSeconds { get; set; }
+}
+
+/// <summary>A fixed window whose permits an instance may take from Redis ahead of a busy partition's requests.</summary>
+public sealed class LeasedFixedWindowLimit : FixedWindowLimit
+{
+    /// <summary>
+    /// How long an instance may hold permits of a busy client's current window taken from Redis ahead of its
+    /// requests (never past the window's end); 0 decides every request by its own round trip.
+    /// </summary>
+    [Range(0, 60_000)]
+    public int LeaseMilliseconds { get; set; } = 1000;
 }
 
 /// <summary>A bucket of <see cref="BurstLimit"/> tokens refilled at <see cref="TokensPerSecond"/>.</summary>
@@ -64,4 +75,11 @@ public sealed class TokenBucketLimit
     /// </summary>
     [Range(0, 10_000)]
     public int LeaseMilliseconds { get; set; } = 100;
+
+    /// <summary>
+    /// How long an instance may hold tokens of a slow key (one that spends fewer than four tokens in
+    /// <see cref="LeaseMilliseconds"/>), so that its next requests find them; 0 treats it as any other key.
+    /// </summary>
+    [Range(0, 60_000)]
+    public int SlowKeyLeaseMilliseconds { get; set; } = 5000;
 }

@@ -21,8 +21,7 @@ internal sealed class RedisDecisionBatcher(RateLimitRule rule, RedisRateStore st
 
     /// <summary>
     /// The decision for one request of <paramref name="key"/>, or null when Redis failed and the caller must fall
-    /// back. <paramref name="request"/> is what a token-bucket request spends, holds and hands back; a fixed window
-    /// counts one request whatever it says.
+    /// back. <paramref name="request"/> is what the request spends, holds and hands back.
     /// </summary>
     public Task<RateDecision?> DecideAsync(string key, TokenRequest request)
     {
@@ -89,10 +88,11 @@ internal sealed class RedisDecisionBatcher(RateLimitRule rule, RedisRateStore st
         try
         {
             RedisKey[] keys = [.. batch.Select(item => item.Key)];
+            TokenRequest[] requests = [.. batch.Select(item => item.Request)];
             var decisions = rule switch
             {
-                FixedWindowRule window => await store.DecideAsync(window, keys),
-                TokenBucketRule bucket => await store.DecideAsync(bucket, keys, [.. batch.Select(item => item.Request)]),
+                FixedWindowRule window => await store.DecideAsync(window, keys, requests),
+                TokenBucketRule bucket => await store.DecideAsync(bucket, keys, requests),
                 _ => throw new InvalidOperationException($"Unknown rate limit rule {rule}."),
             };
             for (var index = 0; index < batch.Count; index++)

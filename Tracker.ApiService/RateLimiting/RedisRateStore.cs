@@ -45,14 +45,31 @@ public sealed class RedisRateStore(IConnectionMultiplexer redis)
         return _isCluster.Value;
     }
 
-    /// <summary>Decides one request for each of <paramref name="keys"/>, in their order.</summary>
-    public async Task<RateDecision[]> DecideAsync(FixedWindowRule rule, RedisKey[] keys)
+    /// <summary>
+    /// Decides <paramref name="requests"/> (aligned with <paramref name="keys"/>), in their order: each takes its
+    /// permit or is refused, and what it was granted to hold, from which window, is <see cref="RateDecision.Held"/>
+    /// and <see cref="RateDecision.Period"/>.
+    /// </summary>
+    public async Task<RateDecision[]> DecideAsync(FixedWindowRule rule, RedisKey[] keys, TokenRequest[] requests)
     {
-        var result = (RedisResult[])(await redis.GetDatabase().ScriptEvaluateAsync(FixedWindowScript, keys, [(long)rule.Window.TotalMilliseconds]))!;
+        var arguments = new RedisValue[2 + 4 * keys.Length];
+        arguments[0] = rule.PermitLimit;
+        arguments[1] = (long)rule.Window.TotalMilliseconds;
+        for (var index = 0; index < keys.Length; index++)
+        {
+            arguments[2 + 4 * index] = requests[index].Cost;
+            arguments[3 + 4 * index] = requests[index].Hold;
+            arguments[4 + 4 * index] = requests[index].Returned;
+            arguments[5 + 4 * index] = requests[index].ReturnedPeriod;
+        }
+
+        var result = (RedisResult[])(await redis.GetDatabase().ScriptEvaluateAsync(FixedWindowScript, keys, arguments))!;
         var decisions = new RateDecision[keys.Length];
         for (var index = 0; index < keys.Length; index++)
         {
-            decisions[index] = RateMath.FixedWindow(rule, (long)result[2 * index], TimeSpan.FromMilliseconds((long)result[2 * index + 1]));
+            var answer = 5 * index;
+            decisions[index] = RateMath.FixedWindow((long)result[answer] == 1, (long)result[answer + 2], TimeSpan.FromMilliseconds((long)result[answer + 3]))
+                with { Held = (int)(long)result[answer + 1], Period = (long)result[answer + 4] };
         }
 
         return decisions;
@@ -64,15 +81,17 @@ public sealed class RedisRateStore(IConnectionMultiplexer redis)
     /// </summary>
     public async Task<RateDecision[]> DecideAsync(TokenBucketRule rule, RedisKey[] keys, TokenRequest[] requests)
     {
-        var arguments = new RedisValue[3 + 3 * keys.Length];
+        var arguments = new RedisValue[4 + 4 * keys.Length];
         arguments[0] = rule.BurstLimit;
         arguments[1] = (rule.TokensPerSecond / 1000).ToString("R", CultureInfo.InvariantCulture);
         arguments[2] = (long)Math.Ceiling(rule.LeaseLifetime.TotalMilliseconds);
+        arguments[3] = (long)Math.Ceiling(rule.SlowKeyLeaseLifetime.TotalMilliseconds);
         for (var index = 0; index < keys.Length; index++)
         {
-            arguments[3 + 3 * index] = requests[index].Cost;
-            arguments[4 + 3 * index] = requests[index].Hold;
-            arguments[5 + 3 * index] = requests[index].Returned;
+            arguments[4 + 4 * index] = requests[index].Cost;
+            arguments[5 + 4 * index] = requests[index].Hold;
+            arguments[6 + 4 * index] = requests[index].Returned;
+            arguments[7 + 4 * index] = requests[index].SlowKeyLease ? 1 : 0;
         }
 
         var result = (RedisResult[])(await redis.GetDatabase().ScriptEvaluateAsync(TokenBucketScript, keys, arguments))!;
@@ -97,10 +116,12 @@ public sealed class RedisRateStore(IConnectionMultiplexer redis)
 }
 
 /// <summary>
-/// One request against a token bucket: the tokens it spends now (all or none), the tokens its instance would hold
-/// for the partition's next requests, and held tokens it hands back unspent (<see cref="TokenLease"/>).
+/// One request against a token bucket or a fixed window: the tokens (permits) it spends now (all or none), those its
+/// instance would hold for the partition's next requests, and held ones it hands back unspent, with the period they
+/// were taken in (<see cref="RateDecision.Period"/>; see <see cref="TokenLease"/>). A slow key's tokens are held
+/// for <see cref="TokenBucketRule.SlowKeyLeaseLifetime"/> (<see cref="SlowKeyLease"/>).
 /// </summary>
-public readonly record struct TokenRequest(int Cost, int Hold = 0, int Returned = 0)
+public readonly record struct TokenRequest(int Cost, int Hold = 0, int Returned = 0, long ReturnedPeriod = 0, bool SlowKeyLease = false)
 {
     /// <summary>One token, for one request, and nothing held.</summary>
     public static TokenRequest OneToken => new(1);

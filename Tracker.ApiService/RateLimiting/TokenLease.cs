@@ -1,9 +1,12 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace Tracker.ApiService.RateLimiting;
 
 /// <summary>
-/// Tokens of one partition's bucket that this instance took from Redis ahead of the requests that spend them, so
-/// that a busy API key is decided in memory, synchronously, instead of by one Redis round trip per request (on two
-/// cores the asynchronous decision cost a quarter of single-event ingest throughput: docs/performance.md).
+/// Tokens of one partition's bucket (or permits of its fixed window) that this instance took from Redis ahead of the
+/// requests that spend them, so that a busy API key or client is decided in memory, synchronously, instead of by
+/// one Redis round trip per request (on two cores the asynchronous decision cost a quarter of single-event ingest
+/// throughput: docs/performance.md).
 /// </summary>
 /// <remarks>
 /// The protocol: <see cref="TryTake"/> spends held tokens; a request they cannot pay gets a fetch from
@@ -11,10 +14,21 @@ namespace Tracker.ApiService.RateLimiting;
 /// <see cref="LeaseFetch"/> is sent to Redis and then settled exactly once; at most one is in flight.
 /// <para>
 /// Never over-admits: every token spent here was first taken from the shared bucket, and Redis counts tokens
-/// granted to be held against the burst for at least <see cref="TokenBucketRule.LeaseLifetime"/>, so they never add
-/// to a bucket that refilled meanwhile. Held tokens are therefore spent only within a lifetime of the start of the
-/// fetch that brought them (which is before Redis granted them); unspent ones are then handed back with the key's
-/// next fetch. A request that needs more than is held pays with what is held and the rest from Redis (or, refused,
+/// granted to be held against the burst for at least <see cref="TokenBucketRule.LeaseLifetime"/> (a slow key's for
+/// <see cref="TokenBucketRule.SlowKeyLeaseLifetime"/>), so they never add to a bucket that refilled meanwhile. Held
+/// tokens are therefore spent only within a lifetime of the start of the fetch that brought them (which is before
+/// Redis granted them); unspent ones are then handed back with the key's next fetch.
+/// </para>
+/// <para>
+/// A fixed window's permits are the same, with the window for the bucket: Redis counts permits granted to be held
+/// as taken, so all instances together never take more than the limit from a window. Held permits are spent only
+/// within the window they were taken from: they end a lifetime after their fetch started or at the window's end as
+/// Redis told it, counted from the same start, whichever is first. Unspent ones are handed back to their window
+/// only (tagged with its <see cref="RateDecision.Period"/>; Redis ignores them once a later window has begun), and
+/// an answer from a later window drops whatever is held of an earlier one.
+/// </para>
+/// <para>
+/// A request that needs more than is held pays with what is held and the rest from Redis (or, refused,
 /// keeps what it held). What remains is bounded under-admission across instances: tokens held here cannot be spent
 /// by another instance, and an instance holds at most an eighth of the burst (<see cref="MaxTokens"/>), while Redis
 /// grants at most half of what a bucket has left. A fetch asks for what the key's recent rate would spend in one
@@ -22,13 +36,19 @@ namespace Tracker.ApiService.RateLimiting;
 /// leases. Thread-safe.
 /// </para>
 /// </remarks>
-public sealed class TokenLease(TokenBucketRule rule, TimeProvider time)
+public sealed class TokenLease(RateLimitRule rule, TimeProvider time)
 {
     /// <summary>Demand is measured over at least this share of a lifetime, so one request does not read as a high rate.</summary>
     private const int ShortestDemandWindowPerLifetime = 10;
 
+    /// <summary>A key whose demand over a lifetime is fewer tokens is slow: it gets the slow-key lifetime.</summary>
+    private const int SlowKeyTokens = 4;
+
     private readonly Lock _gate = new();
-    private readonly long _lifetimeTicks = (long)(rule.LeaseLifetime.TotalSeconds * time.TimestampFrequency);
+    private readonly long _lifetimeTicks = (long)(LeaseLifetime(rule).TotalSeconds * time.TimestampFrequency);
+    private readonly long _slowKeyLifetimeTicks = rule is TokenBucketRule bucket
+        ? (long)(bucket.SlowKeyLeaseLifetime.TotalSeconds * time.TimestampFrequency)
+        : 0;
     private int _tokens;
     private long _expiresAt;
 
@@ -38,14 +58,25 @@ public sealed class TokenLease(TokenBucketRule rule, TimeProvider time)
 
     // Dropped unspent, to be handed back to the bucket with the next fetch.
     private int _unspent;
-    private long _bucketLeftAtFetch;
+
+    // The period (fixed window) everything held and unspent was taken in; zero for a token bucket.
+    private long _period;
+
+    // When the fixed window of the held permits ends, as the answer that brought them says: the decisions' reset.
+    private long _periodEndsAt;
+    private long _leftAtFetch;
     private int _lastGrant;
     private long _demand;
     private long _demandSince = time.GetTimestamp();
     private LeaseFetch? _inFlight;
 
-    /// <summary>The most tokens this instance holds at once: an eighth of the burst, at least one.</summary>
-    public int MaxTokens { get; } = Math.Max(1, rule.BurstLimit / 8);
+    /// <summary>The most tokens this instance holds at once: an eighth of the burst (or of a window's limit), at least one.</summary>
+    public int MaxTokens { get; } = Math.Max(1, rule switch
+    {
+        TokenBucketRule bucket => bucket.BurstLimit,
+        FixedWindowRule window => window.PermitLimit,
+        _ => throw new ArgumentOutOfRangeException(nameof(rule), rule, "Unknown rate limit rule."),
+    } / 8);
 
     /// <summary>Tokens held now, unexpired.</summary>
     public int Tokens
@@ -65,8 +96,11 @@ public sealed class TokenLease(TokenBucketRule rule, TimeProvider time)
     /// demand either way. When the tokens run low, <paramref name="refill"/> is a fetch to send now, ahead of the
     /// requests that will need it; otherwise null.
     /// </summary>
-    /// <param name="bucketLeft">The bucket's tokens as this instance sees them: Redis's at the last fetch plus those held.</param>
-    public bool TryTake(int cost, out long bucketLeft, out LeaseFetch? refill)
+    /// <param name="decision">
+    /// The request's decision when it was paid: what is left as this instance sees it (Redis's at the last fetch
+    /// plus those held) and when the bucket is full again or the window ends.
+    /// </param>
+    public bool TryTake(int cost, [NotNullWhen(true)] out RateDecision? decision, out LeaseFetch? refill)
     {
         lock (_gate)
         {
@@ -74,7 +108,7 @@ public sealed class TokenLease(TokenBucketRule rule, TimeProvider time)
             _demand += cost;
             DropIfExpired(now);
             refill = null;
-            bucketLeft = 0;
+            decision = null;
             if (_tokens + _olderTokens < cost)
             {
                 return false;
@@ -83,7 +117,10 @@ public sealed class TokenLease(TokenBucketRule rule, TimeProvider time)
             var fromOlder = Math.Min(_olderTokens, cost);
             _olderTokens -= fromOlder;
             _tokens -= cost - fromOlder;
-            bucketLeft = _bucketLeftAtFetch + _tokens + _olderTokens;
+            var left = _leftAtFetch + _tokens + _olderTokens;
+            decision = rule is TokenBucketRule bucket
+                ? RateMath.TokenBucket(bucket, allowed: true, left)
+                : RateMath.FixedWindow(allowed: true, left, time.GetElapsedTime(now, Math.Max(now, _periodEndsAt)));
             // Fetched before the last quarter is spent, the next tokens usually arrive before a request must wait.
             if (_inFlight is null && _tokens + _olderTokens <= _lastGrant / 4)
             {
@@ -119,30 +156,40 @@ public sealed class TokenLease(TokenBucketRule rule, TimeProvider time)
         }
     }
 
-    internal int Complete(LeaseFetch fetch, bool paid, int held, long bucketLeft)
+    internal int Complete(LeaseFetch fetch, RateDecision decision)
     {
         lock (_gate)
         {
             var now = time.GetTimestamp();
             _inFlight = null;
-            if (!paid)
+            if (!decision.Allowed)
             {
                 KeepUnpaid(fetch, now);
             }
 
+            if (decision.Period != _period)
+            {
+                // A later window has begun in Redis, so the earlier one has ended: what is held of it is already
+                // due to end here, and handing it back would add to the later window.
+                _tokens = _olderTokens = _unspent = 0;
+                _period = decision.Period;
+            }
+
+            _periodEndsAt = now + (long)(decision.ResetAfter.TotalSeconds * time.TimestampFrequency);
             DropIfExpired(now);
-            if (held > 0)
+            if (decision.Held > 0)
             {
                 if (_tokens > 0)
                 {
-                    _olderExpiresAt = _olderTokens > 0 ? _olderExpiresAt : _expiresAt;
+                    // A slow key's tokens may outlive a busy key's fetched after them: merged, they end with the first.
+                    _olderExpiresAt = _olderTokens > 0 ? Math.Min(_olderExpiresAt, _expiresAt) : _expiresAt;
                     _olderTokens += _tokens;
                 }
 
-                _tokens = held;
-                _lastGrant = held;
-                _expiresAt = fetch.StartedAt + _lifetimeTicks;
-                _bucketLeftAtFetch = bucketLeft;
+                _tokens = decision.Held;
+                _lastGrant = decision.Held;
+                _expiresAt = fetch.StartedAt + HeldFor(fetch, decision);
+                _leftAtFetch = decision.Remaining;
             }
 
             return _tokens + _olderTokens;
@@ -176,14 +223,45 @@ public sealed class TokenLease(TokenBucketRule rule, TimeProvider time)
     {
         DropIfExpired(now);
         var window = Math.Max(now - _demandSince, _lifetimeTicks / ShortestDemandWindowPerLifetime);
-        var want = window <= 0 ? 1 : (int)Math.Min(MaxTokens, Math.Ceiling(_demand * (double)_lifetimeTicks / window));
+        var lifetime = _lifetimeTicks;
+        var want = Wanted(lifetime, window);
+        // A slow key (a few requests a second among many keys) would find its tokens expired by its next request and
+        // wait for Redis every time; held for the longer slow-key lifetime, they are still there. That lends nothing
+        // beyond the limit: Redis counts them against the burst for a slow-key lifetime after the grant (in windows
+        // of that length, apart from the busy keys' short ones), so the bucket never refills over tokens held here,
+        // and they are dropped here before that. What it costs is under-admission, bounded: a key is slow only while
+        // it spends fewer than four tokens in a short lifetime, so it holds, and Redis counts against its burst, at
+        // most what it spends in one to two slow-key lifetimes.
+        if (_slowKeyLifetimeTicks > lifetime && want < SlowKeyTokens)
+        {
+            lifetime = _slowKeyLifetimeTicks;
+            want = Wanted(lifetime, window);
+        }
+
         _demand = 0;
         _demandSince = now;
         var hold = Math.Max(0, Math.Clamp(want, 1, MaxTokens) - cost);
-        _inFlight = new LeaseFetch(this, now, paidFromHeld, paidExpiresAt, new TokenRequest(cost - paidFromHeld, hold, _unspent));
+        var request = new TokenRequest(cost - paidFromHeld, hold, _unspent, _period, SlowKeyLease: lifetime != _lifetimeTicks);
+        _inFlight = new LeaseFetch(this, now, lifetime, paidFromHeld, paidExpiresAt, request);
         _unspent = 0;
         return _inFlight;
     }
+
+    private int Wanted(long lifetime, long window) =>
+        window <= 0 ? 1 : (int)Math.Min(MaxTokens, Math.Ceiling(_demand * (double)lifetime / window));
+
+    // A window's permits are held for a lifetime at most, and never past the window's end: Redis measured what was
+    // left of it after the fetch started, so counted from the start it ends here no later than in Redis.
+    private long HeldFor(LeaseFetch fetch, RateDecision decision) => rule is FixedWindowRule
+        ? Math.Min(fetch.Lifetime, (long)(decision.ResetAfter.TotalSeconds * time.TimestampFrequency))
+        : fetch.Lifetime;
+
+    private static TimeSpan LeaseLifetime(RateLimitRule rule) => rule switch
+    {
+        TokenBucketRule bucket => bucket.LeaseLifetime,
+        FixedWindowRule window => window.LeaseLifetime,
+        _ => throw new ArgumentOutOfRangeException(nameof(rule), rule, "Unknown rate limit rule."),
+    };
 
     private void DropIfExpired(long now)
     {
@@ -210,10 +288,11 @@ public sealed class LeaseFetch
     private readonly TokenLease _lease;
     private int _settled;
 
-    internal LeaseFetch(TokenLease lease, long startedAt, int paidFromHeld, long paidExpiresAt, TokenRequest request)
+    internal LeaseFetch(TokenLease lease, long startedAt, long lifetime, int paidFromHeld, long paidExpiresAt, TokenRequest request)
     {
         _lease = lease;
         StartedAt = startedAt;
+        Lifetime = lifetime;
         PaidFromHeld = paidFromHeld;
         PaidExpiresAt = paidExpiresAt;
         Request = request;
@@ -233,11 +312,14 @@ public sealed class LeaseFetch
     /// <summary>When it started: granted tokens are held for a lifetime from here, since Redis granted them later.</summary>
     internal long StartedAt { get; }
 
+    /// <summary>How long the tokens it brings are held, in timestamp ticks: a slow key's are held longer.</summary>
+    internal long Lifetime { get; }
+
     /// <summary>Keeps the tokens Redis granted to hold (none when it refused) and returns how many are held now.</summary>
     public int Complete(RateDecision decision)
     {
         Settle();
-        return _lease.Complete(this, decision.Allowed, decision.Held, decision.Remaining);
+        return _lease.Complete(this, decision);
     }
 
     /// <summary>

@@ -177,9 +177,11 @@ public sealed class RateLimitingTests(ServersFixture servers)
     }
 
     [Fact]
-    public async Task Each_fixed_window_decision_is_one_redis_round_trip()
+    public async Task With_usage_leases_off_each_fixed_window_decision_is_one_redis_round_trip()
     {
-        await using var factory = await TrackerApiFactory.CreateAsync(servers, Limits());
+        var settings = Limits();
+        settings["RateLimiting:Usage:LeaseMilliseconds"] = "0";
+        await using var factory = await TrackerApiFactory.CreateAsync(servers, settings);
         using var http = factory.CreateClient();
         var token = await http.LoginTokenAsync(await http.RegisterNewAsync());
         await using var redis = await ConnectionMultiplexer.ConnectAsync(servers.Redis.ConnectionString + ",allowAdmin=true");
@@ -229,20 +231,11 @@ public sealed class RateLimitingTests(ServersFixture servers)
         using var http = factory.CreateClient();
         var client = await http.RegisterNewAsync();
 
-        using var concurrency = new SemaphoreSlim(64);
-        var statuses = await Task.WhenAll(Enumerable.Range(0, 700).Select(async _ =>
+        var statuses = await ConcurrentlyAsync(700, atOnce: 64, async _ =>
         {
-            await concurrency.WaitAsync();
-            try
-            {
-                using var response = await http.PostLogAsync(client.ApiKey, Log());
-                return response.StatusCode;
-            }
-            finally
-            {
-                concurrency.Release();
-            }
-        }));
+            using var response = await http.PostLogAsync(client.ApiKey, Log());
+            return response.StatusCode;
+        });
 
         var created = statuses.Count(status => status == HttpStatusCode.Created);
         // Held tokens are spent by the next requests, or handed back when their lease ends and fetched again: with
@@ -271,6 +264,117 @@ public sealed class RateLimitingTests(ServersFixture servers)
 
         Assert.InRange(created, burst - 2 * (burst / 8), burst);
         Assert.Equal(created, await CountLogsAsync(first.DatabaseConnectionString));
+    }
+
+    [Fact]
+    public async Task A_client_alone_spends_its_whole_usage_window_from_permits_held_ahead_and_each_answer_says_what_is_left()
+    {
+        const int limit = 100;
+        var settings = Limits(usage: limit);
+        settings["RateLimiting:Usage:LeaseMilliseconds"] = "10000";
+        await using var factory = await TrackerApiFactory.CreateAsync(servers, settings);
+        using var http = factory.CreateClient();
+        var token = await http.LoginTokenAsync(await http.RegisterNewAsync());
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(servers.Redis.ConnectionString + ",allowAdmin=true");
+
+        var before = await ScriptCallsAsync(redis);
+        for (var remaining = limit - 1; remaining >= 0; remaining--)
+        {
+            using var allowed = await http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/keys", token);
+            Assert.Equal(HttpStatusCode.OK, allowed.StatusCode);
+            var state = Header(allowed, "RateLimit");
+            Assert.StartsWith($"\"usage\";r={remaining};t=", state, StringComparison.Ordinal);
+            Assert.InRange(int.Parse(state.Split("t=")[1], System.Globalization.CultureInfo.InvariantCulture), 1, 60);
+        }
+
+        using var refused = await http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/keys", token);
+        Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+        Assert.StartsWith("\"usage\";r=0;t=", Header(refused, "RateLimit"), StringComparison.Ordinal);
+        Assert.InRange(int.Parse(Header(refused, "Retry-After"), System.Globalization.CultureInfo.InvariantCulture), 1, 60);
+        // Permits were taken ahead, a few per round trip (at most an eighth of the limit), not one per request.
+        Assert.InRange(await ScriptCallsAsync(redis) - before, limit / 12, limit / 3);
+    }
+
+    [Fact]
+    public async Task Two_instances_holding_usage_permits_ahead_never_admit_more_than_the_window_limit()
+    {
+        const int limit = 400;
+        var settings = Limits(usage: limit);
+        settings["RateLimiting:Usage:LeaseMilliseconds"] = "10000";
+        await using var first = await TrackerApiFactory.CreateAsync(servers, settings);
+        await using var second = first.CreateSibling();
+        using var firstHttp = first.CreateClient();
+        using var secondHttp = second.CreateClient();
+        var token = await firstHttp.LoginTokenAsync(await firstHttp.RegisterNewAsync());
+
+        var statuses = await ConcurrentlyAsync(1000, atOnce: 32, async request =>
+        {
+            using var response = await (request % 2 == 0 ? firstHttp : secondHttp).SendWithTokenAsync(HttpMethod.Get, "/api/v1/keys", token);
+            return response.StatusCode;
+        });
+
+        // Never more than the limit; less only by what an instance still held when its last request had passed (each
+        // holds at most an eighth of the limit).
+        var allowed = statuses.Count(status => status == HttpStatusCode.OK);
+        Assert.InRange(allowed, limit - 2 * (limit / 8), limit);
+        Assert.Equal(1000 - allowed, statuses.Count(status => status == HttpStatusCode.TooManyRequests));
+    }
+
+    [Fact]
+    public async Task A_slow_key_finds_tokens_held_for_it_between_its_requests()
+    {
+        var settings = Limits(ingestBurst: 1000, ingestPerSecond: 0.001);
+        settings["RateLimiting:Ingest:SlowKeyLeaseMilliseconds"] = "10000";
+        await using var factory = await TrackerApiFactory.CreateAsync(servers, settings);
+        using var http = factory.CreateClient();
+        var client = await http.RegisterNewAsync();
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(servers.Redis.ConnectionString + ",allowAdmin=true");
+
+        // One log every 60 ms or more: too slow for the 100 ms lease to hold a token from one request to the next.
+        var before = await ScriptCallsAsync(redis);
+        for (var request = 0; request < 40; request++)
+        {
+            using var response = await http.PostLogAsync(client.ApiKey, Log());
+            Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+            await Task.Delay(TimeSpan.FromMilliseconds(60));
+        }
+
+        Assert.InRange(await ScriptCallsAsync(redis) - before, 1, 12);
+    }
+
+    [Fact]
+    public async Task Many_keys_on_two_instances_each_get_at_most_their_own_bucket()
+    {
+        const int burst = 40;
+        const int keys = 30;
+        var settings = Limits(ingestBurst: burst, ingestPerSecond: 0.001);
+        // Every key slow: tokens are held for the slow-key lease, past the whole test.
+        settings["RateLimiting:Ingest:LeaseMilliseconds"] = "1";
+        settings["RateLimiting:Ingest:SlowKeyLeaseMilliseconds"] = "30000";
+        await using var first = await TrackerApiFactory.CreateAsync(servers, settings);
+        await using var second = first.CreateSibling();
+        using var firstHttp = first.CreateClient();
+        using var secondHttp = second.CreateClient();
+        var client = await firstHttp.RegisterNewAsync();
+        var token = await firstHttp.LoginTokenAsync(client);
+        var apiKeys = new List<string> { client.ApiKey };
+        while (apiKeys.Count < keys)
+        {
+            using var key = await firstHttp.SendWithTokenAsync(HttpMethod.Post, "/api/v1/keys", token, new { name = $"key {apiKeys.Count}" });
+            apiKeys.Add((await DataAsync(key, HttpStatusCode.Created)).GetProperty("apiKey").GetString()!);
+        }
+
+        // Every key's requests alternate between the instances, all keys at once.
+        var statuses = await ConcurrentlyAsync(2 * burst * keys, atOnce: 32, async request =>
+        {
+            var apiKey = apiKeys[request % keys];
+            using var response = await (request / keys % 2 == 0 ? firstHttp : secondHttp).PostLogAsync(apiKey, Log());
+            return (apiKey, response.StatusCode);
+        });
+        var created = apiKeys.Select(apiKey => statuses.Count(status => status == (apiKey, HttpStatusCode.Created))).ToArray();
+
+        Assert.All(created, count => Assert.InRange(count, burst - 2 * (burst / 8), burst));
+        Assert.Equal(created.Sum(), await CountLogsAsync(first.DatabaseConnectionString));
     }
 
     [Fact]
@@ -325,6 +429,23 @@ public sealed class RateLimitingTests(ServersFixture servers)
         {
             Assert.True(paths.GetProperty(path).GetProperty(method).GetProperty("responses").TryGetProperty("429", out _), $"{method} {path} documents no 429");
         }
+    }
+
+    private static async Task<T[]> ConcurrentlyAsync<T>(int requests, int atOnce, Func<int, Task<T>> send)
+    {
+        using var concurrency = new SemaphoreSlim(atOnce);
+        return await Task.WhenAll(Enumerable.Range(0, requests).Select(async request =>
+        {
+            await concurrency.WaitAsync();
+            try
+            {
+                return await send(request);
+            }
+            finally
+            {
+                concurrency.Release();
+            }
+        }));
     }
 
     private static async Task<long> ScriptCallsAsync(ConnectionMultiplexer redis)

@@ -26,15 +26,42 @@ public sealed class RedisRateStoreTests(ServersFixture servers) : IAsyncLifetime
         var rule = new FixedWindowRule("usage", 3, TimeSpan.FromSeconds(60));
         RedisKey a = _prefix + "a", b = _prefix + "b";
 
-        var first = await store.DecideAsync(rule, [a, a, b, a, a]);
-        var second = await store.DecideAsync(rule, [b, a]);
+        var first = await store.DecideAsync(rule, [a, a, b, a, a], Ones(5));
+        var second = await store.DecideAsync(rule, [b, a], Ones(2));
 
         Assert.Equal([true, true, true, true, false], first.Select(decision => decision.Allowed));
         Assert.Equal([2L, 1, 2, 0, 0], first.Select(decision => decision.Remaining));
         Assert.Equal([true, false], second.Select(decision => decision.Allowed));
-        Assert.Equal(5, (long)await _redis.GetDatabase().StringGetAsync(a));
+        // A refusal counts nothing.
+        Assert.Equal(3, (long)await _redis.GetDatabase().StringGetAsync(a));
         Assert.InRange(first[4].RetryAfter, TimeSpan.FromSeconds(59), TimeSpan.FromSeconds(60));
         Assert.InRange((await _redis.GetDatabase().KeyTimeToLiveAsync(a))!.Value, TimeSpan.FromSeconds(59), TimeSpan.FromSeconds(60));
+    }
+
+    [Fact]
+    public async Task A_fixed_window_grants_to_hold_at_most_half_of_what_is_left_and_takes_back_only_its_own_permits()
+    {
+        var store = new RedisRateStore(_redis);
+        var rule = new FixedWindowRule("usage", 100, TimeSpan.FromSeconds(2));
+        RedisKey a = _prefix + "a";
+
+        // 100: one taken, 29 held. 70: one taken, then 79 asked, half of the 69 left held (34). 35: a refill, half
+        // held (17).
+        var decisions = await store.DecideAsync(rule, [a, a, a], [new(1, 29), new(1, 79), new(0, 40)]);
+        Assert.Equal([29, 34, 17], decisions.Select(decision => decision.Held));
+        Assert.Equal([70L, 35, 18], decisions.Select(decision => decision.Remaining));
+        var window = decisions[0].Period;
+        Assert.All(decisions, decision => Assert.Equal(window, decision.Period));
+
+        // Handed back to their window, the permits can be taken again; a hand-back naming another window is ignored.
+        var back = await store.DecideAsync(rule, [a, a], [new(1, Returned: 20, ReturnedPeriod: window), new(1, Returned: 50, ReturnedPeriod: window - 2000)]);
+        Assert.Equal([18L + 20 - 1, 18 + 20 - 2], back.Select(decision => decision.Remaining));
+
+        // Once the window has ended, permits handed back to it do not add to the next one.
+        await Task.Delay(rule.Window + TimeSpan.FromMilliseconds(100));
+        var next = Assert.Single(await store.DecideAsync(rule, [a], [new(1, Returned: 60, ReturnedPeriod: window)]));
+        Assert.Equal(99, next.Remaining);
+        Assert.InRange(next.Period - window, 2000, 60_000);
     }
 
     [Fact]
@@ -104,6 +131,26 @@ public sealed class RedisRateStoreTests(ServersFixture servers) : IAsyncLifetime
 
         // Counted for one to two lease lifetimes from their grant, they no longer hold the bucket down after that.
         await Task.Delay(2 * rule.LeaseLifetime + TimeSpan.FromMilliseconds(300));
+        Assert.Equal(99, Assert.Single(await store.DecideAsync(rule, [a], Ones(1))).Remaining);
+    }
+
+    [Fact]
+    public async Task A_slow_key_s_tokens_count_against_the_burst_for_the_slow_key_lease()
+    {
+        var store = new RedisRateStore(_redis);
+        // Busy keys' leases last 50 ms, slow keys' 1.5 s; the burst refills in 100 ms.
+        var rule = new TokenBucketRule("ingest", 100, 1000, TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(1500));
+        RedisKey a = _prefix + "a";
+        var granted = System.Diagnostics.Stopwatch.StartNew();
+
+        Assert.Equal(39, Assert.Single(await store.DecideAsync(rule, [a], [new(1, 39, SlowKeyLease: true)])).Held);
+
+        // Well past two short leases, the 39 still hold the refilled bucket down.
+        await Task.Delay(TimeSpan.FromMilliseconds(300));
+        Assert.Equal(60, Assert.Single(await store.DecideAsync(rule, [a], Ones(1))).Remaining);
+        Assert.True(granted.Elapsed < rule.SlowKeyLeaseLifetime, $"The check ran {granted.ElapsedMilliseconds} ms after the grant, beyond its lease.");
+
+        await Task.Delay(2 * rule.SlowKeyLeaseLifetime + TimeSpan.FromMilliseconds(300));
         Assert.Equal(99, Assert.Single(await store.DecideAsync(rule, [a], Ones(1))).Remaining);
     }
 

@@ -81,14 +81,14 @@ public sealed class TokenLeaseTests
 
         for (var taken = 1; taken <= 72; taken++)
         {
-            Assert.True(lease.TryTake(1, out var bucketLeft, out var refill));
-            Assert.Equal(1500 + 100 - taken, bucketLeft);
+            Assert.True(lease.TryTake(1, out var decision, out var refill));
+            Assert.Equal(1500 + 100 - taken, decision.Remaining);
             Assert.Null(refill);
         }
 
         // A cost of two is paid from two held tokens at once; a cost beyond what is held takes none.
         Assert.True(lease.TryTake(2, out var afterTwo, out var noRefill));
-        Assert.Equal(1500 + 26, afterTwo);
+        Assert.Equal(1500 + 26, afterTwo.Remaining);
         Assert.Null(noRefill);
         Assert.False(lease.TryTake(27, out _, out _));
         Assert.Equal(26, lease.Tokens);
@@ -202,6 +202,84 @@ public sealed class TokenLeaseTests
 
         Assert.Equal(new TokenRequest(1), Begin(lease, 1).Request);
     }
+
+    [Fact]
+    public void A_slow_key_holds_what_it_spends_in_the_slow_key_lifetime_for_that_long_and_a_busy_one_does_not()
+    {
+        var lease = new TokenLease(Ingest with { SlowKeyLeaseLifetime = TimeSpan.FromSeconds(5) }, _time);
+        _time.Advance(TimeSpan.FromMilliseconds(200));
+        Assert.False(lease.TryTake(1, out _, out _));
+        // One request in 200 ms: less than one per 100 ms lifetime, 25 per 5 s.
+        var slow = Begin(lease, 1);
+        Assert.Equal(new TokenRequest(1, 24, SlowKeyLease: true), slow.Request);
+        Assert.Equal(24, slow.Complete(Granted(held: 24, bucketLeft: 1900)));
+
+        _time.Advance(TimeSpan.FromMilliseconds(4999));
+        Assert.Equal(24, lease.Tokens);
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal(0, lease.Tokens);
+
+        // Then fifty requests in the 50 ms after a fetch: a busy key, asking for a lifetime's worth of the short lease.
+        Assert.False(lease.TryTake(1, out _, out _));
+        Begin(lease, 1).Complete(Granted(held: 0, bucketLeft: 1900));
+        for (var request = 0; request < 50; request++)
+        {
+            Assert.False(lease.TryTake(1, out _, out _));
+            _time.Advance(TimeSpan.FromMilliseconds(1));
+        }
+
+        var busy = Begin(lease, 1);
+        Assert.False(busy.Request.SlowKeyLease);
+        Assert.Equal(100, busy.Request.Cost + busy.Request.Hold);
+    }
+
+    [Fact]
+    public void A_window_s_permits_are_held_until_its_end_at_the_latest_and_say_what_is_left_of_it()
+    {
+        var usage = new FixedWindowRule("usage", 800, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(2));
+        var lease = new TokenLease(usage, _time);
+        Assert.Equal(100, lease.MaxTokens);
+        // Redis answered that the window ends in 500 ms: the permits are not held for the lease's 2 s.
+        Assert.Equal(50, Begin(lease, 1).Complete(Permitted(held: 50, left: 700, windowLeft: TimeSpan.FromMilliseconds(500), window: 1_000)));
+
+        _time.Advance(TimeSpan.FromMilliseconds(100));
+        Assert.True(lease.TryTake(1, out var decision, out _));
+        Assert.Equal(700 + 49, decision.Remaining);
+        Assert.Equal(TimeSpan.FromMilliseconds(400), decision.ResetAfter);
+        Assert.Equal("\"usage\";r=749;t=1", decision.Header(usage));
+
+        _time.Advance(TimeSpan.FromMilliseconds(400));
+        Assert.Equal(0, lease.Tokens);
+        Assert.False(lease.TryTake(1, out _, out _));
+        // Handed back to the window they came from, which Redis ignores once a later one has begun.
+        var next = Begin(lease, 1);
+        Assert.Equal(new TokenRequest(1, next.Request.Hold, 49, ReturnedPeriod: 1_000), next.Request);
+    }
+
+    [Fact]
+    public void An_answer_from_a_later_window_drops_what_is_held_of_an_earlier_one_without_handing_it_back()
+    {
+        var lease = new TokenLease(new FixedWindowRule("usage", 800, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(2)), _time);
+        Begin(lease, 1).Complete(Permitted(held: 48, left: 700, windowLeft: TimeSpan.FromSeconds(30), window: 1_000));
+        LeaseFetch? refill = null;
+        for (var taken = 0; taken < 36; taken++)
+        {
+            Assert.True(lease.TryTake(1, out _, out refill));
+        }
+
+        // Redis says a later window has begun: the earlier one has ended, so its 12 permits held here go, and are
+        // not handed back (they would count against the later window).
+        Assert.NotNull(refill);
+        Assert.Equal(20, refill.Complete(Permitted(held: 20, left: 779, windowLeft: TimeSpan.FromSeconds(60), window: 61_000)));
+        _time.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal(0, lease.Tokens);
+        var next = Begin(lease, 1);
+        Assert.Equal(20, next.Request.Returned);
+        Assert.Equal(61_000, next.Request.ReturnedPeriod);
+    }
+
+    private static RateDecision Permitted(int held, long left, TimeSpan windowLeft, long window) =>
+        new(true, left, windowLeft, TimeSpan.Zero) { Held = held, Period = window };
 
     private static LeaseFetch Begin(TokenLease lease, int cost) => lease.BeginFetch(cost) ?? throw new Xunit.Sdk.XunitException("A fetch is in flight.");
 
