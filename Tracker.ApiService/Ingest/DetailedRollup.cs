@@ -13,19 +13,37 @@ namespace Tracker.ApiService.Ingest;
 /// sketch each, added to the table by one statement in the batch's transaction, one row per cell. The statement also
 /// caps each client-hour's distinct endpoints at <see cref="RollupDimensions.MaxEndpointsPerHour"/>: an endpoint
 /// the hour does not know yet is admitted while there is room (in endpoint order within a batch), later ones are
-/// counted under <see cref="HourlyUsageDetail.OtherEndpoint"/>. One client's logs are committed by one writer loop at a
-/// time (<see cref="FairBacklog"/>); only a batch written again after an unknown commit outcome may commit beside a
-/// later one of the same client, and both may then fill the last places, so an hour may then hold a few more.
+/// counted under <see cref="HourlyUsageDetail.OtherEndpoint"/>, and it returns the names its cells were stored under.
+/// A batch naming only endpoints that <see cref="AdmittedEndpoints"/> knows are admitted skips the cap's lookups.
+/// One client's logs are committed by one writer loop at a time (<see cref="FairBacklog"/>); only a batch written
+/// again after an unknown commit outcome may commit beside a later one of the same client, and both may then fill
+/// the last places, so an hour may then hold a few more.
 /// </summary>
 public sealed class DetailedRollup
 {
+    private const string InsertCells = """
+        INSERT INTO usage_hourly_details (client_id, hour_start, endpoint, method, status_class, api_key_id, request_count, latency)
+        """;
+
+    private static readonly string AddToCells = $"""
+        ON CONFLICT (client_id, hour_start, endpoint, method, status_class, api_key_id) DO UPDATE SET
+            request_count = usage_hourly_details.request_count + excluded.request_count,
+            latency = CASE
+                WHEN cardinality(usage_hourly_details.latency) + cardinality(excluded.latency) > {LatencySketch.CompactAbove}
+                THEN {LatencySketch.CompactFunction}(usage_hourly_details.latency || excluded.latency)
+                ELSE usage_hourly_details.latency || excluded.latency END
+        """;
+
+    private const string Cells = """
+        SELECT client_id, hour_start, endpoint, method, status_class, api_key_id, request_count, latency::bigint[] AS latency
+        FROM unnest(@client_ids, @hour_starts, @endpoints, @methods, @status_classes, @api_key_ids, @counts, @latencies)
+            AS cell(client_id, hour_start, endpoint, method, status_class, api_key_id, request_count, latency)
+        """;
+
     // Rows are inserted in key order, as every rollup is, so concurrent writers lock them in the same order.
     // A batch's cells that end up in "{other}" together are summed first: one statement cannot update a row twice.
-    private static readonly string Upsert = $$"""
-        WITH cells AS (
-            SELECT client_id, hour_start, endpoint, method, status_class, api_key_id, request_count, latency::bigint[] AS latency
-            FROM unnest(@client_ids, @hour_starts, @endpoints, @methods, @status_classes, @api_key_ids, @counts, @latencies)
-                AS cell(client_id, hour_start, endpoint, method, status_class, api_key_id, request_count, latency)),
+    private static readonly string CappedUpsert = $$"""
+        WITH cells AS ({{Cells}}),
         known AS (
             SELECT name.client_id, name.hour_start, name.endpoint
             FROM usage_hourly_endpoints AS name
@@ -43,21 +61,27 @@ public sealed class DetailedRollup
         named AS (
             INSERT INTO usage_hourly_endpoints (client_id, hour_start, endpoint)
             SELECT * FROM admitted ORDER BY 1, 2, 3
-            ON CONFLICT DO NOTHING)
-        INSERT INTO usage_hourly_details (client_id, hour_start, endpoint, method, status_class, api_key_id, request_count, latency)
-        SELECT cell.client_id, cell.hour_start, coalesce(kept.endpoint, '{{HourlyUsageDetail.OtherEndpoint}}'),
-               cell.method, cell.status_class, cell.api_key_id, sum(cell.request_count)::bigint, {{LatencySketch.ConcatAggregate}}(cell.latency)
-        FROM cells AS cell
-        LEFT JOIN (SELECT * FROM known UNION ALL SELECT * FROM admitted) AS kept
-            ON (kept.client_id, kept.hour_start, kept.endpoint) = (cell.client_id, cell.hour_start, cell.endpoint)
-        GROUP BY 1, 2, 3, 4, 5, 6
+            ON CONFLICT DO NOTHING),
+        stored AS (
+            {{InsertCells}}
+            SELECT cell.client_id, cell.hour_start, coalesce(kept.endpoint, '{{HourlyUsageDetail.OtherEndpoint}}'),
+                   cell.method, cell.status_class, cell.api_key_id, sum(cell.request_count)::bigint, {{LatencySketch.ConcatAggregate}}(cell.latency)
+            FROM cells AS cell
+            LEFT JOIN (SELECT * FROM known UNION ALL SELECT * FROM admitted) AS kept
+                ON (kept.client_id, kept.hour_start, kept.endpoint) = (cell.client_id, cell.hour_start, cell.endpoint)
+            GROUP BY 1, 2, 3, 4, 5, 6
+            ORDER BY 1, 2, 3, 4, 5, 6
+            {{AddToCells}}
+            RETURNING client_id, hour_start, endpoint)
+        SELECT DISTINCT client_id, hour_start, endpoint FROM stored WHERE endpoint <> '{{HourlyUsageDetail.OtherEndpoint}}'
+        """;
+
+    // Every cell's endpoint is already admitted (or "{other}"): the cells are the rows, one each, in key order.
+    private static readonly string Upsert = $"""
+        {InsertCells}
+        {Cells}
         ORDER BY 1, 2, 3, 4, 5, 6
-        ON CONFLICT (client_id, hour_start, endpoint, method, status_class, api_key_id) DO UPDATE SET
-            request_count = usage_hourly_details.request_count + excluded.request_count,
-            latency = CASE
-                WHEN cardinality(usage_hourly_details.latency) + cardinality(excluded.latency) > {{LatencySketch.CompactAbove}}
-                THEN {{LatencySketch.CompactFunction}}(usage_hourly_details.latency || excluded.latency)
-                ELSE usage_hourly_details.latency || excluded.latency END
+        {AddToCells}
         """;
 
     private readonly Dictionary<CellKey, Cell> _cells = [];
@@ -80,8 +104,12 @@ public sealed class DetailedRollup
         }
     }
 
-    /// <summary>The statement that adds the counted cells to the table; null when no log was counted.</summary>
-    public NpgsqlBatchCommand? ToCommand()
+    /// <summary>
+    /// The statement that adds the counted cells to the table, null when no log was counted. Unless every cell's
+    /// endpoint is in <paramref name="admitted"/>, it applies the cap and returns rows (client id, hour, endpoint): the
+    /// names its cells were stored under, to remember once the transaction has committed.
+    /// </summary>
+    public NpgsqlBatchCommand? ToCommand(AdmittedEndpoints admitted)
     {
         if (_cells.Count == 0)
         {
@@ -111,7 +139,7 @@ public sealed class DetailedRollup
             row++;
         }
 
-        var command = new NpgsqlBatchCommand(Upsert);
+        var command = new NpgsqlBatchCommand(AllAdmitted(admitted) ? Upsert : CappedUpsert);
         command.Parameters.Add(new NpgsqlParameter<Guid[]>("client_ids", clientIds));
         command.Parameters.Add(new NpgsqlParameter<DateTime[]>("hour_starts", hourStarts) { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
         command.Parameters.Add(new NpgsqlParameter<string[]>("endpoints", endpoints) { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Varchar });
@@ -122,6 +150,19 @@ public sealed class DetailedRollup
         // Sketches differ in length, and PostgreSQL arrays of arrays must be rectangular: each travels as text.
         command.Parameters.Add(new NpgsqlParameter<string[]>("latencies", latencies) { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         return command;
+    }
+
+    private bool AllAdmitted(AdmittedEndpoints admitted)
+    {
+        foreach (var key in _cells.Keys)
+        {
+            if (key.Endpoint != HourlyUsageDetail.OtherEndpoint && !admitted.Contains(key.ClientId, key.HourStart, key.Endpoint))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private static string ArrayLiteral(LatencySketch? sketch)

@@ -22,6 +22,7 @@ public static class IngestExtensions
         services.AddSingleton<Ingestion>();
         services.AddSingleton<BatchAdmission>();
         services.AddSingleton<IngestMetrics>();
+        services.AddSingleton<AdmittedEndpoints>();
         services.AddSingleton<ILogBatchCommitter, LogBatchCommitter>();
         services.AddSingleton<LogBatchWriter>();
         services.AddHostedService(provider => provider.GetRequiredService<LogBatchWriter>());

@@ -61,7 +61,7 @@ public sealed class AmbiguousCommitException(UncertainTransaction transaction, C
 /// usage rollups (the per-client totals and the detailed cells of <see cref="DetailedRollup"/>) and reads the
 /// transaction's id. Either all of it is committed or none is.
 /// </summary>
-public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCommitter
+public sealed class LogBatchCommitter(NpgsqlDataSource dataSource, AdmittedEndpoints admitted) : ILogBatchCommitter
 {
     private const string CopyCommand =
         "COPY logs (client_id, api_key_id, occurred_at, ip_address, method, endpoint, status_code, duration_ms) FROM STDIN (FORMAT BINARY)";
@@ -90,13 +90,13 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         try
         {
-            return await WriteAsync(connection, requests, isolateRefusals: false, cancellationToken);
+            return await WriteAsync(connection, requests, isolateRefusals: false, admitted, cancellationToken);
         }
         catch (PostgresException exception) when (IsRefusal(exception))
         {
             // Rare (validation refuses what PostgreSQL would, so this is a day with no partition, say): write again,
             // each part under a savepoint, so the refused request is found without a transaction per part.
-            return await WriteAsync(connection, requests, isolateRefusals: true, cancellationToken);
+            return await WriteAsync(connection, requests, isolateRefusals: true, admitted, cancellationToken);
         }
     }
 
@@ -153,7 +153,8 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
             or IndexOutOfRangeException or NullReferenceException or KeyNotFoundException;
 
     private static async Task<CommitResult> WriteAsync(
-        NpgsqlConnection connection, IReadOnlyList<LogRecord[]> requests, bool isolateRefusals, CancellationToken cancellationToken)
+        NpgsqlConnection connection, IReadOnlyList<LogRecord[]> requests, bool isolateRefusals, AdmittedEndpoints admitted,
+        CancellationToken cancellationToken)
     {
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         List<int> refused = [];
@@ -183,7 +184,7 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
             await WriteLogsAsync(connection, requests, 0, requests.Count, stored, cancellationToken);
         }
 
-        var (transactionId, duplicates) = await RollUpAsync(connection, transaction, requests, refused, stored, cancellationToken);
+        var (transactionId, duplicates, names) = await RollUpAsync(connection, transaction, requests, refused, stored, admitted, cancellationToken);
         var result = new CommitResult(refused, duplicates);
         var uncertain = new UncertainTransaction(transactionId, connection.ProcessID);
         try
@@ -196,6 +197,7 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
             throw new AmbiguousCommitException(uncertain, result, exception);
         }
 
+        admitted.Remember(names);
         return result;
     }
 
@@ -352,11 +354,12 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
 
     /// <summary>
     /// Adds the stored logs to both hourly rollups and returns the transaction's id, in one round trip; counts, per
-    /// request, the logs with ids that were not stored (the first of several copies in a batch is the stored one).
+    /// request, the logs with ids that were not stored (the first of several copies in a batch is the stored one);
+    /// returns the endpoint names the detailed cells were stored under, if the cap was applied.
     /// </summary>
-    private static async Task<(ulong TransactionId, int[] Duplicates)> RollUpAsync(
+    private static async Task<(ulong TransactionId, int[] Duplicates, List<(Guid, DateTime, string)> Names)> RollUpAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<LogRecord[]> requests, List<int> refused,
-        HashSet<LogKey> stored, CancellationToken cancellationToken)
+        HashSet<LogKey> stored, AdmittedEndpoints admitted, CancellationToken cancellationToken)
     {
         var duplicates = new int[requests.Count];
         var rollup = new Dictionary<(Guid ClientId, DateTime HourStart), long>();
@@ -392,13 +395,24 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource) : ILogBatchCo
         upsert.Parameters.Add(new NpgsqlParameter<DateTime[]>("hour_starts", rows.Select(row => row.Key.HourStart).ToArray()));
         upsert.Parameters.Add(new NpgsqlParameter<long[]>("counts", rows.Select(row => row.Value).ToArray()));
         statements.BatchCommands.Add(upsert);
-        if (details.ToCommand() is { } detailUpsert)
+        if (details.ToCommand(admitted) is { } detailUpsert)
         {
             statements.BatchCommands.Add(detailUpsert);
         }
 
-        var transactionId = (string)(await statements.ExecuteScalarAsync(cancellationToken))!;
-        return (ulong.Parse(transactionId, CultureInfo.InvariantCulture), duplicates);
+        await using var reader = await statements.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        var transactionId = ulong.Parse(reader.GetString(0), CultureInfo.InvariantCulture);
+        var names = new List<(Guid, DateTime, string)>();
+        while (await reader.NextResultAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                names.Add((reader.GetGuid(0), reader.GetFieldValue<DateTime>(1), reader.GetString(2)));
+            }
+        }
+
+        return (transactionId, duplicates, names);
     }
 
     /// <summary>What makes two logs the same log: its client, its id and its time.</summary>

@@ -63,7 +63,7 @@ public static class UsageApi
         return routes;
     }
 
-    private static async Task<Results<Ok<Envelope<IReadOnlyList<DailyCount>>>, ValidationProblem>> DailyAsync(
+    private static async Task<Results<SerializedOk<Envelope<IReadOnlyList<DailyCount>>>, ValidationProblem>> DailyAsync(
         ClaimsPrincipal user, UsageStatistics statistics, CancellationToken cancellationToken, int? days = null)
     {
         var query = new QueryValidation();
@@ -73,11 +73,10 @@ public static class UsageApi
             return problem;
         }
 
-        var counts = await statistics.DailyAsync(user.GetClientId(), window, cancellationToken);
-        return TypedResults.Ok(Envelope.Of("Daily usage statistics retrieved successfully", counts));
+        return await statistics.DailyAsync(user.GetClientId(), window, cancellationToken);
     }
 
-    private static async Task<Results<Ok<Envelope<IReadOnlyList<TopClient>>>, ValidationProblem>> TopAsync(
+    private static async Task<Results<SerializedOk<Envelope<IReadOnlyList<TopClient>>>, ValidationProblem>> TopAsync(
         UsageStatistics statistics, CancellationToken cancellationToken, int? hours = null, int? limit = null)
     {
         var query = new QueryValidation();
@@ -88,11 +87,10 @@ public static class UsageApi
             return problem;
         }
 
-        var top = await statistics.TopAsync(window, count, cancellationToken);
-        return TypedResults.Ok(Envelope.Of("Top clients retrieved successfully", top));
+        return await statistics.TopAsync(window, count, cancellationToken);
     }
 
-    private static async Task<Results<Ok<Envelope<IReadOnlyList<EndpointUsage>>>, ValidationProblem>> EndpointsAsync(
+    private static async Task<Results<SerializedOk<Envelope<IReadOnlyList<EndpointUsage>>>, ValidationProblem>> EndpointsAsync(
         ClaimsPrincipal user, UsageBreakdowns breakdowns, CancellationToken cancellationToken, int? hours = null, int? limit = null)
     {
         var query = new QueryValidation();
@@ -103,11 +101,10 @@ public static class UsageApi
             return problem;
         }
 
-        var endpoints = await breakdowns.EndpointsAsync(user.GetClientId(), window, count, cancellationToken);
-        return TypedResults.Ok(Envelope.Of("Endpoint usage retrieved successfully", endpoints));
+        return await breakdowns.EndpointsAsync(user.GetClientId(), window, count, cancellationToken);
     }
 
-    private static async Task<Results<Ok<Envelope<UsageSeries>>, ValidationProblem>> SeriesAsync(
+    private static async Task<Results<SerializedOk<Envelope<UsageSeries>>, ValidationProblem>> SeriesAsync(
         ClaimsPrincipal user, UsageBreakdowns breakdowns, TimeProvider time, CancellationToken cancellationToken,
         string? granularity = null, int? days = null, string? groupBy = null, string? tz = null, bool? percentiles = null, int? limit = null)
     {
@@ -132,11 +129,10 @@ public static class UsageApi
             return problem;
         }
 
-        var answer = await breakdowns.SeriesAsync(user.GetClientId(), series!, grouping, percentiles ?? false, lines, cancellationToken);
-        return TypedResults.Ok(Envelope.Of("Usage series retrieved successfully", answer));
+        return await breakdowns.SeriesAsync(user.GetClientId(), series!, grouping, percentiles ?? false, lines, cancellationToken);
     }
 
-    private static async Task<Results<Ok<Envelope<IReadOnlyList<DailyCount>>>, ValidationProblem, ProblemHttpResult>> KeyUsageAsync(
+    private static async Task<Results<SerializedOk<Envelope<IReadOnlyList<DailyCount>>>, ValidationProblem, ProblemHttpResult>> KeyUsageAsync(
         Guid id, ClaimsPrincipal user, UsageBreakdowns breakdowns, CancellationToken cancellationToken, int? days = null)
     {
         var query = new QueryValidation();
@@ -146,9 +142,11 @@ public static class UsageApi
             return problem;
         }
 
-        var counts = await breakdowns.KeyDailyAsync(user.GetClientId(), id, window, cancellationToken);
-        return counts is null
-            ? TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "API key not found.", detail: $"You have no API key with id {id}.")
-            : TypedResults.Ok(Envelope.Of("API key usage retrieved successfully", counts));
+        if (await breakdowns.KeyDailyAsync(user.GetClientId(), id, window, cancellationToken) is { } counts)
+        {
+            return counts;
+        }
+
+        return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "API key not found.", detail: $"You have no API key with id {id}.");
     }
 }

@@ -29,7 +29,7 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
                 WHERE client_id = $1 AND hour_start >= $2 AND hour_start <= $3
                 GROUP BY method, endpoint
                 ORDER BY total DESC, method COLLATE "C", endpoint COLLATE "C"
-                LIMIT {UsageQueries.MaxLimit}) AS cut)
+                LIMIT $4) AS cut)
         SELECT busiest.method, busiest.endpoint, busiest.total, busiest.client_errors, busiest.server_errors, sketch.latency
         FROM busiest
         LEFT JOIN (
@@ -49,17 +49,19 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
         GROUP BY day
         """;
 
-    /// <summary>The <see cref="UsageQueries.MaxLimit"/> busiest endpoints of the client over the whole UTC hours from
+    /// <summary>The <paramref name="limit"/> busiest endpoints of the client over the whole UTC hours from
     /// <paramref name="firstHour"/> to <paramref name="lastHour"/>: most requests first, then by method and endpoint.</summary>
-    public async Task<EndpointTable> EndpointsAsync(Guid clientId, DateTime firstHour, DateTime lastHour, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<EndpointUsage>> EndpointsAsync(
+        Guid clientId, DateTime firstHour, DateTime lastHour, int limit, CancellationToken cancellationToken)
     {
-        var endpoints = new List<EndpointUsage>(UsageQueries.MaxLimit);
+        var endpoints = new List<EndpointUsage>(limit);
         var started = Stopwatch.GetTimestamp();
         await using (var command = dataSource.CreateCommand(EndpointsSql))
         {
             command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = clientId });
             command.Parameters.Add(new NpgsqlParameter<DateTime> { TypedValue = firstHour });
             command.Parameters.Add(new NpgsqlParameter<DateTime> { TypedValue = lastHour });
+            command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
             {
@@ -70,7 +72,7 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
         }
 
         metrics.Queried("endpoints", Stopwatch.GetElapsedTime(started));
-        return new EndpointTable([.. endpoints]);
+        return endpoints;
     }
 
     /// <summary>The client's series over <paramref name="window"/>, its <paramref name="limit"/> busiest groups.</summary>

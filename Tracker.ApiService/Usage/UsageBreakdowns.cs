@@ -1,38 +1,43 @@
+using Tracker.ApiService.Http;
+
 namespace Tracker.ApiService.Usage;
 
 /// <summary>The breakdown answers (endpoints, series, one key's days), cached and fresh as <c>daily</c> is (see <see cref="UsageAnswerCache"/>).</summary>
 public sealed class UsageBreakdowns(UsageAnswerCache answers, UsageBreakdownQueries queries, TimeProvider time)
 {
     /// <summary>The caller's <paramref name="limit"/> busiest endpoints of the current UTC hour and the <paramref name="hours"/> - 1 before it.</summary>
-    public async Task<IReadOnlyList<EndpointUsage>> EndpointsAsync(Guid clientId, int hours, int limit, CancellationToken cancellationToken)
+    public async ValueTask<SerializedOk<Envelope<IReadOnlyList<EndpointUsage>>>> EndpointsAsync(
+        Guid clientId, int hours, int limit, CancellationToken cancellationToken)
     {
         var currentHour = UsageClock.CurrentHour(time);
-        var table = await answers.OfClientAsync("usage-endpoints", clientId, $"{hours}:{currentHour.Ticks / TimeSpan.TicksPerHour}",
-            (Queries: queries, ClientId: clientId, From: currentHour.AddHours(1 - hours), To: currentHour),
-            static (state, token) => new ValueTask<EndpointTable>(state.Queries.EndpointsAsync(state.ClientId, state.From, state.To, token)),
+        return await answers.OfClientAsync("usage-endpoints", clientId, $"{hours}:{currentHour.Ticks / TimeSpan.TicksPerHour}:{limit}",
+            (Queries: queries, ClientId: clientId, From: currentHour.AddHours(1 - hours), To: currentHour, Limit: limit),
+            static async (state, token) => Envelope.Of("Endpoint usage retrieved successfully",
+                await state.Queries.EndpointsAsync(state.ClientId, state.From, state.To, state.Limit, token)),
             cancellationToken);
-        return table.Endpoints.Length <= limit ? table.Endpoints : table.Endpoints[..limit];
     }
 
     /// <summary>The caller's series over <paramref name="window"/>.</summary>
-    public async Task<UsageSeries> SeriesAsync(
+    public async ValueTask<SerializedOk<Envelope<UsageSeries>>> SeriesAsync(
         Guid clientId, SeriesWindow window, SeriesGrouping grouping, bool percentiles, int limit, CancellationToken cancellationToken) =>
         await answers.OfClientAsync("usage-series", clientId,
             $"{window.Granularity}:{window.Start.UtcTicks}:{window.BucketCount}:{window.TimeZone.Id}:{grouping}:{percentiles}:{limit}",
             (Queries: queries, ClientId: clientId, Window: window, Grouping: grouping, Percentiles: percentiles, Limit: limit),
-            static (state, token) => new ValueTask<UsageSeries>(
-                state.Queries.SeriesAsync(state.ClientId, state.Window, state.Grouping, state.Percentiles, state.Limit, token)),
+            static async (state, token) => Envelope.Of("Usage series retrieved successfully",
+                await state.Queries.SeriesAsync(state.ClientId, state.Window, state.Grouping, state.Percentiles, state.Limit, token)),
             cancellationToken);
 
     /// <summary>Key <paramref name="apiKeyId"/>'s counts for the last <paramref name="days"/> UTC days including today,
     /// oldest first; null when the caller has no such key.</summary>
-    public async Task<IReadOnlyList<DailyCount>?> KeyDailyAsync(Guid clientId, Guid apiKeyId, int days, CancellationToken cancellationToken)
+    public async ValueTask<SerializedOk<Envelope<IReadOnlyList<DailyCount>>>?> KeyDailyAsync(
+        Guid clientId, Guid apiKeyId, int days, CancellationToken cancellationToken)
     {
         var today = UsageClock.Today(time);
-        var counts = await answers.OfClientIfFoundAsync("usage-key-daily", clientId, $"{apiKeyId:N}:{today.DayNumber}",
-            (Queries: queries, ClientId: clientId, ApiKeyId: apiKeyId, Today: today),
-            static (state, token) => new ValueTask<DailyCounts?>(state.Queries.KeyDailyAsync(state.ClientId, state.ApiKeyId, state.Today, token)),
+        return await answers.OfClientIfFoundAsync("usage-key-daily", clientId, $"{apiKeyId:N}:{today.DayNumber}:{days}",
+            (Queries: queries, ClientId: clientId, ApiKeyId: apiKeyId, Today: today, Days: days),
+            static async (state, token) => await state.Queries.KeyDailyAsync(state.ClientId, state.ApiKeyId, state.Today, token) is { } counts
+                ? Envelope.Of("API key usage retrieved successfully", counts.Last(state.Days))
+                : null,
             cancellationToken);
-        return counts?.Last(days);
     }
 }

@@ -1,5 +1,3 @@
-using System.ComponentModel;
-
 namespace Tracker.ApiService.Usage;
 
 /// <summary>Requests of the caller on one UTC calendar day.</summary>
@@ -9,11 +7,9 @@ public sealed record DailyCount(DateOnly Date, long Count);
 public sealed record TopClient(Guid ClientId, string ClientName, string ClientEmail, long TotalRequests);
 
 /// <summary>
-/// What the cache holds for one client: a count for each of the <see cref="UsageQueries.MaxDays"/> days ending
-/// on <see cref="LastDay"/>, oldest first. Every <c>days</c> value is a slice of it, so one entry serves them all.
-/// Never modified once built, so the memory tier shares one instance instead of deserializing a copy per request.
+/// A count for each of the <see cref="UsageQueries.MaxDays"/> days ending on <see cref="LastDay"/>, oldest first, as
+/// the daily queries read them; every <c>days</c> value is a slice of it.
 /// </summary>
-[ImmutableObject(true)]
 public sealed record DailyCounts(DateOnly LastDay, long[] Counts)
 {
     /// <summary>The last <paramref name="days"/> days' counts, oldest first.</summary>
@@ -30,36 +26,22 @@ public sealed record DailyCounts(DateOnly LastDay, long[] Counts)
     }
 }
 
-/// <summary>
-/// What the cache holds for one window: its <see cref="UsageQueries.MaxLimit"/> busiest clients; every <c>limit</c>
-/// is a prefix. Never modified once built, so the memory tier shares one instance.
-/// </summary>
-[ImmutableObject(true)]
-public sealed record TopClients(TopClient[] Clients);
-
 /// <summary>One endpoint (method and normalised path) of the caller's busiest, over a window of whole UTC hours.</summary>
 /// <param name="Endpoint">The path as the rollups keep it: id-like segments as <c>{id}</c>, no query; <c>{other}</c>
 /// holds the endpoints past the per-hour cap.</param>
 /// <param name="ClientErrors">Logs with a 4xx status code.</param>
 /// <param name="ServerErrors">Logs with a 5xx status code.</param>
 /// <param name="P50">Median duration in milliseconds (within 1%), over the logs that carried one; null if none did.</param>
-[ImmutableObject(true)]
 public sealed record EndpointUsage(
     string Method, string Endpoint, long Count, long ClientErrors, long ServerErrors, double? P50, double? P95, double? P99);
 
-/// <summary>What the cache holds for one window: the <see cref="UsageQueries.MaxLimit"/> busiest endpoints; every <c>limit</c> is a prefix.</summary>
-[ImmutableObject(true)]
-public sealed record EndpointTable(EndpointUsage[] Endpoints);
-
 /// <summary>A usage series: one line per group (a single <c>total</c> line without <c>groupBy</c>), zero-filled.</summary>
 /// <param name="GroupBy">endpoint, status or key; null for the total.</param>
-[ImmutableObject(true)]
 public sealed record UsageSeries(string Granularity, string TimeZone, string? GroupBy, IReadOnlyList<SeriesLine> Series);
 
 /// <summary>One group's counts per bucket.</summary>
 /// <param name="Group">The endpoint (<c>GET /users/{id}</c>), the status class (<c>2xx</c>, or <c>none</c> for logs
 /// without a status code), the API key's id, or <c>total</c>.</param>
-[ImmutableObject(true)]
 public sealed record SeriesLine(string Group, long Total, IReadOnlyList<SeriesPoint> Points);
 
 /// <summary>One bucket of a series.</summary>
@@ -67,5 +49,4 @@ public sealed record SeriesLine(string Group, long Total, IReadOnlyList<SeriesPo
 /// <param name="Hours">The bucket's length: 1 for hours; 24 for days, or 23 or 25 across a DST change.</param>
 /// <param name="P50">With <c>percentiles=true</c>: the median duration in milliseconds (within 1%) of the bucket's
 /// logs that carried one; null otherwise or if none did.</param>
-[ImmutableObject(true)]
 public sealed record SeriesPoint(DateTimeOffset Start, int Hours, long Count, double? P50, double? P95, double? P99);

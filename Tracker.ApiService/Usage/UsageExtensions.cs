@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Caching.Hybrid;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Tracker.ApiService.Ingest;
 
@@ -19,6 +20,7 @@ public static class UsageExtensions
         services.AddSingleton<UsageMetrics>();
         services.AddSingleton<UsageQueries>();
         services.AddSingleton<UsageGenerations>();
+        services.AddSingleton<IHybridCacheSerializer<SerializedAnswer?>, SerializedAnswer.Serializer>();
         services.AddSingleton<UsageAnswerCache>();
         services.AddSingleton<UsageStatistics>();
         services.AddSingleton<UsageBreakdownQueries>();

@@ -60,16 +60,16 @@ public sealed class UsageQueries(NpgsqlDataSource dataSource, UsageMetrics metri
         return new DailyCounts(lastDay, counts);
     }
 
-    /// <summary>The <see cref="MaxLimit"/> busiest clients over the whole UTC hours from <paramref name="firstHour"/> to <paramref name="lastHour"/>.</summary>
-    public async Task<TopClients> TopAsync(DateTime firstHour, DateTime lastHour, CancellationToken cancellationToken)
+    /// <summary>The <paramref name="limit"/> busiest clients over the whole UTC hours from <paramref name="firstHour"/> to <paramref name="lastHour"/>.</summary>
+    public async Task<IReadOnlyList<TopClient>> TopAsync(DateTime firstHour, DateTime lastHour, int limit, CancellationToken cancellationToken)
     {
-        var clients = new List<TopClient>(MaxLimit);
+        var clients = new List<TopClient>(limit);
         var started = Stopwatch.GetTimestamp();
         await using (var command = dataSource.CreateCommand(TopSql))
         {
             command.Parameters.Add(new NpgsqlParameter<DateTime> { TypedValue = firstHour });
             command.Parameters.Add(new NpgsqlParameter<DateTime> { TypedValue = lastHour });
-            command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = MaxLimit });
+            command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
             {
@@ -78,7 +78,7 @@ public sealed class UsageQueries(NpgsqlDataSource dataSource, UsageMetrics metri
         }
 
         metrics.Queried("top", Stopwatch.GetElapsedTime(started));
-        return new TopClients([.. clients]);
+        return clients;
     }
 
     private static DateTime StartOfUtcDay(DateOnly day) => day.ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc);

@@ -52,6 +52,34 @@ public sealed class EndpointCapTests(ServersFixture servers) : ApiTest(servers)
     }
 
     [Fact]
+    public async Task Logs_of_endpoints_already_admitted_this_hour_skip_the_caps_lookups_and_the_cap_still_holds()
+    {
+        var client = await Http.RegisterNewAsync();
+        var at = DateTimeOffset.UtcNow.AddMinutes(-1);
+        var cs = Factory.DatabaseConnectionString;
+        await ExecuteAsync(cs, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+        await PostAllAsync(client, Enumerable.Range(0, 100).Select(index => Log(endpoint: $"/named/e{index:000}", at: at)));
+        var capped = await CappedStatementsAsync();
+
+        // Only admitted endpoints: no lookup. A new one with them: the cap, which sends it to "{other}"; and again.
+        await PostAllAsync(client, [Log(endpoint: "/named/e005", at: at), Log(endpoint: "/named/e099", at: at), Log(endpoint: "/named/e005", at: at)]);
+        Assert.Equal(capped, await CappedStatementsAsync());
+        await PostAllAsync(client, [Log(endpoint: "/named/e005", at: at), Log(endpoint: "/named/new", at: at)]);
+        await PostAllAsync(client, [Log(endpoint: "/named/new", at: at)]);
+        Assert.Equal(capped + 2, await CappedStatementsAsync());
+
+        Assert.Equal(106, await ScalarAsync(cs, $"SELECT sum(request_count) FROM usage_hourly_details WHERE client_id = '{client.Id}'"));
+        Assert.Equal(4, await ScalarAsync(cs, $"SELECT sum(request_count) FROM usage_hourly_details WHERE client_id = '{client.Id}' AND endpoint = '/named/e005'"));
+        Assert.Equal(2, await ScalarAsync(cs, $"SELECT sum(request_count) FROM usage_hourly_details WHERE client_id = '{client.Id}' AND endpoint = '{{other}}'"));
+        Assert.Equal(100, await ScalarAsync(cs, $"SELECT count(*) FROM usage_hourly_endpoints WHERE client_id = '{client.Id}'"));
+
+        Task<long> CappedStatementsAsync() => ScalarAsync(cs, """
+            SELECT coalesce(sum(calls), 0) FROM pg_stat_statements
+            WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query LIKE '%INSERT INTO usage_hourly_endpoints%'
+            """);
+    }
+
+    [Fact]
     public async Task A_log_without_status_or_duration_counts_with_no_status_class_and_no_percentiles()
     {
         var client = await Http.RegisterNewAsync();
