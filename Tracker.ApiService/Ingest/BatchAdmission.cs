@@ -33,13 +33,15 @@ public sealed class BatchAdmission : IDisposable
     {
         _room = options.Value.MaxClientBatchBytesInFlight;
         _patience = TimeSpan.FromSeconds(options.Value.CommitTimeoutSeconds);
-        _inFlight = PartitionedRateLimiter.Create<Guid, Guid>(clientId => RateLimitPartition.GetConcurrencyLimiter(clientId,
-            _ => new ConcurrencyLimiterOptions
-            {
-                PermitLimit = _room,
-                QueueLimit = _room * QueuedPerInFlight,
-                QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
-            }));
+        var limits = new ConcurrencyLimiterOptions
+        {
+            PermitLimit = _room,
+            QueueLimit = _room * QueuedPerInFlight,
+            QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
+        };
+        // One delegate for every client, so that finding a client's limiter allocates nothing.
+        Func<Guid, RateLimiter> limiter = _ => new ConcurrencyLimiter(limits);
+        _inFlight = PartitionedRateLimiter.Create<Guid, Guid>(clientId => RateLimitPartition.Get(clientId, limiter));
     }
 
     /// <summary>
@@ -47,13 +49,28 @@ public sealed class BatchAdmission : IDisposable
     /// whole room); the lease is not acquired when too much of the client's is waiting already, or when no room
     /// freed in time. Throws <see cref="OperationCanceledException"/> only when <paramref name="requestAborted"/> fires.
     /// </summary>
-    public async ValueTask<RateLimitLease> WaitForRoomAsync(Guid clientId, long? contentLength, CancellationToken requestAborted)
+    public ValueTask<RateLimitLease> WaitForRoomAsync(Guid clientId, long? contentLength, CancellationToken requestAborted)
+    {
+        var bytes = (int)Math.Clamp(contentLength ?? _room, 1, _room);
+        // Most batches find room at once (and the limiter lets none pass a client's waiting ones): decided without the
+        // timer and linked token that only a wait needs.
+        var lease = _inFlight.AttemptAcquire(clientId, bytes);
+        if (lease.IsAcquired)
+        {
+            return ValueTask.FromResult(lease);
+        }
+
+        lease.Dispose();
+        return WaitAsync(clientId, bytes, requestAborted);
+    }
+
+    private async ValueTask<RateLimitLease> WaitAsync(Guid clientId, int bytes, CancellationToken requestAborted)
     {
         using var patience = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);
         patience.CancelAfter(_patience);
         try
         {
-            return await _inFlight.AcquireAsync(clientId, (int)Math.Clamp(contentLength ?? _room, 1, _room), patience.Token);
+            return await _inFlight.AcquireAsync(clientId, bytes, patience.Token);
         }
         catch (OperationCanceledException) when (!requestAborted.IsCancellationRequested)
         {

@@ -74,6 +74,19 @@ public sealed class Ingestion(LogBatchWriter writer, IdempotencyKeys idempotency
 
     private async Task<(StoredAnswer? Answer, ProblemHttpResult? Problem)> WriteAsync(LogRecord[] records, HttpContext http)
     {
+        // The queue's room first, then the rate limit's charge, so that a batch the queue refuses costs no logs: room
+        // is given back exactly when the request ends unqueued, and tokens are never given back. A refund would be
+        // sound only into the store that paid, once: this instance's lease, Redis (one more round trip, when the
+        // queue is full, and a script that adds tokens) or this instance's memory during an outage (a refund landing
+        // in Redis after it came back would add tokens nobody took from it). What a refused request keeps paying is
+        // the one token the rate limiter took to admit it, as every request it admits does.
+        var reserved = writer.TryReserve(records, out var reservation);
+        if (reserved != EnqueueResult.Queued)
+        {
+            return Refused(reserved, records.Length, http);
+        }
+
+        using var room = reservation!;
         // The ingest limit counts logs: the rate limiter admitted the request for one, and the rest are paid here,
         // before anything is queued (a batch it cannot pay stores nothing; an invalid one never got this far).
         if (records.Length > 1 && http.Features.Get<IRateLimitCharge>() is { } limit
@@ -89,11 +102,11 @@ public sealed class Ingestion(LogBatchWriter writer, IdempotencyKeys idempotency
                     + $"retry after {retryAfter} s, or send fewer logs. Nothing of this request was stored."));
         }
 
-        var queued = writer.TryEnqueue(records, out var pending);
+        // Refused only when this instance began shutting down since the reservation.
+        var queued = room.Enqueue(out var pending);
         if (queued != EnqueueResult.Queued)
         {
-            metrics.Rejected(records.Length, RejectionReason(queued));
-            return (null, Refusal(queued, http));
+            return Refused(queued, records.Length, http);
         }
 
         if (options.Value.Acknowledge == AcknowledgeMode.Queued)
@@ -121,6 +134,12 @@ public sealed class Ingestion(LogBatchWriter writer, IdempotencyKeys idempotency
                 title: "The database refused the logs.",
                 detail: "A log of this request breaks a storage rule (for example, a day outside the stored range); nothing of this request was stored, other requests were.")),
         };
+    }
+
+    private (StoredAnswer? Answer, ProblemHttpResult? Problem) Refused(EnqueueResult refused, int logs, HttpContext http)
+    {
+        metrics.Rejected(logs, RejectionReason(refused));
+        return (null, Refusal(refused, http));
     }
 
     /// <summary>The answer to a request the queue refused (<paramref name="refused"/> is not <see cref="EnqueueResult.Queued"/>).</summary>

@@ -56,6 +56,9 @@ public sealed class AmbiguousCommitException(UncertainTransaction transaction, C
     public CommitResult Result { get; } = result;
 }
 
+/// <summary>The committer met a fault in Tracker's own code (<see cref="LogBatchCommitter.IsFault"/>) and rolled back.</summary>
+internal sealed class CommitFaultException(Exception fault) : Exception("Writing the batch met a fault in Tracker's own code.", fault);
+
 /// <summary>
 /// Writes a batch in one transaction: the logs with binary COPY, then one round trip that adds them to the hourly
 /// usage rollups (the per-client totals and the detailed cells of <see cref="DetailedRollup"/>) and reads the

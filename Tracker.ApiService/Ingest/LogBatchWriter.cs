@@ -90,20 +90,19 @@ public sealed partial class LogBatchWriter : BackgroundService
     /// <summary>Queues a request's logs; on <see cref="EnqueueResult.Queued"/>, await <see cref="PendingLogs.Outcome"/>.</summary>
     public EnqueueResult TryEnqueue(LogRecord[] logs, out PendingLogs? pending)
     {
-        Interlocked.Increment(ref _enqueuing);
-        try
-        {
-            return TryEnqueueCore(logs, out pending);
-        }
-        finally
-        {
-            Interlocked.Decrement(ref _enqueuing);
-        }
+        pending = null;
+        var reserved = TryReserve(logs, out var reservation);
+        return reserved == EnqueueResult.Queued ? reservation!.Enqueue(out pending) : reserved;
     }
 
-    private EnqueueResult TryEnqueueCore(LogRecord[] logs, out PendingLogs? pending)
+    /// <summary>
+    /// Takes the queue's room for a request's logs without queueing them yet (on <see cref="EnqueueResult.Queued"/>),
+    /// so that what cannot be undone, such as charging the request's rate limit, is done only once the queue is sure
+    /// to take them.
+    /// </summary>
+    public EnqueueResult TryReserve(LogRecord[] logs, out QueueReservation? reservation)
     {
-        pending = null;
+        reservation = null;
         if (!Volatile.Read(ref _accepting))
         {
             return EnqueueResult.ShuttingDown;
@@ -116,25 +115,46 @@ public sealed partial class LogBatchWriter : BackgroundService
         }
 
         // Every log of a request is its one client's: requests are authenticated with one API key.
-        var clientId = logs[0].ClientId;
-        var admitted = _budget.TryReserve(clientId, logs.Length, bytes);
-        if (admitted != EnqueueResult.Queued)
+        var admitted = _budget.TryReserve(logs[0].ClientId, logs.Length, bytes);
+        if (admitted == EnqueueResult.Queued)
         {
-            return admitted;
+            reservation = new QueueReservation(this, logs, bytes);
         }
 
-        var deadline = _time.GetTimestamp() + (long)(_options.CommitTimeoutSeconds * (double)_time.TimestampFrequency);
-        pending = new PendingLogs(logs, deadline, bytes);
-        if (!_queue.TryWrite(clientId, pending))
-        {
-            // Shutdown completed the queue between the check above and this write.
-            _budget.Release(clientId, logs.Length, bytes);
-            pending = null;
-            return EnqueueResult.ShuttingDown;
-        }
-
-        return EnqueueResult.Queued;
+        return admitted;
     }
+
+    /// <summary>Queues reserved logs; anything but <see cref="EnqueueResult.Queued"/> leaves the room reserved.</summary>
+    internal EnqueueResult EnqueueReserved(LogRecord[] logs, long bytes, out PendingLogs? pending)
+    {
+        pending = null;
+        Interlocked.Increment(ref _enqueuing);
+        try
+        {
+            if (!Volatile.Read(ref _accepting))
+            {
+                return EnqueueResult.ShuttingDown;
+            }
+
+            var deadline = _time.GetTimestamp() + (long)(_options.CommitTimeoutSeconds * (double)_time.TimestampFrequency);
+            var queued = new PendingLogs(logs, deadline, bytes);
+            // False only when shutdown completed the queue between the check above and this write.
+            if (!_queue.TryWrite(logs[0].ClientId, queued))
+            {
+                return EnqueueResult.ShuttingDown;
+            }
+
+            pending = queued;
+            return EnqueueResult.Queued;
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _enqueuing);
+        }
+    }
+
+    /// <summary>Gives back room reserved and not queued.</summary>
+    internal void ReleaseReserved(LogRecord[] logs, long bytes) => _budget.Release(logs[0].ClientId, logs.Length, bytes);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -478,6 +498,3 @@ public sealed partial class LogBatchWriter : BackgroundService
     [LoggerMessage(Level = LogLevel.Information, Message = "Stopping ingest: refusing new logs, committing the {Count} queued")]
     private partial void LogDraining(long count);
 }
-
-/// <summary>The committer met a fault in Tracker's own code (<see cref="LogBatchCommitter.IsFault"/>) and rolled back.</summary>
-internal sealed class CommitFaultException(Exception fault) : Exception("Writing the batch met a fault in Tracker's own code.", fault);

@@ -40,31 +40,41 @@ public static class RollupDimensions
             path = path[..end];
         }
 
-        StringBuilder? normalized = null;
+        // Measured first, so that a name too long for a cell is never built: a maximum-size batch may hold a thousand
+        // endpoints of 2,000 characters each.
+        var length = path.Length;
+        var ids = 0;
+        foreach (var range in path.Split('/'))
+        {
+            if (IsIdLike(path[range]))
+            {
+                length += IdSegment.Length - (range.End.Value - range.Start.Value);
+                ids++;
+            }
+        }
+
+        if (length is 0 || length > HourlyUsageDetail.EndpointMaxLength)
+        {
+            return HourlyUsageDetail.OtherEndpoint;
+        }
+
+        if (ids == 0)
+        {
+            return path.Length == endpoint.Length ? endpoint : path.ToString();
+        }
+
+        var normalized = new StringBuilder(length);
         var written = 0;
         foreach (var range in path.Split('/'))
         {
-            if (!IsIdLike(path[range]))
+            if (IsIdLike(path[range]))
             {
-                continue;
+                normalized.Append(path[written..range.Start.Value]).Append(IdSegment);
+                written = range.End.Value;
             }
-
-            normalized ??= new StringBuilder(path.Length);
-            normalized.Append(path[written..range.Start.Value]).Append(IdSegment);
-            written = range.End.Value;
         }
 
-        string result;
-        if (normalized is null)
-        {
-            result = path.Length == endpoint.Length ? endpoint : path.ToString();
-        }
-        else
-        {
-            result = normalized.Append(path[written..]).ToString();
-        }
-
-        return result.Length is 0 || result.Length > HourlyUsageDetail.EndpointMaxLength ? HourlyUsageDetail.OtherEndpoint : result;
+        return normalized.Append(path[written..]).ToString();
     }
 
     /// <summary>The method as its rollup cell names it: a standard one, or <see cref="OtherMethod"/>.</summary>

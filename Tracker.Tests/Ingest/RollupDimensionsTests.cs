@@ -27,6 +27,13 @@ public sealed class RollupDimensionsTests
     {
         Assert.Equal("{other}", RollupDimensions.Endpoint("/" + new string('x', 256)));
         Assert.Equal("/" + new string('x', 255), RollupDimensions.Endpoint("/" + new string('x', 255)));
+        // What counts is the name after its ids are replaced: a long id shrinks it under the limit, short ones grow it
+        // past.
+        Assert.Equal("/users/{id}", RollupDimensions.Endpoint("/users/" + new string('7', 300)));
+        var grows = "/" + string.Join('/', Enumerable.Repeat("1", 127));
+        Assert.Equal(254, grows.Length);
+        Assert.Equal("{other}", RollupDimensions.Endpoint(grows));
+        Assert.Equal(string.Concat(Enumerable.Repeat("/{id}", 51)), RollupDimensions.Endpoint(string.Concat(Enumerable.Repeat("/1", 51))));
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using Microsoft.Extensions.DependencyInjection;
 using StackExchange.Redis;
 using Tracker.Tests.Infrastructure;
 using static Tracker.Tests.Infrastructure.IngestClient;
@@ -86,6 +87,47 @@ public sealed class IngestLogBudgetTests(ServersFixture servers)
         Assert.Equal(HttpStatusCode.Created, rest.StatusCode);
         Assert.StartsWith("\"ingest\";r=0;", Header(rest, "RateLimit"), StringComparison.Ordinal);
         Assert.Equal(98, await CountLogsAsync(factory.DatabaseConnectionString));
+    }
+
+    [Fact]
+    public async Task A_batch_the_queue_refuses_costs_its_request_s_token_only_not_its_logs()
+    {
+        var settings = Bucket(100, 0.01, leaseMilliseconds: 0);
+        // The client's share of the queue is 50 logs, and its commits are held, so what it queues stays queued.
+        settings["Ingest:Writers"] = "1";
+        settings["Ingest:QueueCapacity"] = "200";
+        settings["Ingest:ClientQueueSharePercent"] = "25";
+        settings["Ingest:CommitTimeoutSeconds"] = "60";
+        await using var factory = await TrackerApiFactory.CreateAsync(servers, settings);
+        using var http = factory.CreateClient();
+        var client = await http.RegisterNewAsync();
+        var writer = factory.Services.GetRequiredService<Tracker.ApiService.Ingest.LogBatchWriter>();
+        await using var gate = await Ingest.CommitGate.CloseAsync(factory.DatabaseConnectionString);
+        var held = http.PostLogAsync(client.ApiKey, Log(endpoint: "/held"));
+        await Poll.UntilAsync(async () => await Ingest.CommitGate.WaitingAsync(servers.Postgres.AdminConnectionString) > 0, TimeSpan.FromSeconds(10));
+        var queued = http.PostBatchAsync(client.ApiKey, Logs(40));
+        await Poll.UntilAsync(() => Task.FromResult(writer.QueuedLogs == 40), TimeSpan.FromSeconds(10));
+
+        // 59 tokens left; 20 more logs would pass the client's share of 50: refused by the queue, its body read.
+        using (var refused = await http.PostBatchAsync(client.ApiKey, Logs(20)))
+        {
+            var problem = await AssertProblemAsync(refused, HttpStatusCode.TooManyRequests);
+            Assert.Equal("Too many logs waiting.", problem.GetProperty("title").GetString());
+            Assert.StartsWith("\"ingest\";r=58;", Header(refused, "RateLimit"), StringComparison.Ordinal);
+        }
+
+        await gate.OpenAsync();
+        foreach (var answer in await Task.WhenAll(held, queued))
+        {
+            Assert.Equal(HttpStatusCode.Created, answer.StatusCode);
+            answer.Dispose();
+        }
+
+        // The refused batch's logs are still in the bucket, to the last token.
+        using var rest = await http.PostBatchAsync(client.ApiKey, Logs(58));
+        Assert.Equal(HttpStatusCode.Created, rest.StatusCode);
+        Assert.StartsWith("\"ingest\";r=0;", Header(rest, "RateLimit"), StringComparison.Ordinal);
+        Assert.Equal(99, await CountLogsAsync(factory.DatabaseConnectionString));
     }
 
     [Fact]
