@@ -15,9 +15,11 @@ namespace Tracker.ApiService.Ingest;
 /// the hour does not know yet is admitted while there is room (in endpoint order within a batch), later ones are
 /// counted under <see cref="HourlyUsageDetail.OtherEndpoint"/>, and it returns the names its cells were stored under.
 /// A batch naming only endpoints that <see cref="AdmittedEndpoints"/> knows are admitted skips the cap's lookups.
-/// One client's logs are committed by one writer loop at a time (<see cref="FairBacklog"/>); only a batch written
-/// again after an unknown commit outcome may commit beside a later one of the same client, and both may then fill
-/// the last places, so an hour may then hold a few more.
+/// Within an instance, one client's logs are committed by one writer loop at a time (<see cref="FairBacklog"/>);
+/// only a batch written again after an unknown commit outcome may commit beside a later one of the same client, and
+/// both may then fill the last places, so an hour may then hold a few more. Instances do not serialise their commits
+/// (nothing locks a client-hour), so several instances committing one client's logs at once may each fill the same
+/// last places: docs/api.md states that bound.
 /// </summary>
 public sealed class DetailedRollup
 {

@@ -23,8 +23,9 @@ public sealed class QueueReservation : IDisposable
     public EnqueueResult Enqueue(out PendingLogs? pending)
     {
         ObjectDisposedException.ThrowIf(_settled, this);
-        _settled = true;
+        // Settled only once queueing returned: if it throws, disposing still gives the room back.
         var queued = _writer.EnqueueReserved(_logs, _bytes, out pending);
+        _settled = true;
         if (queued != EnqueueResult.Queued)
         {
             _writer.ReleaseReserved(_logs, _bytes);

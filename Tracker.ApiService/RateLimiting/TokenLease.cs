@@ -38,6 +38,9 @@ namespace Tracker.ApiService.RateLimiting;
 /// </remarks>
 public sealed class TokenLease(RateLimitRule rule, TimeProvider time)
 {
+    /// <summary>How much earlier than Redis said a fixed window's held permits end here.</summary>
+    private static readonly TimeSpan WindowEndMargin = TimeSpan.FromMilliseconds(10);
+
     /// <summary>Demand is measured over at least this share of a lifetime, so one request does not read as a high rate.</summary>
     private const int ShortestDemandWindowPerLifetime = 10;
 
@@ -167,7 +170,7 @@ public sealed class TokenLease(RateLimitRule rule, TimeProvider time)
                 KeepUnpaid(fetch, now);
             }
 
-            if (decision.Period != _period)
+            if (IsLaterPeriod(decision.Period))
             {
                 // A later window has begun in Redis, so the earlier one has ended: what is held of it is already
                 // due to end here, and handing it back would add to the later window.
@@ -251,10 +254,19 @@ public sealed class TokenLease(RateLimitRule rule, TimeProvider time)
         window <= 0 ? 1 : (int)Math.Min(MaxTokens, Math.Ceiling(_demand * (double)lifetime / window));
 
     // A window's permits are held for a lifetime at most, and never past the window's end: Redis measured what was
-    // left of it after the fetch started, so counted from the start it ends here no later than in Redis.
+    // left of it after the fetch started, so counted from the start it ends here no later than in Redis, less the
+    // margin by which Redis's millisecond clock (PTTL against a truncated time) may overstate it.
     private long HeldFor(LeaseFetch fetch, RateDecision decision) => rule is FixedWindowRule
-        ? Math.Min(fetch.Lifetime, (long)(decision.ResetAfter.TotalSeconds * time.TimestampFrequency))
+        ? Math.Min(fetch.Lifetime, (long)((decision.ResetAfter - WindowEndMargin).TotalSeconds * time.TimestampFrequency))
         : fetch.Lifetime;
+
+    // The script works a window's end out afresh on each call (its clock plus the key's PTTL), so the same window's
+    // end comes back a millisecond or two apart; a later window ends at least a whole window later. Half a window
+    // tells them apart, as the script does for permits handed back. A token bucket has no periods (always zero), nor
+    // has a lease before its first answer.
+    private bool IsLaterPeriod(long period) => rule is FixedWindowRule window && _period != 0
+        ? Math.Abs(period - _period) >= window.Window.TotalMilliseconds / 2
+        : period != _period;
 
     private static TimeSpan LeaseLifetime(RateLimitRule rule) => rule switch
     {

@@ -73,14 +73,19 @@ public sealed class UsageAnswerCache(
     {
         var serialized = new SerializingLoad<TState, T>(state, load, TypeInfo<T>());
         var answer = _cacheAnswers
-            ? await cache.GetOrCreateAsync(cacheName, $"{cacheName}:{key}:{await generations.OfAllAsync(cancellationToken)}", serialized,
+            ? await cache.GetOrCreateAsync(cacheName, $"{cacheName}:{EntryFormat}:{key}:{await generations.OfAllAsync(cancellationToken)}", serialized,
                 static (load, token) => load.RunAsync(token), EntryOptions, cancellationToken)
             : await serialized.RunAsync(cancellationToken);
         return new SerializedOk<T>(answer.Utf8Json);
     }
 
+    // Entries are response bodies (SerializedAnswer). Their format is in the key so that, during a rolling deploy,
+    // an instance never reads an entry an earlier version stored in another format (HybridCache's JSON of the
+    // answer object) as a body, nor the reverse.
+    private const string EntryFormat = "body";
+
     private async ValueTask<string> ClientKeyAsync(string cacheName, Guid clientId, string key, CancellationToken cancellationToken) =>
-        $"{cacheName}:{clientId:N}:{key}:{await generations.OfClientAsync(clientId, cancellationToken)}";
+        $"{cacheName}:{EntryFormat}:{clientId:N}:{key}:{await generations.OfClientAsync(clientId, cancellationToken)}";
 
     // Exactly what TypedResults.Ok would write: the app's JSON options, the answer's declared type.
     private JsonTypeInfo<T> TypeInfo<T>()

@@ -278,6 +278,25 @@ public sealed class TokenLeaseTests
         Assert.Equal(61_000, next.Request.ReturnedPeriod);
     }
 
+    [Fact]
+    public void An_answer_from_the_same_window_whose_end_redis_reports_a_few_milliseconds_apart_keeps_what_is_held()
+    {
+        var lease = new TokenLease(new FixedWindowRule("usage", 800, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(2)), _time);
+        Begin(lease, 1).Complete(Permitted(held: 48, left: 700, windowLeft: TimeSpan.FromSeconds(30), window: 31_000));
+        LeaseFetch? refill = null;
+        for (var taken = 0; taken < 36; taken++)
+        {
+            Assert.True(lease.TryTake(1, out _, out refill));
+        }
+
+        // The script works the window's end out afresh on each call (its clock plus PTTL): 2 ms apart, still the
+        // same window. The 12 permits held of it stay, beside the 20 new ones.
+        Assert.NotNull(refill);
+        Assert.Equal(32, refill.Complete(Permitted(held: 20, left: 652, windowLeft: TimeSpan.FromSeconds(30), window: 30_998)));
+        _time.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal(32, Begin(lease, 1).Request.Returned);
+    }
+
     private static RateDecision Permitted(int held, long left, TimeSpan windowLeft, long window) =>
         new(true, left, windowLeft, TimeSpan.Zero) { Held = held, Period = window };
 
