@@ -1,3 +1,5 @@
+using Tracker.ApiService.Usage;
+
 namespace Tracker.ApiService.Ingest;
 
 /// <summary>
@@ -32,8 +34,7 @@ public sealed class AdmittedEndpoints(TimeProvider time)
     /// <summary>Remembers names that a transaction, now committed, stored or found.</summary>
     public void Remember(IReadOnlyList<(Guid ClientId, DateTime HourStart, string Endpoint)> names)
     {
-        var now = time.GetUtcNow().UtcDateTime;
-        var currentHour = new DateTime(now.Year, now.Month, now.Day, now.Hour, 0, 0, DateTimeKind.Utc);
+        var currentHour = UsageClock.CurrentHour(time);
         lock (_lock)
         {
             if (currentHour != _currentHour)
