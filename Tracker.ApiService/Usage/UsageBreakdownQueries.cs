@@ -18,24 +18,29 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
 
     private static readonly double[] Quantiles = [0.5, 0.95, 0.99];
 
+    // Each query reads the client's cells in the window once (a materialized CTE) and picks the busiest groups' cells
+    // with "= ANY" of their names rather than a join, so its plan does not depend on how many cells PostgreSQL expects.
+    // Npgsql prepares these statements, and PostgreSQL's generic plan for the earlier shape (three reads of the cells,
+    // joined to the busiest groups) guessed 5 cells and read them again per group: 60 ms instead of 17 for a client
+    // with 4,000 cells in a month (docs/performance.md, run 20).
     private static readonly string EndpointsSql = $"""
-        WITH busiest AS (
-            SELECT cut.*, row_number() OVER (ORDER BY total DESC, method COLLATE "C", endpoint COLLATE "C") AS rank
-            FROM (
-                SELECT method, endpoint, sum(request_count)::bigint AS total,
-                       coalesce(sum(request_count) FILTER (WHERE status_class = 4), 0)::bigint AS client_errors,
-                       coalesce(sum(request_count) FILTER (WHERE status_class = 5), 0)::bigint AS server_errors
-                FROM usage_hourly_details
-                WHERE client_id = $1 AND hour_start >= $2 AND hour_start <= $3
-                GROUP BY method, endpoint
-                ORDER BY total DESC, method COLLATE "C", endpoint COLLATE "C"
-                LIMIT $4) AS cut)
-        SELECT busiest.method, busiest.endpoint, busiest.total, busiest.client_errors, busiest.server_errors, sketch.latency
+        WITH cells AS MATERIALIZED (
+            SELECT method, endpoint, status_class, request_count, latency
+            FROM usage_hourly_details
+            WHERE client_id = $1 AND hour_start >= $2 AND hour_start <= $3),
+        busiest AS MATERIALIZED (
+            SELECT method, endpoint, sum(request_count)::bigint AS total,
+                   coalesce(sum(request_count) FILTER (WHERE status_class = 4), 0)::bigint AS client_errors,
+                   coalesce(sum(request_count) FILTER (WHERE status_class = 5), 0)::bigint AS server_errors
+            FROM cells
+            GROUP BY method, endpoint
+            ORDER BY total DESC, method COLLATE "C", endpoint COLLATE "C"
+            LIMIT $4),
+        sketches AS ({MergedSketches("method, endpoint", "endpoint = ANY (ARRAY(SELECT endpoint FROM busiest))")})
+        SELECT busiest.method, busiest.endpoint, busiest.total, busiest.client_errors, busiest.server_errors, sketches.latency
         FROM busiest
-        LEFT JOIN (
-            {MergedSketches("method, endpoint", "busiest.method, busiest.endpoint", "busiest ON (busiest.method, busiest.endpoint) = (cell.method, cell.endpoint)", "cell.hour_start <= $3")}
-        ) AS sketch USING (method, endpoint)
-        ORDER BY busiest.rank
+        LEFT JOIN sketches ON (sketches.method, sketches.endpoint) = (busiest.method, busiest.endpoint)
+        ORDER BY busiest.total DESC, busiest.method COLLATE "C", busiest.endpoint COLLATE "C"
         """;
 
     private static readonly FrozenDictionary<(SeriesGrouping, bool Percentiles), string> SeriesSqls = Enum.GetValues<SeriesGrouping>()
@@ -167,59 +172,47 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
     // SeriesWindow cuts them, DST included. Rows come ordered by group rank, then bucket; buckets without cells are absent.
     private static string SeriesSql(SeriesGrouping grouping, bool percentiles)
     {
-        var line = GroupExpression(grouping);
+        var sketches = percentiles
+            ? $", sketches AS ({MergedSketches("line, bucket", "line = ANY (ARRAY(SELECT line FROM busiest))")})"
+            : "";
         return $"""
-            WITH busiest AS (
-                SELECT cut.*, row_number() OVER (ORDER BY total DESC, line COLLATE "C") AS rank
-                FROM (
-                    SELECT line, total
-                    FROM (
-                        SELECT {line} AS line, sum(request_count)::bigint AS total
-                        FROM usage_hourly_details
-                        WHERE client_id = $1 AND hour_start >= $2 AND hour_start < $3
-                        GROUP BY 1) AS grouped
-                    ORDER BY total DESC, line COLLATE "C"
-                    LIMIT $4) AS cut),
-            points AS (
-                SELECT busiest.line, width_bucket(cell.hour_start, $5) - 1 AS bucket, sum(cell.request_count)::bigint AS count
-                FROM usage_hourly_details AS cell
-                JOIN busiest ON busiest.line = {line}
-                WHERE cell.client_id = $1 AND cell.hour_start >= $2 AND cell.hour_start < $3
-                GROUP BY 1, 2)
-            SELECT busiest.line, busiest.total, points.bucket, points.count, {(percentiles ? "sketch.latency" : "NULL::bigint[]")}
+            WITH cells AS MATERIALIZED (
+                SELECT {GroupExpression(grouping)} AS line, width_bucket(hour_start, $5) - 1 AS bucket, request_count, latency
+                FROM usage_hourly_details
+                WHERE client_id = $1 AND hour_start >= $2 AND hour_start < $3),
+            points AS MATERIALIZED (
+                SELECT line, bucket, sum(request_count)::bigint AS count FROM cells GROUP BY line, bucket),
+            busiest AS MATERIALIZED (
+                SELECT line, sum(count)::bigint AS total
+                FROM points
+                GROUP BY line
+                ORDER BY total DESC, line COLLATE "C"
+                LIMIT $4){sketches}
+            SELECT busiest.line, busiest.total, points.bucket, points.count, {(percentiles ? "sketches.latency" : "NULL::bigint[]")}
             FROM busiest
-            JOIN points USING (line)
-            {(percentiles ? $"""
-                LEFT JOIN (
-                    {MergedSketches("line, bucket", "busiest.line, width_bucket(cell.hour_start, $5) - 1 AS bucket", $"busiest ON busiest.line = {line}", "cell.hour_start < $3")}
-                ) AS sketch USING (line, bucket)
-                """ : "")}
-            ORDER BY busiest.rank, points.bucket
+            JOIN points ON points.line = busiest.line
+            {(percentiles ? "LEFT JOIN sketches ON (sketches.line, sketches.bucket) = (points.line, points.bucket)" : "")}
+            WHERE points.line = ANY (ARRAY(SELECT line FROM busiest))
+            ORDER BY busiest.total DESC, busiest.line COLLATE "C", points.bucket
             """;
     }
 
     /// <summary>
-    /// A query merging, per group, the latency sketches of the client's cells in the window that <paramref name="join"/>
-    /// keeps: columns <paramref name="names"/> (the group, from <paramref name="values"/>) and <c>latency</c>, one packed
-    /// sketch with its repeated buckets summed, so as long as its distinct buckets (about 1,100 at most) however many
-    /// cells were merged.
+    /// A query merging, per group (<paramref name="groups"/>), the latency sketches of the <c>cells</c> that
+    /// <paramref name="filter"/> keeps: the group's columns and <c>latency</c>, one packed sketch with its repeated
+    /// buckets summed, so as long as its distinct buckets (about 1,100 at most) however many cells were merged.
     /// </summary>
-    private static string MergedSketches(string names, string values, string join, string windowEnd)
-    {
-        var keys = names.Split(',').Length;
-        return $"""
-            SELECT {names}, array_agg((sketch_key << {LatencySketch.CountBits}) | count) AS latency
-            FROM (
-                SELECT {values}, element >> {LatencySketch.CountBits} AS sketch_key,
-                       sum(element & {(1L << LatencySketch.CountBits) - 1})::bigint AS count
-                FROM usage_hourly_details AS cell
-                JOIN {join}
-                CROSS JOIN unnest(cell.latency) AS element
-                WHERE cell.client_id = $1 AND cell.hour_start >= $2 AND {windowEnd}
-                GROUP BY {string.Join(", ", Enumerable.Range(1, keys + 1))}) AS buckets
-            GROUP BY {names}
-            """;
-    }
+    private static string MergedSketches(string groups, string filter) => $"""
+        SELECT {groups}, array_agg((sketch_key << {LatencySketch.CountBits}) | count) AS latency
+        FROM (
+            SELECT {groups}, element >> {LatencySketch.CountBits} AS sketch_key,
+                   sum(element & {(1L << LatencySketch.CountBits) - 1})::bigint AS count
+            FROM cells
+            CROSS JOIN unnest(cells.latency) AS element
+            WHERE {filter}
+            GROUP BY {groups}, sketch_key) AS buckets
+        GROUP BY {groups}
+        """;
 
     private static LatencySketch? Sketch(NpgsqlDataReader reader, int column)
     {
