@@ -93,6 +93,51 @@ public sealed class BreakdownCostTests(ServersFixture servers) : ApiTest(servers
         }
     }
 
+    [Theory]
+    [InlineData("/api/v1/usages/endpoints?hours=720", "client_errors")]
+    [InlineData("/api/v1/usages/series?days=30&groupBy=endpoint&percentiles=true", "width_bucket")]
+    public async Task A_breakdown_reads_the_clients_cells_once_however_postgresql_plans_it(string path, string statementMark)
+    {
+        var client = await Http.RegisterNewAsync();
+        var token = await Http.LoginTokenAsync(client);
+        // A busy month: 29 days × 24 hours × 12 endpoints × 2 keys, 16,704 cells with a sketch each, stored oldest first
+        // as ingest stores them, so reading them in key order visits each page once, however they are read.
+        var cs = Factory.DatabaseConnectionString;
+        await ExecuteAsync(cs, $"""
+            INSERT INTO usage_hourly_details (client_id, hour_start, endpoint, method, status_class, api_key_id, request_count, latency)
+            SELECT '{client.Id}', date_trunc('hour', now(), 'UTC') - make_interval(hours => hour), '/month/e' || endpoint, 'GET', 2, key,
+                   1 + endpoint, ARRAY[((40400 + endpoint * 10)::bigint << 40) | (1 + endpoint)]
+            FROM generate_series(29 * 24 - 1, 0, -1) AS hour, generate_series(0, 11) AS endpoint,
+                 unnest(ARRAY['{Guid.NewGuid()}', '{Guid.NewGuid()}']::uuid[]) AS key
+            """);
+        // With fresh statistics, PostgreSQL reads the cells through the primary key, as it would in production.
+        await ExecuteAsync(cs, "ANALYZE usage_hourly_details");
+        await ExecuteAsync(cs, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+        var once = await BlocksPerCallAsync("cardinality(latency)", 1, () => ScalarAsync(cs, $"""
+            SELECT sum(request_count + cardinality(latency)) FROM usage_hourly_details
+            WHERE client_id = '{client.Id}' AND hour_start >= now() - interval '31 days'
+            """));
+
+        // Npgsql prepares a statement on its fifth use on a connection, and PostgreSQL may plan it generically (for any
+        // client) from its sixth execution on: the calls measured come after both.
+        for (var call = 0; call < 12; call++)
+        {
+            await ReadAsync(token, path);
+        }
+
+        var perCall = await BlocksPerCallAsync(statementMark, 3, async () =>
+        {
+            for (var call = 0; call < 3; call++)
+            {
+                await ReadAsync(token, path);
+            }
+
+            return 0;
+        });
+        Assert.InRange(once, 100, long.MaxValue);
+        Assert.InRange(perCall, 1, once * 3 / 2);
+    }
+
     /// <summary>The answer's data, and the rows the statements reading <c>usage_hourly_details</c> returned to the API meanwhile.</summary>
     private async Task<(JsonElement Data, long RowsRead)> ReadAsync(string token, string path)
     {
@@ -107,5 +152,20 @@ public sealed class BreakdownCostTests(ServersFixture servers) : ApiTest(servers
         var data = await DataAsync(response, HttpStatusCode.OK);
         var rows = await ScalarAsync(cs, RowsRead) - before;
         return (data, rows);
+    }
+
+    /// <summary>The shared buffers (hit or read) that statements whose text holds <paramref name="statementMark"/> used
+    /// per call while <paramref name="calls"/> ran <paramref name="callCount"/> of them, as pg_stat_statements counts.</summary>
+    private async Task<long> BlocksPerCallAsync(string statementMark, int callCount, Func<Task<long>> calls)
+    {
+        var blocks = $"""
+            SELECT coalesce(sum(shared_blks_hit + shared_blks_read), 0) FROM pg_stat_statements
+            WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+              AND query LIKE '%{statementMark}%' AND query NOT LIKE '%pg_stat_statements%'
+            """;
+        var cs = Factory.DatabaseConnectionString;
+        var before = await ScalarAsync(cs, blocks);
+        await calls();
+        return (await ScalarAsync(cs, blocks) - before) / callCount;
     }
 }
