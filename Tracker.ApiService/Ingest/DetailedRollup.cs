@@ -89,7 +89,7 @@ public sealed class DetailedRollup
     private readonly Dictionary<CellKey, Cell> _cells = [];
 
     /// <summary>Counts a stored log in its cell.</summary>
-    public void Add(in LogRecord log, DateTime hourStart)
+    public void Add(LogRecord log, DateTime hourStart)
     {
         var key = new CellKey(log.ClientId, hourStart, RollupDimensions.Endpoint(log.Endpoint), RollupDimensions.Method(log.Method),
             RollupDimensions.StatusClass(log.StatusCode), log.ApiKeyId);

@@ -88,7 +88,10 @@ public static class IngestApi
         var records = new LogRecord[logs.Length];
         for (var index = 0; index < logs.Length; index++)
         {
-            validator.TryConvert(logs[index], clientId, apiKeyId, $"logs[{index}].", errors, out records[index]);
+            if (validator.TryConvert(logs[index], clientId, apiKeyId, $"logs[{index}].", errors, out var record))
+            {
+                records[index] = record;
+            }
         }
 
         if (errors.Count > 0)

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using System.Net.Sockets;
 
@@ -18,9 +19,10 @@ public sealed class LogValidator(TimeProvider time, Microsoft.Extensions.Options
     private static readonly TimeSpan MaxFutureSkew = TimeSpan.FromMinutes(5);
 
     /// <summary>Validates <paramref name="log"/>; errors go to <paramref name="errors"/> under <paramref name="prefix"/>.</summary>
-    public bool TryConvert(LogRequest? log, Guid clientId, Guid apiKeyId, string prefix, Dictionary<string, string[]> errors, out LogRecord record)
+    public bool TryConvert(LogRequest? log, Guid clientId, Guid apiKeyId, string prefix, Dictionary<string, string[]> errors,
+        [NotNullWhen(true)] out LogRecord? record)
     {
-        record = default;
+        record = null;
         if (log is null)
         {
             errors[prefix.TrimEnd('.')] = ["A log object is required."];

@@ -75,7 +75,7 @@ public sealed class QueueBudget(long maxLogs, long maxBytes, double clientShare)
     /// them. An estimate is enough: the bound is there so that long endpoints cannot make the queue's memory grow
     /// with them.
     /// </summary>
-    public static long EstimateBytes(in LogRecord log) =>
+    public static long EstimateBytes(LogRecord log) =>
         160 + 2L * (log.Endpoint.Length + log.Method.Length + (log.Id?.Length ?? 0));
 
     private sealed class Usage

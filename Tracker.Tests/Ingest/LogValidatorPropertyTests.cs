@@ -33,6 +33,7 @@ public sealed class LogValidatorPropertyTests
             Assert.False(timestamp.Clean && errors.ContainsKey(Prefix + "timestamp"), "a clean timestamp was refused");
             if (accepted)
             {
+                Assert.NotNull(record);
                 StorageRules.AssertAddressStoredAsSent(sent.IpAddress!, record.IpAddress);
                 Assert.Equal(sent.Endpoint, record.Endpoint);
                 Assert.True(StorageRules.PostgresAccepts(record.Endpoint, LogValidator.EndpointMaxLength));

@@ -105,9 +105,7 @@ public sealed class LogValidatorTests
     {
         var errors = new Dictionary<string, string[]>();
 
-        var ok = _validator.TryConvert(Log(method: "get"), Guid.NewGuid(), Guid.NewGuid(), string.Empty, errors, out var record);
-
-        Assert.True(ok);
+        Assert.True(_validator.TryConvert(Log(method: "get"), Guid.NewGuid(), Guid.NewGuid(), string.Empty, errors, out var record));
         Assert.Empty(errors);
         Assert.Equal("GET", record.Method);
         Assert.Equal(Now.AddMinutes(-1), record.OccurredAt);
