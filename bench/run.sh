@@ -253,7 +253,8 @@ load_history() {
   # 10,000 in an order shuffled the same way in every run: one connection reaches only a thousand or so clients in a
   # row's seconds, and in the loader's order those would be the busiest tenth.
   head -n 1000 "$tokens" >"$tokens.cached"
-  shuf --random-source=<(yes) "$tokens" >"$tokens.shuffled"
+  python3 -c 'import random, sys; lines = open(sys.argv[1]).readlines(); random.Random(1).shuffle(lines); sys.stdout.writelines(lines)' \
+    "$tokens" >"$tokens.shuffled"
   for endpoint in daily top endpoints series; do
     wrk_run "$seconds" 8 "http://127.0.0.1:$api_port$(usage_path "$endpoint")" scenario=cache-fill method=GET \
       'header=Authorization: Bearer ' values="$tokens.cached" >/dev/null

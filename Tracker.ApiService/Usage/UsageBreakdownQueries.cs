@@ -36,7 +36,7 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
             GROUP BY method, endpoint
             ORDER BY total DESC, method COLLATE "C", endpoint COLLATE "C"
             LIMIT $4),
-        sketches AS ({MergedSketches("method, endpoint", "endpoint = ANY (ARRAY(SELECT endpoint FROM busiest))")})
+        sketches AS ({MergedSketches("method, endpoint", "(method, endpoint) = ANY (ARRAY(SELECT (method, endpoint) FROM busiest))")})
         SELECT busiest.method, busiest.endpoint, busiest.total, busiest.client_errors, busiest.server_errors, sketches.latency
         FROM busiest
         LEFT JOIN sketches ON (sketches.method, sketches.endpoint) = (busiest.method, busiest.endpoint)
@@ -177,7 +177,7 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
             : "";
         return $"""
             WITH cells AS MATERIALIZED (
-                SELECT {GroupExpression(grouping)} AS line, width_bucket(hour_start, $5) - 1 AS bucket, request_count, latency
+                SELECT {GroupExpression(grouping)} AS line, width_bucket(hour_start, $5) - 1 AS bucket, request_count{(percentiles ? ", latency" : "")}
                 FROM usage_hourly_details
                 WHERE client_id = $1 AND hour_start >= $2 AND hour_start < $3),
             points AS MATERIALIZED (

@@ -94,9 +94,11 @@ public sealed class BreakdownCostTests(ServersFixture servers) : ApiTest(servers
     }
 
     [Theory]
-    [InlineData("/api/v1/usages/endpoints?hours=720", "client_errors")]
-    [InlineData("/api/v1/usages/series?days=30&groupBy=endpoint&percentiles=true", "width_bucket")]
-    public async Task A_breakdown_reads_the_clients_cells_once_however_postgresql_plans_it(string path, string statementMark)
+    [InlineData("/api/v1/usages/endpoints?hours=720", "client_errors", "force_generic_plan")]
+    [InlineData("/api/v1/usages/endpoints?hours=720", "client_errors", "force_custom_plan")]
+    [InlineData("/api/v1/usages/series?days=30&groupBy=endpoint&percentiles=true", "width_bucket", "force_generic_plan")]
+    [InlineData("/api/v1/usages/series?days=30&groupBy=endpoint&percentiles=true", "width_bucket", "force_custom_plan")]
+    public async Task A_breakdown_reads_the_clients_cells_once_however_postgresql_plans_it(string path, string statementMark, string planCacheMode)
     {
         var client = await Http.RegisterNewAsync();
         var token = await Http.LoginTokenAsync(client);
@@ -118,18 +120,24 @@ public sealed class BreakdownCostTests(ServersFixture servers) : ApiTest(servers
             WHERE client_id = '{client.Id}' AND hour_start >= now() - interval '31 days'
             """));
 
-        // Npgsql prepares a statement on its fifth use on a connection, and PostgreSQL may plan it generically (for any
-        // client) from its sixth execution on: the calls measured come after both.
-        for (var call = 0; call < 12; call++)
+        // An instance whose sessions plan every statement one way: generically (for any client, as PostgreSQL may do
+        // from a prepared statement's sixth execution on; Npgsql prepares a statement on its fifth use on a
+        // connection) or for the values given.
+        await using var planned = Factory.CreateSibling(new Dictionary<string, string?>
         {
-            await ReadAsync(token, path);
+            ["ConnectionStrings:trackerdb"] = $"{cs};Options=-c plan_cache_mode={planCacheMode}",
+        });
+        using var http = planned.CreateClient();
+        for (var call = 0; call < 6; call++)
+        {
+            await ReadAsync(http, token, path);
         }
 
         var perCall = await BlocksPerCallAsync(statementMark, 3, async () =>
         {
             for (var call = 0; call < 3; call++)
             {
-                await ReadAsync(token, path);
+                await ReadAsync(http, token, path);
             }
 
             return 0;
@@ -139,7 +147,9 @@ public sealed class BreakdownCostTests(ServersFixture servers) : ApiTest(servers
     }
 
     /// <summary>The answer's data, and the rows the statements reading <c>usage_hourly_details</c> returned to the API meanwhile.</summary>
-    private async Task<(JsonElement Data, long RowsRead)> ReadAsync(string token, string path)
+    private Task<(JsonElement Data, long RowsRead)> ReadAsync(string token, string path) => ReadAsync(Http, token, path);
+
+    private async Task<(JsonElement Data, long RowsRead)> ReadAsync(HttpClient http, string token, string path)
     {
         const string RowsRead = """
             SELECT coalesce(sum(rows), 0) FROM pg_stat_statements
@@ -148,7 +158,7 @@ public sealed class BreakdownCostTests(ServersFixture servers) : ApiTest(servers
             """;
         var cs = Factory.DatabaseConnectionString;
         var before = await ScalarAsync(cs, RowsRead);
-        using var response = await Http.SendWithTokenAsync(HttpMethod.Get, path, token);
+        using var response = await http.SendWithTokenAsync(HttpMethod.Get, path, token);
         var data = await DataAsync(response, HttpStatusCode.OK);
         var rows = await ScalarAsync(cs, RowsRead) - before;
         return (data, rows);
