@@ -16,13 +16,20 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
     /// <summary>Groups a series shows, at most.</summary>
     public const int MaxSeriesGroups = 50;
 
+    /// <summary>
+    /// Latency sketch elements the API merges itself, at most: a window whose cells hold more (or more groups than the
+    /// answer shows) has its sketches merged by PostgreSQL, so that no client's cells make an answer carry more.
+    /// </summary>
+    public const int MaxElementsMergedByTheApi = 100_000;
+
     private static readonly double[] Quantiles = [0.5, 0.95, 0.99];
 
     // Each query reads the client's cells in the window once (a materialized CTE) and picks the busiest groups' cells
     // with "= ANY" of their names rather than a join, so its plan does not depend on how many cells PostgreSQL expects.
     // Npgsql prepares these statements, and PostgreSQL's generic plan for the earlier shape (three reads of the cells,
     // joined to the busiest groups) guessed 5 cells and read them again per group: 60 ms instead of 17 for a client
-    // with 4,000 cells in a month (docs/performance.md, run 20).
+    // with 4,000 cells in a month (docs/performance.md, run 20). "busiest" also counts every group and every sketch
+    // element of the window (window functions run before the LIMIT), which decides who merges the sketches (Sketches).
     private static readonly string EndpointsSql = $"""
         WITH cells AS MATERIALIZED (
             SELECT method, endpoint, status_class, request_count, latency
@@ -31,12 +38,13 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
         busiest AS MATERIALIZED (
             SELECT method, endpoint, sum(request_count)::bigint AS total,
                    coalesce(sum(request_count) FILTER (WHERE status_class = 4), 0)::bigint AS client_errors,
-                   coalesce(sum(request_count) FILTER (WHERE status_class = 5), 0)::bigint AS server_errors
+                   coalesce(sum(request_count) FILTER (WHERE status_class = 5), 0)::bigint AS server_errors,
+                   count(*) OVER () AS groups, sum(sum(cardinality(latency))) OVER () AS elements
             FROM cells
             GROUP BY method, endpoint
             ORDER BY total DESC, method COLLATE "C", endpoint COLLATE "C"
             LIMIT $4),
-        sketches AS ({MergedSketches("method, endpoint", "(method, endpoint) = ANY (ARRAY(SELECT (method, endpoint) FROM busiest))")})
+        sketches AS ({Sketches("method, endpoint", "(method, endpoint) = ANY (ARRAY(SELECT (method, endpoint) FROM busiest))")})
         SELECT busiest.method, busiest.endpoint, busiest.total, busiest.client_errors, busiest.server_errors, sketches.latency
         FROM busiest
         LEFT JOIN sketches ON (sketches.method, sketches.endpoint) = (busiest.method, busiest.endpoint)
@@ -173,7 +181,7 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
     private static string SeriesSql(SeriesGrouping grouping, bool percentiles)
     {
         var sketches = percentiles
-            ? $", sketches AS ({MergedSketches("line, bucket", "line = ANY (ARRAY(SELECT line FROM busiest))")})"
+            ? $", sketches AS ({Sketches("line, bucket", "line = ANY (ARRAY(SELECT line FROM busiest))")})"
             : "";
         return $"""
             WITH cells AS MATERIALIZED (
@@ -181,9 +189,10 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
                 FROM usage_hourly_details
                 WHERE client_id = $1 AND hour_start >= $2 AND hour_start < $3),
             points AS MATERIALIZED (
-                SELECT line, bucket, sum(request_count)::bigint AS count FROM cells GROUP BY line, bucket),
+                SELECT line, bucket, sum(request_count)::bigint AS count{(percentiles ? ", sum(cardinality(latency)) AS elements" : "")}
+                FROM cells GROUP BY line, bucket),
             busiest AS MATERIALIZED (
-                SELECT line, sum(count)::bigint AS total
+                SELECT line, sum(count)::bigint AS total{(percentiles ? ", count(*) OVER () AS groups, sum(sum(elements)) OVER () AS elements" : "")}
                 FROM points
                 GROUP BY line
                 ORDER BY total DESC, line COLLATE "C"
@@ -198,18 +207,30 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
     }
 
     /// <summary>
-    /// A query merging, per group (<paramref name="groups"/>), the latency sketches of the <c>cells</c> that
-    /// <paramref name="filter"/> keeps: the group's columns and <c>latency</c>, one packed sketch with its repeated
-    /// buckets summed, so as long as its distinct buckets (about 1,100 at most) however many cells were merged.
+    /// A query giving, per group (<paramref name="groups"/>) of the busiest ones, the group's columns and
+    /// <c>latency</c>: its <c>cells</c>' latency sketches, packed in one array that <see cref="LatencySketch.Merge"/>
+    /// reads. When every group of the window is among the busiest and its cells hold at most
+    /// <see cref="MaxElementsMergedByTheApi"/> elements, the array is their elements as stored, repeats and all, and the
+    /// API sums the repeats: PostgreSQL groups elements by hashing at about a microsecond each, most of a typical
+    /// client's elements are distinct buckets of sparse hourly cells, and the API's dictionary does it for a fraction
+    /// of that (docs/performance.md, run 26). Otherwise the database merges the sketches of the groups that
+    /// <paramref name="filter"/> keeps, each array as long as its distinct buckets (about 1,100 at most) however many
+    /// cells were merged, so that no client's cells make an answer carry more than those.
     /// </summary>
-    private static string MergedSketches(string groups, string filter) => $"""
-        SELECT {groups}, array_agg((sketch_key << {LatencySketch.CountBits}) | count) AS latency
+    private static string Sketches(string groups, string filter) => $"""
+        WITH merging AS (SELECT max(groups) <= $4 AND max(elements) <= {MaxElementsMergedByTheApi} AS by_api FROM busiest)
+        SELECT {groups}, array_agg(element) AS latency
+        FROM (SELECT {groups}, unnest(latency) AS element FROM cells) AS elements
+        WHERE (SELECT by_api FROM merging)
+        GROUP BY {groups}
+        UNION ALL
+        SELECT {groups}, array_agg((sketch_key << {LatencySketch.CountBits}) | count)
         FROM (
             SELECT {groups}, element >> {LatencySketch.CountBits} AS sketch_key,
                    sum(element & {(1L << LatencySketch.CountBits) - 1})::bigint AS count
             FROM cells
             CROSS JOIN unnest(cells.latency) AS element
-            WHERE {filter}
+            WHERE NOT (SELECT by_api FROM merging) AND {filter}
             GROUP BY {groups}, sketch_key) AS buckets
         GROUP BY {groups}
         """;

@@ -1,5 +1,8 @@
 using System.Net;
 using System.Text.Json;
+using Npgsql;
+using Tracker.ApiService.Usage;
+using Tracker.Data;
 using Tracker.Tests.Infrastructure;
 using static Tracker.Tests.Infrastructure.ApiClient;
 using static Tracker.Tests.Infrastructure.IngestClient;
@@ -20,6 +23,8 @@ public sealed class BreakdownCostTests(ServersFixture servers) : ApiTest(servers
 })
 {
     private const int Keys = 10;
+
+    private static readonly string[] PercentileNames = ["p50", "p95", "p99"];
 
     public override async Task InitializeAsync()
     {
@@ -144,6 +149,74 @@ public sealed class BreakdownCostTests(ServersFixture servers) : ApiTest(servers
         });
         Assert.InRange(once, 100, long.MaxValue);
         Assert.InRange(perCall, 1, once * 3 / 2);
+    }
+
+    [Theory]
+    [InlineData(3, "sparse cells, merged by the API when every group is shown")]
+    [InlineData(300, "more elements than the API merges, merged by the database")]
+    public async Task Sketches_merged_by_the_api_or_by_the_database_give_the_same_percentiles(int elementsPerCell, string what)
+    {
+        var client = await Http.RegisterNewAsync();
+        var token = await Http.LoginTokenAsync(client);
+        // 4 endpoints × 48 hours × 2 keys: 384 cells of elementsPerCell elements, repeating buckets within a cell and
+        // across cells as stored arrays do (merging is concatenating; only long arrays are compacted).
+        var cs = Factory.DatabaseConnectionString;
+        await ExecuteAsync(cs, $"""
+            INSERT INTO usage_hourly_details (client_id, hour_start, endpoint, method, status_class, api_key_id, request_count, latency)
+            SELECT '{client.Id}', date_trunc('hour', now(), 'UTC') - make_interval(hours => hour), '/merge/e' || endpoint, 'GET', 2, key,
+                   {elementsPerCell},
+                   ARRAY(SELECT ((40300 + (hour * 7 + endpoint * 31 + element) % (50 + endpoint * 100))::bigint << 40) | (1 + element % 3)
+                         FROM generate_series(0, {elementsPerCell} - 1) AS element)
+            FROM generate_series(0, 47) AS hour, generate_series(0, 3) AS endpoint,
+                 unnest(ARRAY['{Guid.NewGuid()}', '{Guid.NewGuid()}']::uuid[]) AS key
+            """);
+        await ExecuteAsync(cs, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+        var elements = await ScalarAsync(cs, $"SELECT sum(cardinality(latency)) FROM usage_hourly_details WHERE client_id = '{client.Id}'");
+        Assert.True(elementsPerCell > 100 == elements > UsageBreakdownQueries.MaxElementsMergedByTheApi, $"{elements} elements: {what}");
+
+        // Brute force: every stored element of an endpoint's cells, summed per bucket.
+        var expected = new Dictionary<string, LatencySketch>();
+        await using (var connection = new NpgsqlConnection(cs))
+        {
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand($"SELECT endpoint, latency FROM usage_hourly_details WHERE client_id = '{client.Id}'", connection);
+            await using var reader = await command.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                var endpoint = reader.GetString(0);
+                if (!expected.TryGetValue(endpoint, out var sketch))
+                {
+                    expected[endpoint] = sketch = new LatencySketch();
+                }
+
+                sketch.Merge(reader.GetFieldValue<long[]>(1));
+            }
+        }
+
+        // Every group shown (the API merges sparse cells), and only the busiest (the database merges).
+        foreach (var limit in new[] { 4, 2 })
+        {
+            var (endpoints, _) = await ReadAsync(token, $"/api/v1/usages/endpoints?hours=48&limit={limit}");
+            Assert.Equal(limit, endpoints.GetArrayLength());
+            foreach (var row in endpoints.EnumerateArray())
+            {
+                var sketch = expected[row.GetProperty("endpoint").GetString()!];
+                Assert.Equal(new[] { sketch.Quantile(0.5), sketch.Quantile(0.95), sketch.Quantile(0.99) },
+                    PercentileNames.Select(name => (double?)row.GetProperty(name).GetDouble()));
+            }
+        }
+
+        var (all, _) = await ReadAsync(token, "/api/v1/usages/series?days=3&groupBy=endpoint&limit=4&percentiles=true");
+        var (busiest, _) = await ReadAsync(token, "/api/v1/usages/series?days=3&groupBy=endpoint&limit=2&percentiles=true");
+        var lines = all.GetProperty("series").EnumerateArray().ToList();
+        Assert.Equal(4, lines.Count);
+        Assert.Equal(2, busiest.GetProperty("series").GetArrayLength());
+        foreach (var (line, same) in busiest.GetProperty("series").EnumerateArray().Zip(lines))
+        {
+            Assert.Equal(line.GetRawText(), same.GetRawText());
+        }
+
+        Assert.Contains(lines.SelectMany(line => line.GetProperty("points").EnumerateArray()), point => point.GetProperty("p99").ValueKind == JsonValueKind.Number);
     }
 
     /// <summary>The answer's data, and the rows the statements reading <c>usage_hourly_details</c> returned to the API meanwhile.</summary>
