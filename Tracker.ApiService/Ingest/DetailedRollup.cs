@@ -1,5 +1,5 @@
+using System.Buffers;
 using System.Globalization;
-using System.Text;
 using Npgsql;
 using NpgsqlTypes;
 using Tracker.Data;
@@ -88,10 +88,14 @@ public sealed class DetailedRollup
 
     private readonly Dictionary<CellKey, Cell> _cells = [];
 
+    // The batch's endpoint names, each kept once: logs naming /orders/1, /orders/2, … share one "/orders/{id}", which
+    // is looked up by its characters and built only the first time (a string per log was most of what counting cost).
+    private readonly Dictionary<string, string> _endpoints = [];
+
     /// <summary>Counts a stored log in its cell.</summary>
     public void Add(LogRecord log, DateTime hourStart)
     {
-        var key = new CellKey(log.ClientId, hourStart, RollupDimensions.Endpoint(log.Endpoint), RollupDimensions.Method(log.Method),
+        var key = new CellKey(log.ClientId, hourStart, EndpointName(log.Endpoint), RollupDimensions.Method(log.Method),
             RollupDimensions.StatusClass(log.StatusCode), log.ApiKeyId);
         if (!_cells.TryGetValue(key, out var cell))
         {
@@ -154,6 +158,20 @@ public sealed class DetailedRollup
         return command;
     }
 
+    private string EndpointName(string endpoint)
+    {
+        Span<char> buffer = stackalloc char[HourlyUsageDetail.EndpointMaxLength];
+        var name = RollupDimensions.Endpoint(endpoint, buffer);
+        var names = _endpoints.GetAlternateLookup<ReadOnlySpan<char>>();
+        if (!names.TryGetValue(name, out var kept))
+        {
+            kept = name.Length == endpoint.Length && name.Overlaps(endpoint) ? endpoint : name.ToString();
+            _endpoints.Add(kept, kept);
+        }
+
+        return kept;
+    }
+
     private bool AllAdmitted(AdmittedEndpoints admitted)
     {
         foreach (var key in _cells.Keys)
@@ -169,19 +187,32 @@ public sealed class DetailedRollup
 
     private static string ArrayLiteral(LatencySketch? sketch)
     {
-        if (sketch is null)
+        var packed = sketch?.Pack() ?? [];
+        if (packed.Length == 0)
         {
             return "{}";
         }
 
-        var text = new StringBuilder("{");
-        foreach (var element in sketch.Pack())
+        // Formatted into one rented buffer: a long takes at most 20 characters, and each is followed by a separator.
+        var text = ArrayPool<char>.Shared.Rent(1 + packed.Length * 21);
+        try
         {
-            text.Append(element.ToString(CultureInfo.InvariantCulture)).Append(',');
-        }
+            text[0] = '{';
+            var length = 1;
+            foreach (var element in packed)
+            {
+                element.TryFormat(text.AsSpan(length), out var written, provider: CultureInfo.InvariantCulture);
+                length += written;
+                text[length++] = ',';
+            }
 
-        text[^1] = '}';
-        return text.ToString();
+            text[length - 1] = '}';
+            return new string(text, 0, length);
+        }
+        finally
+        {
+            ArrayPool<char>.Shared.Return(text);
+        }
     }
 
     private readonly record struct CellKey(Guid ClientId, DateTime HourStart, string Endpoint, string Method, short StatusClass, Guid ApiKeyId);

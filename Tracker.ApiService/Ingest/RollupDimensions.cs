@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Text;
 using Tracker.Data.Entities;
 
 namespace Tracker.ApiService.Ingest;
@@ -33,48 +32,60 @@ public static class RollupDimensions
     /// <summary>The endpoint as its rollup cell names it (the same string when nothing changes).</summary>
     public static string Endpoint(string endpoint)
     {
-        var path = endpoint.AsSpan();
+        Span<char> buffer = stackalloc char[HourlyUsageDetail.EndpointMaxLength];
+        var name = Endpoint(endpoint, buffer);
+        return name.Length == endpoint.Length && name.Overlaps(endpoint) ? endpoint : name.ToString();
+    }
+
+    /// <summary>
+    /// The endpoint as its rollup cell names it, without allocating: a slice of <paramref name="endpoint"/> when no
+    /// segment is id-like, else written to <paramref name="buffer"/> (at least
+    /// <see cref="HourlyUsageDetail.EndpointMaxLength"/> characters), or <see cref="HourlyUsageDetail.OtherEndpoint"/>.
+    /// </summary>
+    public static ReadOnlySpan<char> Endpoint(ReadOnlySpan<char> endpoint, Span<char> buffer)
+    {
+        var path = endpoint;
         var end = path.IndexOfAny('?', '#');
         if (end >= 0)
         {
             path = path[..end];
         }
 
-        // Measured first, so that a name too long for a cell is never built: a maximum-size batch may hold a thousand
+        // Written as it is read, and given up as soon as it outgrows a cell: a maximum-size batch may hold a thousand
         // endpoints of 2,000 characters each.
-        var length = path.Length;
-        var ids = 0;
+        const int MaxLength = HourlyUsageDetail.EndpointMaxLength;
+        var written = 0;
+        var read = 0;
         foreach (var range in path.Split('/'))
         {
             if (IsIdLike(path[range]))
             {
-                length += IdSegment.Length - (range.End.Value - range.Start.Value);
-                ids++;
+                var kept = path[read..range.Start.Value];
+                if (written + kept.Length + IdSegment.Length > MaxLength)
+                {
+                    return HourlyUsageDetail.OtherEndpoint;
+                }
+
+                kept.CopyTo(buffer[written..]);
+                IdSegment.CopyTo(buffer[(written + kept.Length)..]);
+                written += kept.Length + IdSegment.Length;
+                read = range.End.Value;
             }
         }
 
-        if (length is 0 || length > HourlyUsageDetail.EndpointMaxLength)
+        var rest = path[read..];
+        if (written + rest.Length is 0 or > MaxLength)
         {
             return HourlyUsageDetail.OtherEndpoint;
         }
 
-        if (ids == 0)
+        if (read == 0)
         {
-            return path.Length == endpoint.Length ? endpoint : path.ToString();
+            return path;
         }
 
-        var normalized = new StringBuilder(length);
-        var written = 0;
-        foreach (var range in path.Split('/'))
-        {
-            if (IsIdLike(path[range]))
-            {
-                normalized.Append(path[written..range.Start.Value]).Append(IdSegment);
-                written = range.End.Value;
-            }
-        }
-
-        return normalized.Append(path[written..]).ToString();
+        rest.CopyTo(buffer[written..]);
+        return buffer[..(written + rest.Length)];
     }
 
     /// <summary>The method as its rollup cell names it: a standard one, or <see cref="OtherMethod"/>.</summary>
