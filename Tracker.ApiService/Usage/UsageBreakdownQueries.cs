@@ -17,8 +17,8 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
     public const int MaxSeriesGroups = 50;
 
     /// <summary>
-    /// Latency sketch elements the API merges itself, at most: a window whose cells hold more (or more groups than the
-    /// answer shows) has its sketches merged by PostgreSQL, so that no client's cells make an answer carry more.
+    /// Latency sketch elements the API merges itself, at most: when the cells of an answer's groups hold more,
+    /// PostgreSQL merges their sketches, so that no client's cells make an answer carry more.
     /// </summary>
     public const int MaxElementsMergedByTheApi = 100_000;
 
@@ -28,8 +28,9 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
     // with "= ANY" of their names rather than a join, so its plan does not depend on how many cells PostgreSQL expects.
     // Npgsql prepares these statements, and PostgreSQL's generic plan for the earlier shape (three reads of the cells,
     // joined to the busiest groups) guessed 5 cells and read them again per group: 60 ms instead of 17 for a client
-    // with 4,000 cells in a month (docs/performance.md, run 20). "busiest" also counts every group and every sketch
-    // element of the window (window functions run before the LIMIT), which decides who merges the sketches (Sketches).
+    // with 4,000 cells in a month (docs/performance.md, run 20). "busiest" also has each group's sketch elements and
+    // the count of every group in the window (window functions run before the LIMIT), which decide who merges the
+    // sketches, and how (Sketches).
     private static readonly string EndpointsSql = $"""
         WITH cells AS MATERIALIZED (
             SELECT method, endpoint, status_class, request_count, latency
@@ -39,7 +40,7 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
             SELECT method, endpoint, sum(request_count)::bigint AS total,
                    coalesce(sum(request_count) FILTER (WHERE status_class = 4), 0)::bigint AS client_errors,
                    coalesce(sum(request_count) FILTER (WHERE status_class = 5), 0)::bigint AS server_errors,
-                   count(*) OVER () AS groups, sum(sum(cardinality(latency))) OVER () AS elements
+                   sum(cardinality(latency)) AS elements, count(*) OVER () AS groups
             FROM cells
             GROUP BY method, endpoint
             ORDER BY total DESC, method COLLATE "C", endpoint COLLATE "C"
@@ -192,7 +193,7 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
                 SELECT line, bucket, sum(request_count)::bigint AS count{(percentiles ? ", sum(cardinality(latency)) AS elements" : "")}
                 FROM cells GROUP BY line, bucket),
             busiest AS MATERIALIZED (
-                SELECT line, sum(count)::bigint AS total{(percentiles ? ", count(*) OVER () AS groups, sum(sum(elements)) OVER () AS elements" : "")}
+                SELECT line, sum(count)::bigint AS total{(percentiles ? ", sum(elements) AS elements, count(*) OVER () AS groups" : "")}
                 FROM points
                 GROUP BY line
                 ORDER BY total DESC, line COLLATE "C"
@@ -207,21 +208,24 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
     }
 
     /// <summary>
-    /// A query giving, per group (<paramref name="groups"/>) of the busiest ones, the group's columns and
-    /// <c>latency</c>: its <c>cells</c>' latency sketches, packed in one array that <see cref="LatencySketch.Merge"/>
-    /// reads. When every group of the window is among the busiest and its cells hold at most
+    /// A query giving, per group (<paramref name="groups"/>) of the busiest ones (those <paramref name="filter"/> keeps
+    /// of the <c>cells</c>), the group's columns and <c>latency</c>: its cells' latency sketches, packed in one array
+    /// that <see cref="LatencySketch.Merge"/> reads. When the busiest groups' cells hold at most
     /// <see cref="MaxElementsMergedByTheApi"/> elements, the array is their elements as stored, repeats and all, and the
     /// API sums the repeats: PostgreSQL groups elements by hashing at about a microsecond each, most of a typical
     /// client's elements are distinct buckets of sparse hourly cells, and the API's dictionary does it for a fraction
-    /// of that (docs/performance.md, run 26). Otherwise the database merges the sketches of the groups that
-    /// <paramref name="filter"/> keeps, each array as long as its distinct buckets (about 1,100 at most) however many
-    /// cells were merged, so that no client's cells make an answer carry more than those.
+    /// of that (docs/performance.md, run 26). Otherwise the database merges them, each array as long as its distinct
+    /// buckets (about 1,100 at most) however many cells were merged, so that no client's cells make an answer carry
+    /// more than that. The filter is skipped when every group is among the busiest (comparing a row with a list of
+    /// rows costs about a microsecond a cell). The enclosing statement's <c>busiest</c> has each group's
+    /// <c>elements</c> and the window's count of <c>groups</c>, and its <c>$4</c> is the limit.
     /// </summary>
     private static string Sketches(string groups, string filter) => $"""
-        WITH merging AS (SELECT max(groups) <= $4 AND max(elements) <= {MaxElementsMergedByTheApi} AS by_api FROM busiest)
+        WITH merging AS (
+            SELECT sum(elements) <= {MaxElementsMergedByTheApi} AS by_api, max(groups) <= $4 AS every_group FROM busiest)
         SELECT {groups}, array_agg(element) AS latency
-        FROM (SELECT {groups}, unnest(latency) AS element FROM cells) AS elements
-        WHERE (SELECT by_api FROM merging)
+        FROM (SELECT {groups}, unnest(latency) AS element FROM cells
+              WHERE (SELECT by_api FROM merging) AND ((SELECT every_group FROM merging) OR {filter})) AS elements
         GROUP BY {groups}
         UNION ALL
         SELECT {groups}, array_agg((sketch_key << {LatencySketch.CountBits}) | count)
