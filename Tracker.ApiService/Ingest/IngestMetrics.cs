@@ -30,7 +30,7 @@ public sealed class IngestMetrics
 
     /// <summary>Publishes the queue depth; called once by the writer that owns the queue.</summary>
     public void ObserveQueueDepth(Func<long> queuedLogs) =>
-        _meter.CreateObservableGauge("tracker.ingest.queue.depth", queuedLogs, "{log}", "Logs waiting to be written.");
+        _meter.CreateObservableGauge("tracker.ingest.queue.depth", queuedLogs, "{log}", "Logs waiting for a writer: queued, or reserved by a request about to queue them.");
 
     public void Committed(int logs, TimeSpan duration)
     {

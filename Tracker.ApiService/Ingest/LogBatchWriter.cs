@@ -77,7 +77,7 @@ public sealed partial class LogBatchWriter : BackgroundService
         metrics.ObserveQueueDepth(() => QueuedLogs);
     }
 
-    /// <summary>Logs queued and not yet taken by a writer loop.</summary>
+    /// <summary>Logs not yet taken by a writer loop: queued, or reserved by a request that is about to queue them.</summary>
     public long QueuedLogs => _budget.Logs;
 
     /// <summary>

@@ -17,10 +17,17 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
     public const int MaxSeriesGroups = 50;
 
     /// <summary>
-    /// Latency sketch elements the API merges itself, at most: when the cells of an answer's groups hold more,
-    /// PostgreSQL merges their sketches, so that no client's cells make an answer carry more.
+    /// Latency sketch elements the API merges itself, at most: when the cells of an answer's groups hold more, or one
+    /// of its arrays would hold more than <see cref="MaxElementsPerArray"/>, PostgreSQL merges their sketches, so
+    /// that no client's cells make an answer carry more.
     /// </summary>
     public const int MaxElementsMergedByTheApi = 100_000;
+
+    /// <summary>
+    /// Elements of one array the API reads unmerged, at most: 10,000 longs are 80 KB, under the runtime's 85,000-byte
+    /// threshold of the large object heap, which only a gen2 collection frees (see <see cref="Ingest.LogRecord"/>).
+    /// </summary>
+    public const int MaxElementsPerArray = 10_000;
 
     private static readonly double[] Quantiles = [0.5, 0.95, 0.99];
 
@@ -40,7 +47,7 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
             SELECT method, endpoint, sum(request_count)::bigint AS total,
                    coalesce(sum(request_count) FILTER (WHERE status_class = 4), 0)::bigint AS client_errors,
                    coalesce(sum(request_count) FILTER (WHERE status_class = 5), 0)::bigint AS server_errors,
-                   sum(cardinality(latency)) AS elements, count(*) OVER () AS groups
+                   sum(cardinality(latency)) AS elements, sum(cardinality(latency)) AS largest, count(*) OVER () AS groups
             FROM cells
             GROUP BY method, endpoint
             ORDER BY total DESC, method COLLATE "C", endpoint COLLATE "C"
@@ -193,7 +200,7 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
                 SELECT line, bucket, sum(request_count)::bigint AS count{(percentiles ? ", sum(cardinality(latency)) AS elements" : "")}
                 FROM cells GROUP BY line, bucket),
             busiest AS MATERIALIZED (
-                SELECT line, sum(count)::bigint AS total{(percentiles ? ", sum(elements) AS elements, count(*) OVER () AS groups" : "")}
+                SELECT line, sum(count)::bigint AS total{(percentiles ? ", sum(elements) AS elements, max(elements) AS largest, count(*) OVER () AS groups" : "")}
                 FROM points
                 GROUP BY line
                 ORDER BY total DESC, line COLLATE "C"
@@ -211,18 +218,21 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
     /// A query giving, per group (<paramref name="groups"/>) of the busiest ones (those <paramref name="filter"/> keeps
     /// of the <c>cells</c>), the group's columns and <c>latency</c>: its cells' latency sketches, packed in one array
     /// that <see cref="LatencySketch.Merge"/> reads. When the busiest groups' cells hold at most
-    /// <see cref="MaxElementsMergedByTheApi"/> elements, the array is their elements as stored, repeats and all, and the
-    /// API sums the repeats: PostgreSQL groups elements by hashing at about a microsecond each, most of a typical
-    /// client's elements are distinct buckets of sparse hourly cells, and the API's dictionary does it for a fraction
-    /// of that (docs/performance.md, run 26). Otherwise the database merges them, each array as long as its distinct
-    /// buckets (about 1,100 at most) however many cells were merged, so that no client's cells make an answer carry
-    /// more than that. The filter is skipped when every group is among the busiest (comparing a row with a list of
-    /// rows costs about a microsecond a cell). The enclosing statement's <c>busiest</c> has each group's
-    /// <c>elements</c> and the window's count of <c>groups</c>, and its <c>$4</c> is the limit.
+    /// <see cref="MaxElementsMergedByTheApi"/> elements and no array would hold more than
+    /// <see cref="MaxElementsPerArray"/>, the array is the elements as stored, repeats and all, and the API sums the
+    /// repeats: PostgreSQL groups elements by hashing at about a microsecond each, most of a typical client's elements
+    /// are distinct buckets of sparse hourly cells, and the API's dictionary does it for a fraction of that
+    /// (docs/performance.md, runs 26–28). Otherwise the database merges them, each array as long as its distinct
+    /// buckets (about 1,100 at most) however many cells were merged. The filter is skipped when every group is among
+    /// the busiest (comparing a row with a list of rows costs about a microsecond a cell). The enclosing statement's
+    /// <c>busiest</c> has each group's <c>elements</c>, the elements of its <c>largest</c> array and the window's count
+    /// of <c>groups</c>, and its <c>$4</c> is the limit.
     /// </summary>
     private static string Sketches(string groups, string filter) => $"""
         WITH merging AS (
-            SELECT sum(elements) <= {MaxElementsMergedByTheApi} AS by_api, max(groups) <= $4 AS every_group FROM busiest)
+            SELECT sum(elements) <= {MaxElementsMergedByTheApi} AND max(largest) <= {MaxElementsPerArray} AS by_api,
+                   max(groups) <= $4 AS every_group
+            FROM busiest)
         SELECT {groups}, array_agg(element) AS latency
         FROM (SELECT {groups}, unnest(latency) AS element FROM cells
               WHERE (SELECT by_api FROM merging) AND ((SELECT every_group FROM merging) OR {filter})) AS elements

@@ -259,13 +259,7 @@ public sealed class TokenLeaseTests
     [Fact]
     public void An_answer_from_a_later_window_drops_what_is_held_of_an_earlier_one_without_handing_it_back()
     {
-        var lease = new TokenLease(new FixedWindowRule("usage", 800, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(2)), _time);
-        Begin(lease, 1).Complete(Permitted(held: 48, left: 700, windowLeft: TimeSpan.FromSeconds(30), window: 1_000));
-        LeaseFetch? refill = null;
-        for (var taken = 0; taken < 36; taken++)
-        {
-            Assert.True(lease.TryTake(1, out _, out refill));
-        }
+        var (lease, refill) = UsageLeaseDueForRefill(firstWindow: 1_000);
 
         // Redis says a later window has begun: the earlier one has ended, so its 12 permits held here go, and are
         // not handed back (they would count against the later window).
@@ -281,13 +275,7 @@ public sealed class TokenLeaseTests
     [Fact]
     public void An_answer_from_the_same_window_whose_end_redis_reports_a_few_milliseconds_apart_keeps_what_is_held()
     {
-        var lease = new TokenLease(new FixedWindowRule("usage", 800, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(2)), _time);
-        Begin(lease, 1).Complete(Permitted(held: 48, left: 700, windowLeft: TimeSpan.FromSeconds(30), window: 31_000));
-        LeaseFetch? refill = null;
-        for (var taken = 0; taken < 36; taken++)
-        {
-            Assert.True(lease.TryTake(1, out _, out refill));
-        }
+        var (lease, refill) = UsageLeaseDueForRefill(firstWindow: 31_000);
 
         // The script works the window's end out afresh on each call (its clock plus PTTL): 2 ms apart, still the
         // same window. The 12 permits held of it stay, beside the 20 new ones.
@@ -295,6 +283,21 @@ public sealed class TokenLeaseTests
         Assert.Equal(32, refill.Complete(Permitted(held: 20, left: 652, windowLeft: TimeSpan.FromSeconds(30), window: 30_998)));
         _time.Advance(TimeSpan.FromSeconds(2));
         Assert.Equal(32, Begin(lease, 1).Request.Returned);
+    }
+
+    /// <summary>A usage lease holding 48 permits of the window Redis names <paramref name="firstWindow"/>, 36 of them
+    /// taken since, and the refill the last take asked for.</summary>
+    private (TokenLease Lease, LeaseFetch? Refill) UsageLeaseDueForRefill(long firstWindow)
+    {
+        var lease = new TokenLease(new FixedWindowRule("usage", 800, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(2)), _time);
+        Begin(lease, 1).Complete(Permitted(held: 48, left: 700, windowLeft: TimeSpan.FromSeconds(30), window: firstWindow));
+        LeaseFetch? refill = null;
+        for (var taken = 0; taken < 36; taken++)
+        {
+            Assert.True(lease.TryTake(1, out _, out refill));
+        }
+
+        return (lease, refill);
     }
 
     private static RateDecision Permitted(int held, long left, TimeSpan windowLeft, long window) =>

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Text.Json;
 using Npgsql;
-using Tracker.ApiService.Usage;
 using Tracker.Data;
 using Tracker.Tests.Infrastructure;
 using static Tracker.Tests.Infrastructure.ApiClient;
@@ -39,15 +38,9 @@ public sealed class BreakdownCostTests(ServersFixture servers) : ApiTest(servers
         var client = await Http.RegisterNewAsync();
         var token = await Http.LoginTokenAsync(client);
         // 48 hours × 100 endpoints × 2 status classes × 10 keys: 96,000 cells, of 200 endpoints (even and odd hours differ).
-        var keys = string.Join(',', Enumerable.Range(0, Keys).Select(_ => $"'{Guid.NewGuid()}'"));
         var cs = Factory.DatabaseConnectionString;
-        await ExecuteAsync(cs, $"""
-            INSERT INTO usage_hourly_details (client_id, hour_start, endpoint, method, status_class, api_key_id, request_count, latency)
-            SELECT '{client.Id}', date_trunc('hour', now(), 'UTC') - make_interval(hours => hour), '/bulk/e' || (endpoint + hour % 2 * 100), 'GET', status, key,
-                   1 + endpoint % 7, ARRAY[((40500 + endpoint % 50)::bigint << 40) | 1]
-            FROM generate_series(0, 47) AS hour, generate_series(0, 99) AS endpoint, unnest(ARRAY[2, 5]::smallint[]) AS status,
-                 unnest(ARRAY[{keys}]::uuid[]) AS key
-            """);
+        await InsertCellsAsync(client.Id, "generate_series(0, 47)", endpoints: 100, statuses: "2, 5", Keys,
+            name: "'/bulk/e' || (endpoint + hour % 2 * 100)", count: "1 + endpoint % 7", latency: "ARRAY[((40500 + endpoint % 50)::bigint << 40) | 1]");
         await ExecuteAsync(cs, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
 
         var (endpoints, endpointRows) = await ReadAsync(token, "/api/v1/usages/endpoints?hours=48&limit=20");
@@ -110,13 +103,8 @@ public sealed class BreakdownCostTests(ServersFixture servers) : ApiTest(servers
         // A busy month: 29 days × 24 hours × 12 endpoints × 2 keys, 16,704 cells with a sketch each, stored oldest first
         // as ingest stores them, so reading them in key order visits each page once, however they are read.
         var cs = Factory.DatabaseConnectionString;
-        await ExecuteAsync(cs, $"""
-            INSERT INTO usage_hourly_details (client_id, hour_start, endpoint, method, status_class, api_key_id, request_count, latency)
-            SELECT '{client.Id}', date_trunc('hour', now(), 'UTC') - make_interval(hours => hour), '/month/e' || endpoint, 'GET', 2, key,
-                   1 + endpoint, ARRAY[((40400 + endpoint * 10)::bigint << 40) | (1 + endpoint)]
-            FROM generate_series(29 * 24 - 1, 0, -1) AS hour, generate_series(0, 11) AS endpoint,
-                 unnest(ARRAY['{Guid.NewGuid()}', '{Guid.NewGuid()}']::uuid[]) AS key
-            """);
+        await InsertCellsAsync(client.Id, "generate_series(29 * 24 - 1, 0, -1)", endpoints: 12, statuses: "2", keys: 2,
+            name: "'/month/e' || endpoint", count: "1 + endpoint", latency: "ARRAY[((40400 + endpoint * 10)::bigint << 40) | (1 + endpoint)]");
         // With fresh statistics, PostgreSQL reads the cells through the primary key, as it would in production.
         await ExecuteAsync(cs, "ANALYZE usage_hourly_details");
         await ExecuteAsync(cs, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
@@ -152,28 +140,25 @@ public sealed class BreakdownCostTests(ServersFixture servers) : ApiTest(servers
     }
 
     [Theory]
-    [InlineData(3, "sparse cells: merged by the API, all groups shown or only the busiest")]
-    [InlineData(300, "the database merges all groups' 115,200 elements, the API the busiest two's 57,600")]
-    [InlineData(600, "the database merges, all groups shown or only the busiest")]
-    public async Task Sketches_merged_by_the_api_or_by_the_database_give_the_same_percentiles(int elementsPerCell, string what)
+    [InlineData(4, 3, "sparse cells: the API merges")]
+    [InlineData(4, 100, "9,600 elements a group: the API merges")]
+    [InlineData(4, 105, "10,080 elements a group, over one array's bound: the database merges")]
+    [InlineData(24, 52, "119,808 elements in all: the database merges all groups, the API the busiest two's 9,984")]
+    public async Task Sketches_merged_by_the_api_or_by_the_database_give_the_same_percentiles(int endpoints, int elementsPerCell, string what)
     {
         var client = await Http.RegisterNewAsync();
         var token = await Http.LoginTokenAsync(client);
-        // 4 endpoints × 48 hours × 2 keys: 384 cells of elementsPerCell elements, repeating buckets within a cell and
-        // across cells as stored arrays do (merging is concatenating; only long arrays are compacted).
+        // endpoints × 48 hours × 2 keys, cells of elementsPerCell elements, repeating buckets within a cell and across
+        // cells as stored arrays do (merging is concatenating; only long arrays are compacted).
         var cs = Factory.DatabaseConnectionString;
-        await ExecuteAsync(cs, $"""
-            INSERT INTO usage_hourly_details (client_id, hour_start, endpoint, method, status_class, api_key_id, request_count, latency)
-            SELECT '{client.Id}', date_trunc('hour', now(), 'UTC') - make_interval(hours => hour), '/merge/e' || endpoint, 'GET', 2, key,
-                   {elementsPerCell},
-                   ARRAY(SELECT ((40300 + (hour * 7 + endpoint * 31 + element) % (50 + endpoint * 100))::bigint << 40) | (1 + element % 3)
-                         FROM generate_series(0, {elementsPerCell} - 1) AS element)
-            FROM generate_series(0, 47) AS hour, generate_series(0, 3) AS endpoint,
-                 unnest(ARRAY['{Guid.NewGuid()}', '{Guid.NewGuid()}']::uuid[]) AS key
-            """);
+        await InsertCellsAsync(client.Id, "generate_series(0, 47)", endpoints, statuses: "2", keys: 2,
+            name: "'/merge/e' || endpoint", count: $"{elementsPerCell}", latency: $"""
+                ARRAY(SELECT ((40300 + (hour * 7 + endpoint * 31 + element) % (50 + endpoint * 100))::bigint << 40) | (1 + element % 3)
+                      FROM generate_series(0, {elementsPerCell} - 1) AS element)
+                """);
         await ExecuteAsync(cs, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
         var elements = await ScalarAsync(cs, $"SELECT sum(cardinality(latency)) FROM usage_hourly_details WHERE client_id = '{client.Id}'");
-        Assert.True(elementsPerCell > 100 == elements > UsageBreakdownQueries.MaxElementsMergedByTheApi, $"{elements} elements: {what}");
+        Assert.True(endpoints * 96L * elementsPerCell == elements, $"{elements} elements: {what}");
 
         // Brute force: every stored element of an endpoint's cells, summed per bucket.
         var expected = new Dictionary<string, LatencySketch>();
@@ -195,11 +180,11 @@ public sealed class BreakdownCostTests(ServersFixture servers) : ApiTest(servers
         }
 
         // Every group shown (no filter on the cells), and only the busiest.
-        foreach (var limit in new[] { 4, 2 })
+        foreach (var limit in new[] { endpoints, 2 })
         {
-            var (endpoints, _) = await ReadAsync(token, $"/api/v1/usages/endpoints?hours=48&limit={limit}");
-            Assert.Equal(limit, endpoints.GetArrayLength());
-            foreach (var row in endpoints.EnumerateArray())
+            var (rows, _) = await ReadAsync(token, $"/api/v1/usages/endpoints?hours=48&limit={limit}");
+            Assert.Equal(limit, rows.GetArrayLength());
+            foreach (var row in rows.EnumerateArray())
             {
                 var sketch = expected[row.GetProperty("endpoint").GetString()!];
                 Assert.Equal(new[] { sketch.Quantile(0.5), sketch.Quantile(0.95), sketch.Quantile(0.99) },
@@ -207,10 +192,10 @@ public sealed class BreakdownCostTests(ServersFixture servers) : ApiTest(servers
             }
         }
 
-        var (all, _) = await ReadAsync(token, "/api/v1/usages/series?days=3&groupBy=endpoint&limit=4&percentiles=true");
+        var (all, _) = await ReadAsync(token, $"/api/v1/usages/series?days=3&groupBy=endpoint&limit={endpoints}&percentiles=true");
         var (busiest, _) = await ReadAsync(token, "/api/v1/usages/series?days=3&groupBy=endpoint&limit=2&percentiles=true");
         var lines = all.GetProperty("series").EnumerateArray().ToList();
-        Assert.Equal(4, lines.Count);
+        Assert.Equal(endpoints, lines.Count);
         Assert.Equal(2, busiest.GetProperty("series").GetArrayLength());
         foreach (var (line, same) in busiest.GetProperty("series").EnumerateArray().Zip(lines))
         {
@@ -219,6 +204,20 @@ public sealed class BreakdownCostTests(ServersFixture servers) : ApiTest(servers
 
         Assert.Contains(lines.SelectMany(line => line.GetProperty("points").EnumerateArray()), point => point.GetProperty("p99").ValueKind == JsonValueKind.Number);
     }
+
+    /// <summary>
+    /// Stores a cell for each hour back (<paramref name="hours"/>, a set of integers), endpoint number, status class
+    /// (<paramref name="statuses"/>, a list) and one of <paramref name="keys"/> new keys, as ingest would; the endpoint's
+    /// name, its count and its packed sketch are SQL expressions of <c>hour</c>, <c>endpoint</c> and <c>status</c>.
+    /// </summary>
+    private Task InsertCellsAsync(
+        Guid clientId, string hours, int endpoints, string statuses, int keys, string name, string count, string latency) =>
+        ExecuteAsync(Factory.DatabaseConnectionString, $"""
+            INSERT INTO usage_hourly_details (client_id, hour_start, endpoint, method, status_class, api_key_id, request_count, latency)
+            SELECT '{clientId}', date_trunc('hour', now(), 'UTC') - make_interval(hours => hour), {name}, 'GET', status, key, {count}, {latency}
+            FROM {hours} AS hour, generate_series(0, {endpoints - 1}) AS endpoint, unnest(ARRAY[{statuses}]::smallint[]) AS status,
+                 unnest(ARRAY[{string.Join(',', Enumerable.Range(0, keys).Select(_ => $"'{Guid.NewGuid()}'"))}]::uuid[]) AS key
+            """);
 
     /// <summary>The answer's data, and the rows the statements reading <c>usage_hourly_details</c> returned to the API meanwhile.</summary>
     private Task<(JsonElement Data, long RowsRead)> ReadAsync(string token, string path) => ReadAsync(Http, token, path);
