@@ -17,9 +17,9 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
     public const int MaxSeriesGroups = 50;
 
     /// <summary>
-    /// Latency sketch elements the API merges itself, at most: when the cells of an answer's groups hold more, or one
-    /// of its arrays would hold more than <see cref="MaxElementsPerArray"/>, PostgreSQL merges their sketches, so
-    /// that no client's cells make an answer carry more.
+    /// Latency sketch elements the API merges itself, at most, bounded by the requests of the answer's groups: above
+    /// it, or when one of its arrays could hold more than <see cref="MaxElementsPerArray"/>, PostgreSQL merges their
+    /// sketches, one per row of the answer.
     /// </summary>
     public const int MaxElementsMergedByTheApi = 100_000;
 
@@ -35,9 +35,8 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
     // with "= ANY" of their names rather than a join, so its plan does not depend on how many cells PostgreSQL expects.
     // Npgsql prepares these statements, and PostgreSQL's generic plan for the earlier shape (three reads of the cells,
     // joined to the busiest groups) guessed 5 cells and read them again per group: 60 ms instead of 17 for a client
-    // with 4,000 cells in a month (docs/performance.md, run 20). "busiest" also has each group's sketch elements and
-    // the count of every group in the window (window functions run before the LIMIT), which decide who merges the
-    // sketches, and how (Sketches).
+    // with 4,000 cells in a month (docs/performance.md, run 20). "busiest" also counts every group of the window (window
+    // functions run before the LIMIT), which with the groups' requests decides who merges the sketches (Sketches).
     private static readonly string EndpointsSql = $"""
         WITH cells AS MATERIALIZED (
             SELECT method, endpoint, status_class, request_count, latency
@@ -47,12 +46,12 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
             SELECT method, endpoint, sum(request_count)::bigint AS total,
                    coalesce(sum(request_count) FILTER (WHERE status_class = 4), 0)::bigint AS client_errors,
                    coalesce(sum(request_count) FILTER (WHERE status_class = 5), 0)::bigint AS server_errors,
-                   sum(cardinality(latency)) AS elements, sum(cardinality(latency)) AS largest, count(*) OVER () AS groups
+                   count(*) OVER () AS groups
             FROM cells
             GROUP BY method, endpoint
             ORDER BY total DESC, method COLLATE "C", endpoint COLLATE "C"
             LIMIT $4),
-        sketches AS ({Sketches("method, endpoint", "(method, endpoint) = ANY (ARRAY(SELECT (method, endpoint) FROM busiest))")})
+        sketches AS ({Sketches("method, endpoint", "(method, endpoint) = ANY (ARRAY(SELECT (method, endpoint) FROM busiest))", largest: "total")})
         SELECT busiest.method, busiest.endpoint, busiest.total, busiest.client_errors, busiest.server_errors, sketches.latency
         FROM busiest
         LEFT JOIN sketches ON (sketches.method, sketches.endpoint) = (busiest.method, busiest.endpoint)
@@ -189,7 +188,7 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
     private static string SeriesSql(SeriesGrouping grouping, bool percentiles)
     {
         var sketches = percentiles
-            ? $", sketches AS ({Sketches("line, bucket", "line = ANY (ARRAY(SELECT line FROM busiest))")})"
+            ? $", sketches AS ({Sketches("line, bucket", "line = ANY (ARRAY(SELECT line FROM busiest))", largest: "largest")})"
             : "";
         return $"""
             WITH cells AS MATERIALIZED (
@@ -197,10 +196,9 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
                 FROM usage_hourly_details
                 WHERE client_id = $1 AND hour_start >= $2 AND hour_start < $3),
             points AS MATERIALIZED (
-                SELECT line, bucket, sum(request_count)::bigint AS count{(percentiles ? ", sum(cardinality(latency)) AS elements" : "")}
-                FROM cells GROUP BY line, bucket),
+                SELECT line, bucket, sum(request_count)::bigint AS count FROM cells GROUP BY line, bucket),
             busiest AS MATERIALIZED (
-                SELECT line, sum(count)::bigint AS total{(percentiles ? ", sum(elements) AS elements, max(elements) AS largest, count(*) OVER () AS groups" : "")}
+                SELECT line, sum(count)::bigint AS total{(percentiles ? ", max(count) AS largest, count(*) OVER () AS groups" : "")}
                 FROM points
                 GROUP BY line
                 ORDER BY total DESC, line COLLATE "C"
@@ -217,20 +215,21 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
     /// <summary>
     /// A query giving, per group (<paramref name="groups"/>) of the busiest ones (those <paramref name="filter"/> keeps
     /// of the <c>cells</c>), the group's columns and <c>latency</c>: its cells' latency sketches, packed in one array
-    /// that <see cref="LatencySketch.Merge"/> reads. When the busiest groups' cells hold at most
-    /// <see cref="MaxElementsMergedByTheApi"/> elements and no array would hold more than
-    /// <see cref="MaxElementsPerArray"/>, the array is the elements as stored, repeats and all, and the API sums the
-    /// repeats: PostgreSQL groups elements by hashing at about a microsecond each, most of a typical client's elements
-    /// are distinct buckets of sparse hourly cells, and the API's dictionary does it for a fraction of that
-    /// (docs/performance.md, runs 26–28). Otherwise the database merges them, each array as long as its distinct
-    /// buckets (about 1,100 at most) however many cells were merged. The filter is skipped when every group is among
-    /// the busiest (comparing a row with a list of rows costs about a microsecond a cell). The enclosing statement's
-    /// <c>busiest</c> has each group's <c>elements</c>, the elements of its <c>largest</c> array and the window's count
-    /// of <c>groups</c>, and its <c>$4</c> is the limit.
+    /// that <see cref="LatencySketch.Merge"/> reads. When the busiest groups' requests are at most
+    /// <see cref="MaxElementsMergedByTheApi"/> and no array's (<paramref name="largest"/>, a column of <c>busiest</c>)
+    /// more than <see cref="MaxElementsPerArray"/>, the array is the elements as stored, repeats and all, and the API
+    /// sums the repeats: PostgreSQL groups elements by hashing at about a microsecond each, most of a typical client's
+    /// elements are distinct buckets of sparse hourly cells, and the API's dictionary does it for a fraction of that
+    /// (docs/performance.md, runs 26–28). Requests bound the elements (each element counts at least one request) and
+    /// cost nothing to sum, where counting the elements would unpack every cell's stored sketch. Otherwise the
+    /// database merges them, each array as long as its distinct buckets (about 1,100 at most) however many cells were
+    /// merged. The filter is skipped when every group is among the busiest (comparing a row with a list of rows costs
+    /// about a microsecond a cell). The enclosing statement's <c>busiest</c> has each group's <c>total</c> and the
+    /// window's count of <c>groups</c>, and its <c>$4</c> is the limit.
     /// </summary>
-    private static string Sketches(string groups, string filter) => $"""
+    private static string Sketches(string groups, string filter, string largest) => $"""
         WITH merging AS (
-            SELECT sum(elements) <= {MaxElementsMergedByTheApi} AND max(largest) <= {MaxElementsPerArray} AS by_api,
+            SELECT sum(total) <= {MaxElementsMergedByTheApi} AND max({largest}) <= {MaxElementsPerArray} AS by_api,
                    max(groups) <= $4 AS every_group
             FROM busiest)
         SELECT {groups}, array_agg(element) AS latency

@@ -139,6 +139,22 @@ public sealed class BreakdownCostTests(ServersFixture servers) : ApiTest(servers
         Assert.InRange(perCall, 1, once * 3 / 2);
     }
 
+    [Fact]
+    public async Task A_breakdown_unpacks_only_the_stored_sketches_of_the_groups_it_shows()
+    {
+        var client = await Http.RegisterNewAsync();
+        var token = await Http.LoginTokenAsync(client);
+        // 40 endpoints × 48 hours: 1,920 cells, each with a full sketch of 1,100 buckets, stored compressed, out of line.
+        await InsertCellsAsync(client.Id, "generate_series(0, 47)", endpoints: 40, statuses: "2", keys: 1,
+            name: "'/fat/e' || endpoint", count: "100000 + endpoint",
+            latency: "ARRAY(SELECT ((39650 + k)::bigint << 40) | (1 + ((k * 7919 + hour * 31 + endpoint) % 977)) FROM generate_series(0, 1099) AS k)");
+        await ExecuteAsync(Factory.DatabaseConnectionString, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+
+        var one = await BlocksPerCallAsync("client_errors", 1, async () => (await ReadAsync(token, "/api/v1/usages/endpoints?hours=48&limit=1")).RowsRead);
+        var every = await BlocksPerCallAsync("client_errors", 1, async () => (await ReadAsync(token, "/api/v1/usages/endpoints?hours=48&limit=40")).RowsRead);
+        Assert.True(one * 4 < every, $"limit=1 used {one} shared buffers, limit=40 used {every}");
+    }
+
     [Theory]
     [InlineData(4, 3, "sparse cells: the API merges")]
     [InlineData(4, 100, "9,600 elements a group: the API merges")]
