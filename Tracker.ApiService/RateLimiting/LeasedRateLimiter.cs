@@ -33,7 +33,13 @@ internal sealed class LeasedRateLimiter(RateLimitRule rule, string key, PolicyDe
         // No fetch: Redis is unreachable, or another fetch is in flight and this request pays its own cost only.
         if (!Decisions.RedisIsAvailable || _lease.BeginFetch(cost) is not { } fetch)
         {
-            return await base.DecideAsync(cost);
+            var (own, store) = await base.DecideAsync(cost);
+            if (store == "redis")
+            {
+                _lease.Observe(own);
+            }
+
+            return (own, store);
         }
 
         return await FetchAsync(fetch) is { } decision ? (decision, "redis") : (Decisions.InMemory(Key, cost), "memory");

@@ -68,6 +68,11 @@ public sealed class TokenLease(RateLimitRule rule, TimeProvider time)
     // When the fixed window of the held permits ends, as the answer that brought them says: the decisions' reset.
     private long _periodEndsAt;
     private long _leftAtFetch;
+
+    // The least Redis said was left of the window (or bucket) _observedPeriod names, in the answers to requests that
+    // paid their own cost there while a fetch was in flight (see Observe); long.MaxValue when none since a fetch began.
+    private long _leastObserved = long.MaxValue;
+    private long _observedPeriod;
     private int _lastGrant;
     private long _demand;
     private long _demandSince = time.GetTimestamp();
@@ -192,10 +197,39 @@ public sealed class TokenLease(RateLimitRule rule, TimeProvider time)
                 _tokens = decision.Held;
                 _lastGrant = decision.Held;
                 _expiresAt = fetch.StartedAt + HeldFor(fetch, decision);
-                _leftAtFetch = decision.Remaining;
+                _leftAtFetch = _leastObserved != long.MaxValue && SamePeriod(decision.Period, _observedPeriod)
+                    ? Math.Min(decision.Remaining, _leastObserved)
+                    : decision.Remaining;
             }
 
             return _tokens + _olderTokens;
+        }
+    }
+
+    /// <summary>
+    /// Notes what Redis left after a request that paid its own cost there while a fetch was in flight. That answer and
+    /// the fetch's arrive in either order, and Redis may have run either first; what this instance reports as left is
+    /// the least of them, so that a fetch answered after that request's round trip does not report its permit as still
+    /// left. (Less is reported only after a hand-back that Redis ran between them, as a fetch in flight may already.)
+    /// </summary>
+    public void Observe(RateDecision decision)
+    {
+        lock (_gate)
+        {
+            if (_leastObserved != long.MaxValue && SamePeriod(decision.Period, _observedPeriod))
+            {
+                _leastObserved = Math.Min(_leastObserved, decision.Remaining);
+            }
+            else if (_leastObserved == long.MaxValue || decision.Period > _observedPeriod)
+            {
+                _observedPeriod = decision.Period;
+                _leastObserved = decision.Remaining;
+            }
+
+            if (!IsLaterPeriod(decision.Period))
+            {
+                _leftAtFetch = Math.Min(_leftAtFetch, decision.Remaining);
+            }
         }
     }
 
@@ -247,6 +281,7 @@ public sealed class TokenLease(RateLimitRule rule, TimeProvider time)
         var request = new TokenRequest(cost - paidFromHeld, hold, _unspent, _period, SlowKeyLease: lifetime != _lifetimeTicks);
         _inFlight = new LeaseFetch(this, now, lifetime, paidFromHeld, paidExpiresAt, request);
         _unspent = 0;
+        _leastObserved = long.MaxValue;
         return _inFlight;
     }
 
@@ -264,9 +299,13 @@ public sealed class TokenLease(RateLimitRule rule, TimeProvider time)
     // end comes back a millisecond or two apart; a later window ends at least a whole window later. Half a window
     // tells them apart, as the script does for permits handed back. A token bucket has no periods (always zero), nor
     // has a lease before its first answer.
-    private bool IsLaterPeriod(long period) => rule is FixedWindowRule window && _period != 0
-        ? Math.Abs(period - _period) >= window.Window.TotalMilliseconds / 2
-        : period != _period;
+    private bool IsLaterPeriod(long period) => _period != 0 ? !SamePeriod(period, _period) : period != _period;
+
+    // Redis works a window's end out afresh on each call (its clock plus PTTL), so one window's ends differ by a few
+    // milliseconds; a token bucket's period is always zero.
+    private bool SamePeriod(long period, long other) => rule is FixedWindowRule window
+        ? Math.Abs(period - other) < window.Window.TotalMilliseconds / 2
+        : period == other;
 
     private static TimeSpan LeaseLifetime(RateLimitRule rule) => rule switch
     {

@@ -285,6 +285,39 @@ public sealed class TokenLeaseTests
         Assert.Equal(32, Begin(lease, 1).Request.Returned);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_request_that_paid_in_redis_while_a_fetch_was_in_flight_is_not_reported_as_left_whichever_answer_comes_first(bool ownAnswerFirst)
+    {
+        var lease = new TokenLease(new FixedWindowRule("usage", 100, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(10)), _time);
+        Begin(lease, 1).Complete(Permitted(held: 12, left: 87, windowLeft: TimeSpan.FromSeconds(30), window: 31_000));
+        LeaseFetch? refill = null;
+        for (var taken = 0; taken < 9; taken++)
+        {
+            Assert.True(lease.TryTake(1, out _, out refill));
+        }
+
+        // Redis runs the refill (12 more held here: 75 left there), then a request of this instance that found no
+        // permit held and paid its own in Redis (74 left); their answers come back in either order.
+        Assert.NotNull(refill);
+        var own = new RateDecision(true, 74, TimeSpan.FromSeconds(30), TimeSpan.Zero) { Period = 30_998 };
+        if (ownAnswerFirst)
+        {
+            lease.Observe(own);
+        }
+
+        refill.Complete(Permitted(held: 12, left: 75, windowLeft: TimeSpan.FromSeconds(30), window: 31_000));
+        if (!ownAnswerFirst)
+        {
+            lease.Observe(own);
+        }
+
+        // 3 + 12 held, one of them spent now: 14 held and 74 in Redis are left.
+        Assert.True(lease.TryTake(1, out var decision, out _));
+        Assert.Equal(74 + 14, decision.Remaining);
+    }
+
     /// <summary>A usage lease holding 48 permits of the window Redis names <paramref name="firstWindow"/>, 36 of them
     /// taken since, and the refill the last take asked for.</summary>
     private (TokenLease Lease, LeaseFetch? Refill) UsageLeaseDueForRefill(long firstWindow)
