@@ -51,8 +51,9 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
             GROUP BY method, endpoint
             ORDER BY total DESC, method COLLATE "C", endpoint COLLATE "C"
             LIMIT $4),
-        sketches AS ({Sketches("method, endpoint", "(method, endpoint) = ANY (ARRAY(SELECT (method, endpoint) FROM busiest))", largest: "total")})
-        SELECT busiest.method, busiest.endpoint, busiest.total, busiest.client_errors, busiest.server_errors, sketches.latency
+        {Sketches("method, endpoint", "(method, endpoint) = ANY (ARRAY(SELECT (method, endpoint) FROM busiest))", largest: "total")}
+        SELECT busiest.method, busiest.endpoint, busiest.total, busiest.client_errors, busiest.server_errors, sketches.latency,
+               (SELECT by_api FROM merging)
         FROM busiest
         LEFT JOIN sketches ON (sketches.method, sketches.endpoint) = (busiest.method, busiest.endpoint)
         ORDER BY busiest.total DESC, busiest.method COLLATE "C", busiest.endpoint COLLATE "C"
@@ -75,6 +76,7 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
         Guid clientId, DateTime firstHour, DateTime lastHour, int limit, CancellationToken cancellationToken)
     {
         var endpoints = new List<EndpointUsage>(limit);
+        bool? mergedByApi = null;
         var started = Stopwatch.GetTimestamp();
         await using (var command = dataSource.CreateCommand(EndpointsSql))
         {
@@ -86,12 +88,13 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
             while (await reader.ReadAsync(cancellationToken))
             {
                 var latency = Sketch(reader, 5);
+                mergedByApi = reader.GetBoolean(6);
                 endpoints.Add(new EndpointUsage(reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4),
                     latency?.Quantile(Quantiles[0]), latency?.Quantile(Quantiles[1]), latency?.Quantile(Quantiles[2])));
             }
         }
 
-        metrics.Queried("endpoints", Stopwatch.GetElapsedTime(started));
+        metrics.Queried("endpoints", Stopwatch.GetElapsedTime(started), mergedByApi);
         return endpoints;
     }
 
@@ -101,6 +104,7 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
     {
         var buckets = window.BucketCount;
         var lines = new List<(string Group, long Total, long[] Counts, LatencySketch?[]? Latency)>(limit);
+        bool? mergedByApi = null;
         var started = Stopwatch.GetTimestamp();
         await using (var command = dataSource.CreateCommand(SeriesSqls[(grouping, percentiles)]))
         {
@@ -124,11 +128,12 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
                 if (line.Latency is { } latency)
                 {
                     latency[bucket] = Sketch(reader, 4);
+                    mergedByApi = reader.GetBoolean(5);
                 }
             }
         }
 
-        metrics.Queried("series", Stopwatch.GetElapsedTime(started));
+        metrics.Queried("series", Stopwatch.GetElapsedTime(started), mergedByApi);
         if (grouping == SeriesGrouping.None && lines.Count == 0)
         {
             lines.Add(("total", 0, new long[buckets], null));
@@ -188,7 +193,7 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
     private static string SeriesSql(SeriesGrouping grouping, bool percentiles)
     {
         var sketches = percentiles
-            ? $", sketches AS ({Sketches("line, bucket", "line = ANY (ARRAY(SELECT line FROM busiest))", largest: "largest")})"
+            ? $", {Sketches("line, bucket", "line = ANY (ARRAY(SELECT line FROM busiest))", largest: "largest")}"
             : "";
         return $"""
             WITH cells AS MATERIALIZED (
@@ -203,7 +208,8 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
                 GROUP BY line
                 ORDER BY total DESC, line COLLATE "C"
                 LIMIT $4){sketches}
-            SELECT busiest.line, busiest.total, points.bucket, points.count, {(percentiles ? "sketches.latency" : "NULL::bigint[]")}
+            SELECT busiest.line, busiest.total, points.bucket, points.count,
+                   {(percentiles ? "sketches.latency, (SELECT by_api FROM merging)" : "NULL::bigint[], NULL::boolean")}
             FROM busiest
             JOIN points ON points.line = busiest.line
             {(percentiles ? "LEFT JOIN sketches ON (sketches.line, sketches.bucket) = (points.line, points.bucket)" : "")}
@@ -213,7 +219,8 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
     }
 
     /// <summary>
-    /// A query giving, per group (<paramref name="groups"/>) of the busiest ones (those <paramref name="filter"/> keeps
+    /// Two CTEs: <c>merging</c>, whose <c>by_api</c> says who merges, and <c>sketches</c>, giving per group
+    /// (<paramref name="groups"/>) of the busiest ones (those <paramref name="filter"/> keeps
     /// of the <c>cells</c>), the group's columns and <c>latency</c>: its cells' latency sketches, packed in one array
     /// that <see cref="LatencySketch.Merge"/> reads. When the busiest groups' requests are at most
     /// <see cref="MaxElementsMergedByTheApi"/> and no array's (<paramref name="largest"/>, a column of <c>busiest</c>)
@@ -228,24 +235,25 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
     /// window's count of <c>groups</c>, and its <c>$4</c> is the limit.
     /// </summary>
     private static string Sketches(string groups, string filter, string largest) => $"""
-        WITH merging AS (
+        merging AS (
             SELECT sum(total) <= {MaxElementsMergedByTheApi} AND max({largest}) <= {MaxElementsPerArray} AS by_api,
                    max(groups) <= $4 AS every_group
-            FROM busiest)
-        SELECT {groups}, array_agg(element) AS latency
-        FROM (SELECT {groups}, unnest(latency) AS element FROM cells
-              WHERE (SELECT by_api FROM merging) AND ((SELECT every_group FROM merging) OR {filter})) AS elements
-        GROUP BY {groups}
-        UNION ALL
-        SELECT {groups}, array_agg((sketch_key << {LatencySketch.CountBits}) | count)
-        FROM (
-            SELECT {groups}, element >> {LatencySketch.CountBits} AS sketch_key,
-                   sum(element & {(1L << LatencySketch.CountBits) - 1})::bigint AS count
-            FROM cells
-            CROSS JOIN unnest(cells.latency) AS element
-            WHERE NOT (SELECT by_api FROM merging) AND {filter}
-            GROUP BY {groups}, sketch_key) AS buckets
-        GROUP BY {groups}
+            FROM busiest),
+        sketches AS (
+            SELECT {groups}, array_agg(element) AS latency
+            FROM (SELECT {groups}, unnest(latency) AS element FROM cells
+                  WHERE (SELECT by_api FROM merging) AND ((SELECT every_group FROM merging) OR {filter})) AS elements
+            GROUP BY {groups}
+            UNION ALL
+            SELECT {groups}, array_agg((sketch_key << {LatencySketch.CountBits}) | count)
+            FROM (
+                SELECT {groups}, element >> {LatencySketch.CountBits} AS sketch_key,
+                       sum(element & {(1L << LatencySketch.CountBits) - 1})::bigint AS count
+                FROM cells
+                CROSS JOIN unnest(cells.latency) AS element
+                WHERE NOT (SELECT by_api FROM merging) AND {filter}
+                GROUP BY {groups}, sketch_key) AS buckets
+            GROUP BY {groups})
         """;
 
     private static LatencySketch? Sketch(NpgsqlDataReader reader, int column)

@@ -19,9 +19,22 @@ public sealed class UsageMetrics
             "Clients whose usage changed, as published to Redis for every instance's caches.");
     }
 
-    /// <summary>Queries: daily, top.</summary>
-    public void Queried(string query, TimeSpan duration) =>
-        _queryDuration.Record(duration.TotalSeconds, new KeyValuePair<string, object?>("query", query));
+    /// <summary>
+    /// Queries: daily, top, endpoints, series, key_daily. A breakdown that merged latency sketches says who merged
+    /// them (<c>sketches</c>: <c>api</c>, or <c>database</c> for the groups whose cells hold too many elements).
+    /// </summary>
+    public void Queried(string query, TimeSpan duration, bool? sketchesMergedByApi = null)
+    {
+        var queryTag = new KeyValuePair<string, object?>("query", query);
+        if (sketchesMergedByApi is { } byApi)
+        {
+            _queryDuration.Record(duration.TotalSeconds, queryTag, new KeyValuePair<string, object?>("sketches", byApi ? "api" : "database"));
+        }
+        else
+        {
+            _queryDuration.Record(duration.TotalSeconds, queryTag);
+        }
+    }
 
     public void Published(int clients) => _published.Add(clients);
 }
