@@ -96,7 +96,9 @@ public sealed class IngestPropertyTests(ServersFixture servers, ITestOutputHelpe
         Gen.Frequency((12, Gen.Const(JsonFault.None)), (1, Gen.Enum<JsonFault>())),
         Gen.Int[0, Fields.Length - 1],
         Gen.OneOf("123", "true", "{}", "[1]", "-0.5", "\"1700000000000\"", "1.5", "1e3", "18446744073709551616", "\"\""),
-        (fault, field, wrongValue) => (fault, field, wrongValue));
+        // "1700000000000" is a valid endpoint and a valid method token (digits are token characters): a wrong value
+        // for the address and the timestamp only (a CI run's method of "1700000000000" was rightly accepted).
+        (fault, field, wrongValue) => (fault, field, wrongValue == "\"1700000000000\"" && Fields[field] is "endpoint" or "method" ? "\"\"" : wrongValue));
 
     internal enum JsonFault
     {
