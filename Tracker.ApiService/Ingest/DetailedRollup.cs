@@ -90,7 +90,14 @@ public sealed class DetailedRollup
 
     // The batch's endpoint names, each kept once: logs naming /orders/1, /orders/2, … share one "/orders/{id}", which
     // is looked up by its characters and built only the first time (a string per log was most of what counting cost).
-    private readonly Dictionary<string, string> _endpoints = [];
+    private readonly Dictionary<string, string> _endpoints;
+    private readonly Dictionary<string, string>.AlternateLookup<ReadOnlySpan<char>> _endpointsByCharacters;
+
+    public DetailedRollup()
+    {
+        _endpoints = [];
+        _endpointsByCharacters = _endpoints.GetAlternateLookup<ReadOnlySpan<char>>();
+    }
 
     /// <summary>Counts a stored log in its cell.</summary>
     public void Add(LogRecord log, DateTime hourStart)
@@ -162,10 +169,9 @@ public sealed class DetailedRollup
     {
         Span<char> buffer = stackalloc char[HourlyUsageDetail.EndpointMaxLength];
         var name = RollupDimensions.Endpoint(endpoint, buffer);
-        var names = _endpoints.GetAlternateLookup<ReadOnlySpan<char>>();
-        if (!names.TryGetValue(name, out var kept))
+        if (!_endpointsByCharacters.TryGetValue(name, out var kept))
         {
-            kept = name.Length == endpoint.Length && name.Overlaps(endpoint) ? endpoint : name.ToString();
+            kept = RollupDimensions.AsString(name, endpoint);
             _endpoints.Add(kept, kept);
         }
 

@@ -33,9 +33,15 @@ public static class RollupDimensions
     public static string Endpoint(string endpoint)
     {
         Span<char> buffer = stackalloc char[HourlyUsageDetail.EndpointMaxLength];
-        var name = Endpoint(endpoint, buffer);
-        return name.Length == endpoint.Length && name.Overlaps(endpoint) ? endpoint : name.ToString();
+        return AsString(Endpoint(endpoint, buffer), endpoint);
     }
+
+    /// <summary>
+    /// A name <see cref="Endpoint(ReadOnlySpan{char}, Span{char})"/> gave for <paramref name="endpoint"/>, as a string:
+    /// the caller's own when normalising changed nothing, so that most logs allocate no name.
+    /// </summary>
+    public static string AsString(ReadOnlySpan<char> name, string endpoint) =>
+        name.Length == endpoint.Length && name.Overlaps(endpoint) ? endpoint : name.ToString();
 
     /// <summary>
     /// The endpoint as its rollup cell names it, without allocating: a slice of <paramref name="endpoint"/> when no

@@ -65,7 +65,7 @@ public sealed class FailedAuthenticationLimit
         }
 
         retryAfter = _time.GetElapsedTime(now, until);
-        _metrics.Decided(Policy, allowed: false, "block");
+        _metrics.Decided(Policy, allowed: false, DecisionStore.Block);
         return true;
     }
 

@@ -28,13 +28,13 @@ internal sealed class LeasedRateLimiter(RateLimitRule rule, string key, PolicyDe
         return decision;
     }
 
-    protected override async ValueTask<(RateDecision Decision, string Store)> DecideAsync(int cost)
+    protected override async ValueTask<(RateDecision Decision, DecisionStore Store)> DecideAsync(int cost)
     {
         // No fetch: Redis is unreachable, or another fetch is in flight and this request pays its own cost only.
         if (!Decisions.RedisIsAvailable || _lease.BeginFetch(cost) is not { } fetch)
         {
             var (own, store) = await base.DecideAsync(cost);
-            if (store == "redis")
+            if (store == DecisionStore.Redis)
             {
                 _lease.Observe(own);
             }
@@ -42,7 +42,9 @@ internal sealed class LeasedRateLimiter(RateLimitRule rule, string key, PolicyDe
             return (own, store);
         }
 
-        return await FetchAsync(fetch) is { } decision ? (decision, "redis") : (Decisions.InMemory(Key, cost), "memory");
+        return await FetchAsync(fetch) is { } decision
+            ? (decision, DecisionStore.Redis)
+            : (Decisions.InMemory(Key, cost), DecisionStore.Memory);
     }
 
     // Redis's decision, with what this instance holds after it counted as remaining; null when Redis failed.

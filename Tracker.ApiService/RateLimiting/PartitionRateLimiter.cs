@@ -32,14 +32,14 @@ internal class PartitionRateLimiter(string key, PolicyDecisions decisions, RateL
 
     public async ValueTask<RateDecision> ChargeAsync(int tokens)
     {
-        var (decision, store) = TryDecideAtOnce(tokens) is { } atOnce ? (atOnce, "lease") : await DecideAsync(tokens);
+        var (decision, store) = TryDecideAtOnce(tokens) is { } atOnce ? (atOnce, DecisionStore.Lease) : await DecideAsync(tokens);
         Announce(decision, store);
         return decision;
     }
 
     // The middleware tries this synchronous path first and, when it is refused, waits for the asynchronous one.
     protected override RateLimitLease AttemptAcquireCore(int permitCount) =>
-        TryDecideAtOnce(cost: 1) is { } decision ? Announce(decision, "lease") : DecisionLease.Deferred;
+        TryDecideAtOnce(cost: 1) is { } decision ? Announce(decision, DecisionStore.Lease) : DecisionLease.Deferred;
 
     protected override async ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken)
     {
@@ -50,10 +50,10 @@ internal class PartitionRateLimiter(string key, PolicyDecisions decisions, RateL
     /// <summary>A decision made without waiting, or null: here none, every request is decided by the shared store.</summary>
     protected virtual RateDecision? TryDecideAtOnce(int cost) => null;
 
-    protected virtual ValueTask<(RateDecision Decision, string Store)> DecideAsync(int cost) =>
+    protected virtual ValueTask<(RateDecision Decision, DecisionStore Store)> DecideAsync(int cost) =>
         decisions.DecideAsync(key, new TokenRequest(cost));
 
-    private DecisionLease Announce(RateDecision decision, string store)
+    private DecisionLease Announce(RateDecision decision, DecisionStore store)
     {
         Interlocked.Exchange(ref _lastUsed, time.GetTimestamp());
         decisions.Count(decision, store);

@@ -18,8 +18,10 @@ internal sealed class PolicyDecisions(
     public bool RedisIsAvailable => redis.IsAvailable;
 
     /// <summary>Redis's decision, or this instance's while Redis is unreachable; <c>Store</c> says which.</summary>
-    public async ValueTask<(RateDecision Decision, string Store)> DecideAsync(string key, TokenRequest request) =>
-        redis.IsAvailable && await InRedisAsync(key, request) is { } shared ? (shared, "redis") : (InMemory(key, request.Cost), "memory");
+    public async ValueTask<(RateDecision Decision, DecisionStore Store)> DecideAsync(string key, TokenRequest request) =>
+        redis.IsAvailable && await InRedisAsync(key, request) is { } shared
+            ? (shared, DecisionStore.Redis)
+            : (InMemory(key, request.Cost), DecisionStore.Memory);
 
     /// <summary>Redis's decision, or null when Redis failed.</summary>
     public async Task<RateDecision?> InRedisAsync(string key, TokenRequest request)
@@ -40,5 +42,5 @@ internal sealed class PolicyDecisions(
         return local.Decide(rule, key, cost);
     }
 
-    public void Count(RateDecision decision, string store) => metrics.Decided(rule.Policy, decision.Allowed, store);
+    public void Count(RateDecision decision, DecisionStore store) => metrics.Decided(rule.Policy, decision.Allowed, store);
 }

@@ -21,10 +21,10 @@ public sealed class RateLimitingMetrics
             "Times a policy switched from Redis to per-instance limits in memory.");
     }
 
-    public void Decided(string policy, bool allowed, string store) => _decisions.Add(1,
+    public void Decided(string policy, bool allowed, DecisionStore store) => _decisions.Add(1,
         new KeyValuePair<string, object?>("policy", policy),
         new KeyValuePair<string, object?>("outcome", allowed ? "allowed" : "rejected"),
-        new KeyValuePair<string, object?>("store", store));
+        new KeyValuePair<string, object?>("store", store.Name));
 
     public void UsingFallback(string policy)
     {
@@ -46,4 +46,20 @@ public sealed class RateLimitingMetrics
             _onFallback.TryUpdate(policy, false, true);
         }
     }
+}
+
+/// <summary>What decided a request: the <c>store</c> of <c>tracker.rate_limit.decisions</c>.</summary>
+public sealed record DecisionStore(string Name)
+{
+    /// <summary>Redis, in a round trip of the request's own or of a lease's fetch.</summary>
+    public static readonly DecisionStore Redis = new("redis");
+
+    /// <summary>A token this instance took from Redis ahead of the request.</summary>
+    public static readonly DecisionStore Lease = new("lease");
+
+    /// <summary>This instance's memory, while Redis is unreachable.</summary>
+    public static readonly DecisionStore Memory = new("memory");
+
+    /// <summary>An address blocked for failed authentications.</summary>
+    public static readonly DecisionStore Block = new("block");
 }
