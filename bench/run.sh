@@ -31,7 +31,8 @@
 # scenario, bench/DataLoader loads 10 million logs of 10,000 clients spread over the retention window by COPY, with
 # the detailed rollups ingest would have written for them (--quick: 100,000 logs of 1,000 clients), then one
 # unmeasured pass reads every cached scenario's answers once;
-# uncached scenarios run against a second API instance with Usage:CacheAnswers off. TRACKER_BENCH_LOAD_DAYS
+# uncached scenarios run against a second API instance with Usage:CacheAnswers off, whose read paths are warmed up
+# the same way. TRACKER_BENCH_LOAD_DAYS
 # (default 89) changes the span the history is spread over, TRACKER_BENCH_LOAD_LOGS the number of logs (a cached
 # read's cost does not depend on it; loading 10 million takes minutes).
 # TRACKER_BENCH_PROFILE=DIR also samples the whole machine with perf (linux-perf) during each scenario and writes
@@ -259,6 +260,14 @@ load_history() {
     wrk_run "$seconds" 8 "http://127.0.0.1:$api_port$(usage_path "$endpoint")" scenario=cache-fill method=GET \
       'header=Authorization: Bearer ' values="$tokens.cached" >/dev/null
   done
+  # The uncached instance's read paths are warmed up as every process's ingest path was, so that no uncached row
+  # measures code the JIT has not yet optimised (a row's own warm-up is a few seconds on one connection).
+  if [ -n "$uncached_pid" ]; then
+    for endpoint in daily top endpoints series; do
+      wrk_run "$seconds" 8 "http://127.0.0.1:$uncached_port$(usage_path "$endpoint")" scenario=warm-up method=GET \
+        'header=Authorization: Bearer ' values="$tokens.cached" >/dev/null
+    done
+  fi
 }
 
 # API keys for the many-keys scenarios, made by the API for clients created directly in the database (no password
