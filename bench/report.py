@@ -28,7 +28,7 @@ print("| scenario | generator | connections | requests/s | logs/s | p50 ms | p99
 print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for row in rows:
     # The noisy neighbour measures latency under a flood, not throughput.
-    ceiling = None if row["scenario"] == "ingest-noisy-neighbour" else ceilings.get(row["generator"])
+    ceiling = None if row["scenario"].startswith("ingest-noisy-neighbour") else ceilings.get(row["generator"])
     cpu = " / ".join(f"{value:.1f}" for value in row["cpuMicroseconds"])
     print(f'| {row["scenario"]} | {row["generator"]} | {row["connections"]} | {row["requestsPerSecond"]:,.0f} | '
           f'{row["logsPerSecond"]:,.0f} | {latency(row)} | {row["errors"]} | {row["rssMb"]} | {cpu} | '
@@ -60,9 +60,9 @@ if instances:
         cpu = " / ".join(f"{value:.1f}" for value in row["cpuMicroseconds"][:3])
         print(f'| {row["scenario"].rsplit("-", 1)[1]} | {row["requestsPerSecond"]:,.0f} | {share(row["requestsPerSecond"], first)} | {cpu} |')
 
-if "ingest-noisy-neighbour" in by_scenario:
-    noisy = by_scenario["ingest-noisy-neighbour"]
-    print(f'\nNoisy neighbour (API peak RSS {noisy["rssMb"]} MB):\n')
+for noisy in (by_scenario[name] for name in ("ingest-noisy-neighbour", "ingest-noisy-neighbour-limited") if name in by_scenario):
+    limits = "the product's ingest rate limits" if noisy["scenario"].endswith("-limited") else "ingest rate limits raised"
+    print(f'\nNoisy neighbour, {limits} (`{noisy["scenario"]}`, API peak RSS {noisy["rssMb"]} MB):\n')
     print("| tenant | connections | requests/s | logs/s | p50 ms | p99 ms | max ms | answered 201 | other answers |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for name, tenant in (("victim: single logs", noisy["tenants"]["victim"]),

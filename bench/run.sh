@@ -14,6 +14,8 @@
 #              unique id on every log: what exactly-once deduplication costs)
 #              ingest-noisy-neighbour (one client floods batches of 1,000 logs of ~900-character endpoints on 32
 #              connections while another sends single logs on 4: the other's latency and share of 201s)
+#              ingest-noisy-neighbour-limited (the same against an API with the product's ingest rate limits, which
+#              every other row raises far above its load: what a deployment's defaults leave the other tenant)
 #              ingest-single-64-instances-1 ingest-single-64-instances-2 ingest-single-64-instances-3 (single-event
 #              ingest with one API key over 1, 2 or 3 API processes sharing the PostgreSQL and Redis, the 64
 #              connections spread evenly: aggregate throughput, and rows == acknowledged across the processes)
@@ -60,7 +62,7 @@ done
 load_logs=${TRACKER_BENCH_LOAD_LOGS:-$load_logs}
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(baseline baseline-loadgen ingest-single-32 ingest-single-64 ingest-single-64-ids
   ingest-single-64-unlimited ingest-single-64-keys ingest-single-64-keys-10k ingest-batch-100 ingest-batch-100-ids
-  ingest-noisy-neighbour
+  ingest-noisy-neighbour ingest-noisy-neighbour-limited
   usage-daily-32 usage-daily-64 usage-top-32 usage-top-64 usage-top-64-unlimited usage-daily-uncached usage-top-uncached
   usage-endpoints-64 usage-series-64 usage-endpoints-uncached usage-series-uncached limiter-on limiter-off)
 
@@ -98,6 +100,7 @@ compare=${TRACKER_BENCH_COMPARE:-} compare_settings=(${TRACKER_BENCH_COMPARE_SET
 
 # --- servers ------------------------------------------------------------------------------------------------
 pg_port=$(free_port); redis_port=$(free_port); api_port=$(free_port); uncached_port=$(free_port); unlimited_port=$(free_port)
+limited_port=$(free_port)
 compare_port=$(free_port)
 baseline_port=$(free_port)
 mkdir -p "$work/pg" "$work/redis"
@@ -144,13 +147,15 @@ if [ -n "$profile_dir" ]; then
 fi
 # Every limit the benchmark's load meets is set here, far above that load, so that no figure depends on the
 # product's defaults; what the limiter costs is measured with it on (the *-unlimited rows turn it off).
-start_api() { # port, extra settings...; api_root: the checkout whose API runs (default: this one)
+start_api() { # port, [--product-ingest-limits], extra settings...; api_root: the checkout whose API runs (default: this one)
   local port=$1; shift
+  local ingest_limits=(RateLimiting__Ingest__BurstLimit=1000000000 RateLimiting__Ingest__TokensPerSecond=1000000000)
+  [ "${1:-}" != --product-ingest-limits ] || { ingest_limits=(); shift; }
   env ASPNETCORE_URLS="http://127.0.0.1:$port" ASPNETCORE_ENVIRONMENT=Production \
     ConnectionStrings__trackerdb="$db;Maximum Pool Size=100" ConnectionStrings__cache="127.0.0.1:$redis_port" \
     Jwt__SigningKey="$signing_key" Logging__LogLevel__Default=Warning \
     RateLimiting__Auth__PermitLimit=1000000000 RateLimiting__Usage__PermitLimit=1000000000 \
-    RateLimiting__Ingest__BurstLimit=1000000000 RateLimiting__Ingest__TokensPerSecond=1000000000 "${perf_env[@]}" "$@" \
+    "${ingest_limits[@]}" "${perf_env[@]}" "$@" \
     dotnet "${api_root:-$root}/Tracker.ApiService/bin/Release/net10.0/Tracker.ApiService.dll" >"$work/api-$port.log" 2>&1 &
   pids+=($!)
 }
@@ -169,6 +174,10 @@ unlimited_pid=
 if printf '%s\n' "${scenarios[@]}" | grep -qE -- '^(limiter-off|.*-unlimited)$'; then
   start_api "$unlimited_port" RateLimiting__Enabled=false; unlimited_pid=$!
 fi
+limited_pid=
+if printf '%s\n' "${scenarios[@]}" | grep -q -- '-limited$'; then
+  start_api "$limited_port" --product-ingest-limits; limited_pid=$!
+fi
 compare_pid=
 if [ -n "$compare" ]; then
   api_root=$compare start_api "$compare_port" "${compare_settings[@]}"; compare_pid=$!
@@ -182,7 +191,7 @@ for _ in $(seq 1 120); do
     -H 'Content-Type: application/json' -d '{}' 2>/dev/null && break
   sleep 0.5
 done
-for port in "$api_port" ${uncached_pid:+"$uncached_port"} ${unlimited_pid:+"$unlimited_port"} ${compare_pid:+"$compare_port"} "${extra_ports[@]}"; do
+for port in "$api_port" ${uncached_pid:+"$uncached_port"} ${unlimited_pid:+"$unlimited_port"} ${limited_pid:+"$limited_port"} ${compare_pid:+"$compare_port"} "${extra_ports[@]}"; do
   for _ in $(seq 1 60); do curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.5; done
   curl -fsS "http://127.0.0.1:$port/health" >/dev/null || { echo "The API did not become healthy:"; cat "$work/api-$port.log"; exit 1; }
 done
@@ -229,7 +238,7 @@ warm_up() { # port
     'header=X-API-Key: ' values="$api_key" body="$(body)" logs=1 >/dev/null
 }
 echo "Warming up..." >&2
-for port in "$baseline_port" "$api_port" ${uncached_pid:+"$uncached_port"} ${unlimited_pid:+"$unlimited_port"} ${compare_pid:+"$compare_port"} "${extra_ports[@]}"; do
+for port in "$baseline_port" "$api_port" ${uncached_pid:+"$uncached_port"} ${unlimited_pid:+"$unlimited_port"} ${limited_pid:+"$limited_port"} ${compare_pid:+"$compare_port"} "${extra_ports[@]}"; do
   warm_up "$port"
 done
 
@@ -311,6 +320,7 @@ for name in "${scenarios[@]}"; do
     baseline|baseline-loadgen) port=$baseline_port measured_pid=$baseline_pid auth=() header= values= ;;
     ingest-single-32) connections=32 ;;
     ingest-single-64|ingest-noisy-neighbour) ;;
+    ingest-noisy-neighbour-limited) port=$limited_port measured_pid=$limited_pid ;;
     ingest-single-64-ids) body_options=(--ids) ;;
     ingest-single-64-unlimited) port=$unlimited_port measured_pid=$unlimited_pid ;;
     ingest-single-64-keys) values="$work/api-keys"; make_api_keys "$values" "$key_clients" 50 ;;
@@ -350,7 +360,7 @@ for name in "${scenarios[@]}"; do
   wrk_options=(scenario="$name" method="$method" ${values:+"header=$header" "values=$values"} logs="$logs")
 
   # A write scenario's counted run: LoadGen's exact count of acknowledged logs against the new rows.
-  if [[ "$scenario" == ingest-* && "$scenario" != ingest-noisy-neighbour ]]; then
+  if [[ "$scenario" == ingest-* && "$scenario" != ingest-noisy-neighbour* ]]; then
     before=$(settled_rows)
     json=$(loadgen --seconds "$counted" --warmup 1 --scenario "$name" --url "$url" "${auth[@]}" --connections "$connections" \
       --body "$(body "${body_options[@]}")" --logs "$logs" ${ports_list:+--ports "$ports_list"})
@@ -372,7 +382,7 @@ for name in "${scenarios[@]}"; do
   perf_pid=
   if [ -n "$profile_dir" ] && [[ "$scenario" != baseline* ]]; then
     perf_seconds=$seconds
-    [ "$scenario" != ingest-noisy-neighbour ] || perf_seconds=$((warmup + seconds))
+    [[ "$scenario" != ingest-noisy-neighbour* ]] || perf_seconds=$((warmup + seconds))
     # A scenario repeated in one run (two builds alternating) keeps each profile.
     profile=$name
     for repeat in $(seq 2 99); do [ -e "$profile_dir/$profile.data" ] || break; profile=$name-$repeat; done
@@ -381,9 +391,10 @@ for name in "${scenarios[@]}"; do
   fi
   case "$scenario" in
     baseline-loadgen) json=$(loadgen --scenario "$scenario" --url "$url" --connections "$connections" --body "$(body)" --logs 1) ;;
-    ingest-noisy-neighbour)
+    ingest-noisy-neighbour|ingest-noisy-neighbour-limited)
       # Two tenants: the flooder's batches are as large as the API takes; the victim sends what the other rows send.
-      flooder_key="$work/api-key-flooder" victim_key="$work/api-key-victim"
+      # Each variant has its own tenants: the instances' ingest limits differ, and Redis holds each key's bucket.
+      flooder_key="$work/api-key-flooder${scenario#ingest-noisy-neighbour}" victim_key="$work/api-key-victim${scenario#ingest-noisy-neighbour}"
       [ -f "$victim_key" ] || { register_client flooder "$flooder_key"; register_client victim "$victim_key"; }
       loadgen --scenario flooder --url "http://127.0.0.1:$port/api/v1/logs/batch" --api-key-file "$flooder_key" --connections 32 \
         --body "$(body --batch 1000 --endpoint-length 900)" --logs 1000 >"$work/flooder.json" &
@@ -419,7 +430,7 @@ print(json.dumps(row))' "$victim" "$work/flooder.json" "$name") ;;
     tamper
     after=$(settled_rows)
     acknowledged=$(json_field "$json" acknowledgedLogs)
-    if [ "$scenario" = ingest-noisy-neighbour ]; then
+    if [[ "$scenario" == ingest-noisy-neighbour* ]]; then
       # Both tenants ran LoadGen: exact.
       [ "$((after - before))" -eq "$acknowledged" ] || {
         echo "LOST OR DUPLICATED LOGS in $scenario: $acknowledged acknowledged, $((after - before)) rows written" >&2; failed=1; }

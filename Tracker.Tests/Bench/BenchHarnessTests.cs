@@ -28,7 +28,8 @@ public sealed class BenchHarnessTests(ITestOutputHelper output)
             "baseline", "baseline-loadgen", "ingest-single-32", "ingest-single-64", "ingest-single-64-ids", "ingest-batch-100",
             "ingest-batch-100-ids", "usage-daily-32", "usage-daily-64", "usage-top-32", "usage-top-64", "usage-daily-uncached",
             "usage-top-uncached", "limiter-on", "limiter-off", "ingest-single-64-unlimited", "usage-top-64-unlimited",
-            "ingest-single-64-keys", "ingest-single-64-keys-10k", "ingest-noisy-neighbour", "usage-endpoints-64", "usage-series-64",
+            "ingest-single-64-keys", "ingest-single-64-keys-10k", "ingest-noisy-neighbour", "ingest-noisy-neighbour-limited",
+            "usage-endpoints-64", "usage-series-64",
             "usage-endpoints-uncached", "usage-series-uncached",
         })
         {
@@ -43,6 +44,8 @@ public sealed class BenchHarnessTests(ITestOutputHelper output)
         Assert.Equal("LoadGen", Cell(table, "ingest-noisy-neighbour", 2));
         Assert.EndsWith("%", Cell(table, "ingest-single-64", 12), StringComparison.Ordinal);
         Assert.Equal("—", Cell(table, "ingest-noisy-neighbour", 12));
+        Assert.Equal("LoadGen", Cell(table, "ingest-noisy-neighbour-limited", 2));
+        Assert.Contains("(`ingest-noisy-neighbour-limited`", table, StringComparison.Ordinal);
         Assert.Contains("| ingest-single-64-keys-10k |", table[table.IndexOf("| many keys |", StringComparison.Ordinal)..], StringComparison.Ordinal);
         Assert.Contains("| victim: single logs | 4 |", table, StringComparison.Ordinal);
 
