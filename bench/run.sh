@@ -146,7 +146,8 @@ if [ -n "$profile_dir" ]; then
   perf_env=(DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0)
 fi
 # Every limit the benchmark's load meets is set here, far above that load, so that no figure depends on the
-# product's defaults; what the limiter costs is measured with it on (the *-unlimited rows turn it off).
+# product's defaults; what the limiter costs is measured with it on (the *-unlimited rows turn it off). The one
+# exception, --product-ingest-limits, keeps the product's ingest limits for ingest-noisy-neighbour-limited.
 start_api() { # port, [--product-ingest-limits], extra settings...; api_root: the checkout whose API runs (default: this one)
   local port=$1; shift
   local ingest_limits=(RateLimiting__Ingest__BurstLimit=1000000000 RateLimiting__Ingest__TokensPerSecond=1000000000)
