@@ -175,5 +175,22 @@ public sealed class RedisRateStoreTests(ServersFixture servers) : IAsyncLifetime
         Assert.Equal(60, Assert.Single(await store.DecideAsync(rule, [a], [new(1, Returned: 100)])).Remaining);
     }
 
+    [Fact]
+    public async Task A_bucket_holds_no_more_than_the_burst_it_is_decided_with_after_the_burst_was_lowered()
+    {
+        var store = new RedisRateStore(_redis);
+        RedisKey a = _prefix + "a";
+
+        // An operator lowers the burst (a raised limit taken back, say): the tokens the old burst left must not
+        // outlive it, or the key could spend far more than the new burst before the change took hold.
+        await store.DecideAsync(new TokenBucketRule("ingest", 1_000_000, 0.001), [a], Ones(1));
+        var lowered = new TokenBucketRule("ingest", 100, 0.001);
+
+        var decisions = await store.DecideAsync(lowered, [a, a], [new(60), new(60)]);
+
+        Assert.Equal([true, false], decisions.Select(decision => decision.Allowed));
+        Assert.Equal([40L, 40], decisions.Select(decision => decision.Remaining));
+    }
+
     private static TokenRequest[] Ones(int count) => [.. Enumerable.Repeat(TokenRequest.OneToken, count)];
 }

@@ -47,7 +47,9 @@ local function load(key)
     short = held_for(state[3], state[4], state[5], leases.short),
     long = held_for(state[6], state[7], state[8], leases.long),
   }
-  local ceiling = math.max(tokens, held_ceiling(bucket))
+  -- Held tokens stop the refill short of the capacity but take nothing away; nothing stays above the capacity,
+  -- which a bucket filled under a larger burst (before the limit was lowered) would otherwise keep.
+  local ceiling = math.min(capacity, math.max(tokens, held_ceiling(bucket)))
   bucket.tokens = math.min(ceiling, tokens + math.max(0, now - at) * tokens_per_ms)
   return bucket
 end
