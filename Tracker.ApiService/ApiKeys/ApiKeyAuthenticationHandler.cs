@@ -47,6 +47,7 @@ public sealed class ApiKeyAuthenticationHandler(
                 : null;
             if (key is null)
             {
+                failures.TurnedAway();
                 Context.Features.Set(new FailedTooOften(retryAfter));
                 return AuthenticateResult.Fail("Too many failed authentications from this address.");
             }

@@ -65,9 +65,14 @@ public sealed class FailedAuthenticationLimit
         }
 
         retryAfter = _time.GetElapsedTime(now, until);
-        _metrics.Decided(Policy, allowed: false, DecisionStore.Block);
         return true;
     }
+
+    /// <summary>
+    /// Counts a request from a blocked address that was turned away. Not every request from one is: a key already
+    /// in the caches is still let through (<see cref="IsBlocked"/> only says the address is blocked).
+    /// </summary>
+    public void TurnedAway() => _metrics.Decided(Policy, allowed: false, DecisionStore.Block);
 
     /// <summary>
     /// Counts a failed authentication from <paramref name="address"/>. Returns the refusal when this failure is

@@ -16,7 +16,7 @@ public sealed class RateLimitingMetrics
     {
         var meter = meterFactory.Create(Name);
         _decisions = meter.CreateCounter<long>("tracker.rate_limit.decisions", "{decision}",
-            "Rate-limit decisions by policy, outcome (allowed, rejected) and store (redis; lease: a token taken from Redis ahead; memory while Redis is unreachable; block: an IP blocked for failed authentications).");
+            "Rate-limit decisions by policy, outcome (allowed, rejected) and store (redis; lease: a token taken from Redis ahead; memory while Redis is unreachable; block: a request turned away because its IP failed authentication too often).");
         _fallbacks = meter.CreateCounter<long>("tracker.rate_limit.fallback.activations", "{activation}",
             "Times a policy switched from Redis to per-instance limits in memory.");
     }
@@ -60,6 +60,6 @@ public sealed record DecisionStore(string Name)
     /// <summary>This instance's memory, while Redis is unreachable.</summary>
     public static readonly DecisionStore Memory = new("memory");
 
-    /// <summary>An address blocked for failed authentications.</summary>
+    /// <summary>A request turned away because its address failed authentication too often.</summary>
     public static readonly DecisionStore Block = new("block");
 }

@@ -56,7 +56,7 @@ public sealed class ApiKeyGuessingTests(ServersFixture servers, ITestOutputHelpe
         using var http = factory.CreateClient();
         var client = await http.RegisterNewAsync();
         var neverUsed = await http.RegisterNewAsync();
-        using var lookups = new MetricRecorder(factory, "tracker.cache.lookups");
+        using var lookups = new MetricRecorder(factory, "tracker.cache.lookups", "tracker.rate_limit.decisions");
 
         // Successes around the failures: many of them, and none counts.
         var statuses = new List<HttpStatusCode>();
@@ -89,6 +89,8 @@ public sealed class ApiKeyGuessingTests(ServersFixture servers, ITestOutputHelpe
         }
 
         Assert.Empty(lookups.Of("tracker.cache.lookups", ("cache", "api-key"), ("tier", "database")));
+        // Each turned away by the block, and counted as such.
+        Assert.Equal(2, lookups.Of("tracker.rate_limit.decisions", ("policy", "auth-failures"), ("outcome", "rejected"), ("store", "block")).Count());
     }
 
     [Fact]

@@ -64,4 +64,28 @@ public sealed class IngestLimitClaimsTests(ServersFixture servers)
         Assert.All(ingest, decision => Assert.Equal("redis", decision.Tags["store"]));
     }
 
+    [Fact]
+    public async Task With_leases_on_a_busy_key_s_requests_are_decided_from_tokens_held_ahead()
+    {
+        await using var factory = await TrackerApiFactory.CreateAsync(servers);
+        using var http = factory.CreateClient();
+        var client = await http.RegisterNewAsync();
+        using var metrics = new MetricRecorder(factory, "tracker.rate_limit.decisions");
+
+        const int requests = 200;
+        for (var request = 0; request < requests; request++)
+        {
+            using var response = await http.PostLogAsync(client.ApiKey, Log());
+            Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        }
+
+        // Every request decided once, by Redis or by a token held ahead; once the key is known to be busy, most by
+        // the tokens (a fetch takes what the key spends in a lease's lifetime, or a slow key's five seconds).
+        var ingest = metrics.Of("tracker.rate_limit.decisions", ("policy", "ingest"), ("outcome", "allowed")).ToList();
+        Assert.Equal(requests, ingest.Count);
+        Assert.All(ingest, decision => Assert.True(decision.Tags["store"] is "redis" or "lease", decision.Tags["store"]));
+        Assert.True(ingest.Count(decision => decision.Tags["store"] == "lease") > requests / 2,
+            string.Join(", ", ingest.GroupBy(decision => decision.Tags["store"]).Select(group => $"{group.Key}: {group.Count()}")));
+    }
+
 }
