@@ -41,6 +41,9 @@ public sealed class LatencySketch
 
     private readonly Dictionary<int, long> _counts = [];
 
+    // The keys in order, sorted by the first quantile asked after a change: an answer asks three of each sketch.
+    private int[]? _orderedKeys;
+
     /// <summary>Durations recorded (logs that carried one).</summary>
     public long Count { get; private set; }
 
@@ -56,6 +59,7 @@ public sealed class LatencySketch
         var key = durationMs < ResolutionMs ? 0 : (int)Math.Ceiling(Math.Log(durationMs) / LogGamma) + KeyOffset;
         _counts[key] = _counts.GetValueOrDefault(key) + 1;
         Count++;
+        _orderedKeys = null;
     }
 
     /// <summary>Adds the buckets of a stored (packed) sketch.</summary>
@@ -69,6 +73,8 @@ public sealed class LatencySketch
             _counts[key] = _counts.GetValueOrDefault(key) + count;
             Count += count;
         }
+
+        _orderedKeys = null;
     }
 
     /// <summary>The sketch as stored: one element per bucket, in key order.</summary>
@@ -100,7 +106,13 @@ public sealed class LatencySketch
 
         var rank = (long)Math.Floor(q * (Count - 1));
         long seen = 0;
-        foreach (var key in _counts.Keys.Order())
+        if (_orderedKeys is null)
+        {
+            _orderedKeys = [.. _counts.Keys];
+            Array.Sort(_orderedKeys);
+        }
+
+        foreach (var key in _orderedKeys)
         {
             seen += _counts[key];
             if (seen > rank)

@@ -84,6 +84,27 @@ public sealed class LatencySketchTests
     }
 
     [Fact]
+    public void A_quantile_asked_again_after_more_durations_or_a_merge_counts_them()
+    {
+        var sketch = new LatencySketch();
+        sketch.Add(10);
+        sketch.Add(20);
+        Assert.Equal(20, sketch.Quantile(1)!.Value, 20 * LatencySketch.RelativeAccuracy);
+
+        // Buckets new to the sketch, below and above the ones it had when it was last asked.
+        sketch.Add(5_000);
+        Assert.Equal(5_000, sketch.Quantile(1)!.Value, 5_000 * LatencySketch.RelativeAccuracy);
+
+        var faster = new LatencySketch();
+        faster.Add(1);
+        faster.Add(1);
+        faster.Add(1);
+        sketch.Merge(faster.Pack());
+        Assert.Equal(1, sketch.Quantile(0)!.Value, LatencySketch.RelativeAccuracy);
+        Assert.Equal(1, sketch.Quantile(0.5)!.Value, LatencySketch.RelativeAccuracy);
+    }
+
+    [Fact]
     public void A_sketch_without_durations_has_no_quantiles()
     {
         var sketch = new LatencySketch();
