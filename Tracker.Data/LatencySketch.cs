@@ -106,13 +106,15 @@ public sealed class LatencySketch
 
         var rank = (long)Math.Floor(q * (Count - 1));
         long seen = 0;
-        if (_orderedKeys is null)
+        if (_orderedKeys is not { } orderedKeys)
         {
-            _orderedKeys = [.. _counts.Keys];
-            Array.Sort(_orderedKeys);
+            // Sorted before it is kept, so that reading quantiles stays free of races, as it was.
+            orderedKeys = [.. _counts.Keys];
+            Array.Sort(orderedKeys);
+            _orderedKeys = orderedKeys;
         }
 
-        foreach (var key in _orderedKeys)
+        foreach (var key in orderedKeys)
         {
             seen += _counts[key];
             if (seen > rank)

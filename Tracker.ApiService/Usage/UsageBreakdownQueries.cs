@@ -29,7 +29,6 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
     /// </summary>
     public const int MaxElementsPerArray = 10_000;
 
-
     // Each query reads the client's cells in the window once (a materialized CTE) and picks the busiest groups' cells
     // with "= ANY" of their names rather than a join, so its plan does not depend on how many cells PostgreSQL expects.
     // Npgsql prepares these statements, and PostgreSQL's generic plan for the earlier shape (three reads of the cells,
