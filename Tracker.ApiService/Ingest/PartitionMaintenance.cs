@@ -21,6 +21,9 @@ public sealed partial class PartitionMaintenance(
     private static readonly TimeSpan Interval = TimeSpan.FromHours(1);
 
     /// <summary>How long one DDL statement may wait for its lock before giving up and trying again later.</summary>
+    // The advisory lock every instance's partition DDL takes (an arbitrary constant, "logs" in ASCII).
+    private const long DdlLock = 0x6C6F6773;
+
     private static readonly TimeSpan LockWait = TimeSpan.FromMilliseconds(100);
 
     /// <summary>How long one statement is retried within a run; past it, the next hourly run tries again.</summary>
@@ -154,6 +157,13 @@ public sealed partial class PartitionMaintenance(
                 await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
                 await using var statements = new NpgsqlBatch(connection, transaction);
                 statements.BatchCommands.Add(new NpgsqlBatchCommand($"SET LOCAL lock_timeout = {(int)LockWait.TotalMilliseconds}"));
+                // One instance's DDL at a time: every instance runs maintenance on its own timer, and PostgreSQL fails
+                // a partition created or dropped by two sessions at once (42P07, or XX000 "could not find tuple for
+                // parent"). Waiting for this lock is bounded by lock_timeout and retried like any other. An advisory
+                // lock does not refresh this session's catalog caches; locking the table then does, so the DDL sees
+                // the partitions the instance before it created or dropped.
+                statements.BatchCommands.Add(new NpgsqlBatchCommand($"SELECT pg_advisory_xact_lock({DdlLock})"));
+                statements.BatchCommands.Add(new NpgsqlBatchCommand($"LOCK TABLE {LogTable.Name} IN ACCESS SHARE MODE"));
                 var ddl = new NpgsqlBatchCommand(sql);
                 if (day is { } value)
                 {
