@@ -20,6 +20,12 @@ public sealed class TrackerDbContext(DbContextOptions<TrackerDbContext> options)
 
     public DbSet<HourlyEndpointName> HourlyEndpointNames => Set<HourlyEndpointName>();
 
+    public DbSet<DailyUsageDetail> DailyUsageDetails => Set<DailyUsageDetail>();
+
+    public DbSet<DailyUsageCompaction> DailyUsageCompaction => Set<DailyUsageCompaction>();
+
+    public DbSet<StaleDailyUsage> StaleDailyUsage => Set<StaleDailyUsage>();
+
     /// <summary>
     /// Options every registration of this context applies (the API, the migration worker, design time).
     /// Not in OnConfiguring: pooled contexts may not change their options there.

@@ -79,12 +79,26 @@ public sealed class DetailedRollup
         """;
 
     // Every cell's endpoint is already admitted (or "{other}"): the cells are the rows, one each, in key order.
-    private static readonly string Upsert = $"""
+    private static readonly string UncappedUpsert = $"""
         {InsertCells}
         {Cells}
         ORDER BY 1, 2, 3, 4, 5, 6
         {AddToCells}
         """;
+
+    // Marks the batch's past UTC days stale for the daily tier (DailyCompaction), by the database's clock: the same
+    // clock the compaction waits on, so a day it has folded (an hour past its end, at least) is marked by any
+    // transaction that commits a cell of it afterwards. Runs after the cells' upsert, its rows in key order.
+    private const string MarkStaleDays = """
+        INSERT INTO usage_daily_stale (client_id, day)
+        SELECT client_id, day FROM unnest(@client_ids, @days) AS marked(client_id, day)
+        WHERE day < (statement_timestamp() AT TIME ZONE 'UTC')::date
+        ORDER BY 1, 2
+        ON CONFLICT DO NOTHING
+        """;
+
+    /// <summary>How far this machine's clock may be behind PostgreSQL's without a stale day going unmarked.</summary>
+    public static readonly TimeSpan ClockSkew = TimeSpan.FromHours(1);
 
     private readonly Dictionary<CellKey, Cell> _cells = [];
 
@@ -118,17 +132,30 @@ public sealed class DetailedRollup
     }
 
     /// <summary>
-    /// The statement that adds the counted cells to the table, null when no log was counted. Unless every cell's
-    /// endpoint is in <paramref name="admitted"/>, it applies the cap and returns rows (client id, hour, endpoint): the
-    /// names its cells were stored under, to remember once the transaction has committed.
+    /// The statements that add the counted cells to the table, none when no log was counted. Unless every cell's
+    /// endpoint is in <paramref name="admitted"/>, the first applies the cap and returns rows (client id, hour,
+    /// endpoint): the names its cells were stored under, to remember once the transaction has committed. The second
+    /// marks the cells' past days stale for the daily tier, and returns nothing; it is left out when every cell is of
+    /// the UTC day of <paramref name="utcNow"/> and the day's last hour has not begun (the database's clock decides
+    /// what is past, and this one may be up to <see cref="ClockSkew"/> behind it).
     /// </summary>
-    public NpgsqlBatchCommand? ToCommand(AdmittedEndpoints admitted)
+    public IEnumerable<NpgsqlBatchCommand> ToCommands(AdmittedEndpoints admitted, DateTimeOffset utcNow)
     {
         if (_cells.Count == 0)
         {
-            return null;
+            yield break;
         }
 
+        yield return Upsert(admitted);
+        var today = DateOnly.FromDateTime((utcNow + ClockSkew).UtcDateTime);
+        if (_cells.Keys.Any(key => DateOnly.FromDateTime(key.HourStart) < today))
+        {
+            yield return StaleDays();
+        }
+    }
+
+    private NpgsqlBatchCommand Upsert(AdmittedEndpoints admitted)
+    {
         var rows = _cells.Count;
         var clientIds = new Guid[rows];
         var hourStarts = new DateTime[rows];
@@ -152,7 +179,7 @@ public sealed class DetailedRollup
             row++;
         }
 
-        var command = new NpgsqlBatchCommand(AllAdmitted(admitted) ? Upsert : CappedUpsert);
+        var command = new NpgsqlBatchCommand(AllAdmitted(admitted) ? UncappedUpsert : CappedUpsert);
         command.Parameters.Add(new NpgsqlParameter<Guid[]>("client_ids", clientIds));
         command.Parameters.Add(new NpgsqlParameter<DateTime[]>("hour_starts", hourStarts) { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
         command.Parameters.Add(new NpgsqlParameter<string[]>("endpoints", endpoints) { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Varchar });
@@ -162,6 +189,20 @@ public sealed class DetailedRollup
         command.Parameters.Add(new NpgsqlParameter<long[]>("counts", counts));
         // Sketches differ in length, and PostgreSQL arrays of arrays must be rectangular: each travels as text.
         command.Parameters.Add(new NpgsqlParameter<string[]>("latencies", latencies) { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        return command;
+    }
+
+    private NpgsqlBatchCommand StaleDays()
+    {
+        var days = new HashSet<(Guid ClientId, DateOnly Day)>();
+        foreach (var key in _cells.Keys)
+        {
+            days.Add((key.ClientId, DateOnly.FromDateTime(key.HourStart)));
+        }
+
+        var command = new NpgsqlBatchCommand(MarkStaleDays);
+        command.Parameters.Add(new NpgsqlParameter<Guid[]>("client_ids", [.. days.Select(day => day.ClientId)]));
+        command.Parameters.Add(new NpgsqlParameter<DateOnly[]>("days", [.. days.Select(day => day.Day)]));
         return command;
     }
 

@@ -64,7 +64,7 @@ internal sealed class CommitFaultException(Exception fault) : Exception("Writing
 /// usage rollups (the per-client totals and the detailed cells of <see cref="DetailedRollup"/>) and reads the
 /// transaction's id. Either all of it is committed or none is.
 /// </summary>
-public sealed class LogBatchCommitter(NpgsqlDataSource dataSource, AdmittedEndpoints admitted) : ILogBatchCommitter
+public sealed class LogBatchCommitter(NpgsqlDataSource dataSource, AdmittedEndpoints admitted, TimeProvider time) : ILogBatchCommitter
 {
     private const string CopyCommand =
         "COPY logs (client_id, api_key_id, occurred_at, ip_address, method, endpoint, status_code, duration_ms) FROM STDIN (FORMAT BINARY)";
@@ -93,13 +93,13 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource, AdmittedEndpo
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         try
         {
-            return await WriteAsync(connection, requests, isolateRefusals: false, admitted, cancellationToken);
+            return await WriteAsync(connection, requests, isolateRefusals: false, admitted, time, cancellationToken);
         }
         catch (PostgresException exception) when (IsRefusal(exception))
         {
             // Rare (validation refuses what PostgreSQL would, so this is a day with no partition, say): write again,
             // each part under a savepoint, so the refused request is found without a transaction per part.
-            return await WriteAsync(connection, requests, isolateRefusals: true, admitted, cancellationToken);
+            return await WriteAsync(connection, requests, isolateRefusals: true, admitted, time, cancellationToken);
         }
     }
 
@@ -157,7 +157,7 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource, AdmittedEndpo
 
     private static async Task<CommitResult> WriteAsync(
         NpgsqlConnection connection, IReadOnlyList<LogRecord[]> requests, bool isolateRefusals, AdmittedEndpoints admitted,
-        CancellationToken cancellationToken)
+        TimeProvider time, CancellationToken cancellationToken)
     {
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         List<int> refused = [];
@@ -187,7 +187,7 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource, AdmittedEndpo
             await WriteLogsAsync(connection, requests, 0, requests.Count, stored, cancellationToken);
         }
 
-        var (transactionId, duplicates, names) = await RollUpAsync(connection, transaction, requests, refused, stored, admitted, cancellationToken);
+        var (transactionId, duplicates, names) = await RollUpAsync(connection, transaction, requests, refused, stored, admitted, time.GetUtcNow(), cancellationToken);
         var result = new CommitResult(refused, duplicates);
         var uncertain = new UncertainTransaction(transactionId, connection.ProcessID);
         try
@@ -362,7 +362,7 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource, AdmittedEndpo
     /// </summary>
     private static async Task<(ulong TransactionId, int[] Duplicates, List<(Guid, DateTime, string)> Names)> RollUpAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<LogRecord[]> requests, List<int> refused,
-        HashSet<LogKey> stored, AdmittedEndpoints admitted, CancellationToken cancellationToken)
+        HashSet<LogKey> stored, AdmittedEndpoints admitted, DateTimeOffset utcNow, CancellationToken cancellationToken)
     {
         var duplicates = new int[requests.Count];
         var rollup = new Dictionary<(Guid ClientId, DateTime HourStart), long>();
@@ -398,9 +398,9 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource, AdmittedEndpo
         upsert.Parameters.Add(new NpgsqlParameter<DateTime[]>("hour_starts", rows.Select(row => row.Key.HourStart).ToArray()));
         upsert.Parameters.Add(new NpgsqlParameter<long[]>("counts", rows.Select(row => row.Value).ToArray()));
         statements.BatchCommands.Add(upsert);
-        if (details.ToCommand(admitted) is { } detailUpsert)
+        foreach (var detailed in details.ToCommands(admitted, utcNow))
         {
-            statements.BatchCommands.Add(detailUpsert);
+            statements.BatchCommands.Add(detailed);
         }
 
         await using var reader = await statements.ExecuteReaderAsync(cancellationToken);

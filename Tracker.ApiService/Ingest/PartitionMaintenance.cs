@@ -8,7 +8,7 @@ namespace Tracker.ApiService.Ingest;
 /// <summary>
 /// Keeps the daily partitions of <c>logs</c> ahead of time (a week ahead, so a late maintenance run never
 /// leaves ingest without a partition) and drops those older than <see cref="RetentionOptions.Days"/>; deletes the
-/// hourly rollups older than <see cref="RetentionOptions.RollupDays"/>.
+/// hourly and daily rollups older than <see cref="RetentionOptions.RollupDays"/>.
 /// Runs at start and hourly; several instances may run it at once (the work is serialised in PostgreSQL).
 /// </summary>
 public sealed partial class PartitionMaintenance(
@@ -20,10 +20,11 @@ public sealed partial class PartitionMaintenance(
     public const int DaysAhead = 7;
     private static readonly TimeSpan Interval = TimeSpan.FromHours(1);
 
-    /// <summary>How long one DDL statement may wait for its lock before giving up and trying again later.</summary>
-    // The advisory lock every instance's partition DDL takes (an arbitrary constant, "logs" in ASCII).
+    // The advisory lock every instance's partition DDL takes (an arbitrary constant, "logs" in ASCII). The
+    // ensure-partitions function takes its own lock too: that one still guards the migration worker's call.
     private const long DdlLock = 0x6C6F6773;
 
+    /// <summary>How long one DDL statement may wait for its lock before giving up and trying again later.</summary>
     private static readonly TimeSpan LockWait = TimeSpan.FromMilliseconds(100);
 
     /// <summary>How long one statement is retried within a run; past it, the next hourly run tries again.</summary>
@@ -86,7 +87,7 @@ public sealed partial class PartitionMaintenance(
     }
 
     /// <summary>
-    /// Deletes rollup hours before <paramref name="oldestKept"/> (UTC midnight). Row deletes of hours long past take
+    /// Deletes rollup hours and days before <paramref name="oldestKept"/> (UTC midnight). Row deletes of hours long past take
     /// no lock ingest waits for: ingest only touches the hours its logs fall in, within <see cref="RetentionOptions.Days"/>.
     /// </summary>
     private async Task DeleteExpiredRollupsAsync(DateOnly oldestKept, CancellationToken cancellationToken)
@@ -96,6 +97,13 @@ public sealed partial class PartitionMaintenance(
         {
             var delete = new NpgsqlBatchCommand($"DELETE FROM {table} WHERE hour_start < @oldest");
             delete.Parameters.AddWithValue("oldest", oldestKept.ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc));
+            statements.BatchCommands.Add(delete);
+        }
+
+        foreach (var table in (string[])["usage_daily_details", "usage_daily_stale"])
+        {
+            var delete = new NpgsqlBatchCommand($"DELETE FROM {table} WHERE day < @oldest");
+            delete.Parameters.AddWithValue("oldest", oldestKept);
             statements.BatchCommands.Add(delete);
         }
 
@@ -215,7 +223,7 @@ public sealed partial class PartitionMaintenance(
     [LoggerMessage(Level = LogLevel.Information, Message = "Dropped {Count} daily log partition(s) older than {Days} days")]
     private partial void LogDropped(int count, int days);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Deleted {Count} hourly rollup row(s) older than {Days} days")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Deleted {Count} rollup row(s) older than {Days} days")]
     private partial void LogRollupsDeleted(long count, int days);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Partition maintenance could not take its lock at once (attempt {Attempt}); retrying so that ingest does not wait behind it")]

@@ -6,8 +6,8 @@ using Tracker.Data;
 namespace Tracker.ApiService.Usage;
 
 /// <summary>
-/// The breakdown queries: one client's cells of the detailed hourly rollups (<c>usage_hourly_details</c>) over a
-/// window, read through its primary key's prefix (client, hour), never the logs. PostgreSQL groups the cells and cuts
+/// The breakdown queries: one client's cells of the detailed rollups over a window (<see cref="RollupCells"/>: whole
+/// folded days from <c>usage_daily_details</c>, the rest from <c>usage_hourly_details</c>), never the logs. PostgreSQL groups the cells and cuts
 /// the busiest groups, and merges latency sketches only for the groups it returns, so however many cells a client has
 /// (backdated logs, rotated keys), what comes back is at most the answer's own rows.
 /// </summary>
@@ -36,10 +36,7 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
     // with 4,000 cells in a month (docs/performance.md, run 20). "busiest" also counts every group of the window (window
     // functions run before the LIMIT), which with the groups' requests decides who merges the sketches (Sketches).
     private static readonly string EndpointsSql = $"""
-        WITH cells AS MATERIALIZED (
-            SELECT method, endpoint, status_class, request_count, latency
-            FROM usage_hourly_details
-            WHERE client_id = $1 AND hour_start >= $2 AND hour_start <= $3),
+        WITH {RollupCells.Sql(_ => "method, endpoint, status_class, request_count, latency", client: "$1", start: "$2", end: "$3")},
         busiest AS MATERIALIZED (
             SELECT method, endpoint, sum(request_count)::bigint AS total,
                    coalesce(sum(request_count) FILTER (WHERE status_class = 4), 0)::bigint AS client_errors,
@@ -61,11 +58,9 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
         .SelectMany(grouping => new[] { false, true }.Select(percentiles => KeyValuePair.Create((grouping, percentiles), SeriesSql(grouping, percentiles))))
         .ToFrozenDictionary();
 
-    private const string KeyDailySql = """
-        SELECT (hour_start AT TIME ZONE 'UTC')::date AS day, sum(request_count)::bigint
-        FROM usage_hourly_details
-        WHERE client_id = $1 AND api_key_id = $2 AND hour_start >= $3 AND hour_start < $4
-        GROUP BY day
+    private static readonly string KeyDailySql = $"""
+        WITH {RollupCells.Sql(time => $"({time} AT TIME ZONE 'UTC')::date AS day, request_count", client: "$1", start: "$3", end: "$4", filter: "AND api_key_id = $2")}
+        SELECT day, sum(request_count)::bigint FROM cells GROUP BY day
         """;
 
     /// <summary>The <paramref name="limit"/> busiest endpoints of the client over the whole UTC hours from
@@ -80,7 +75,7 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
         {
             command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = clientId });
             command.Parameters.Add(new NpgsqlParameter<DateTime> { TypedValue = firstHour });
-            command.Parameters.Add(new NpgsqlParameter<DateTime> { TypedValue = lastHour });
+            command.Parameters.Add(new NpgsqlParameter<DateTime> { TypedValue = lastHour.AddHours(1) });
             command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
@@ -196,10 +191,8 @@ public sealed class UsageBreakdownQueries(NpgsqlDataSource dataSource, UsageMetr
             ? $", {Sketches("line, bucket", "line = ANY (ARRAY(SELECT line FROM busiest))", largest: "largest")}"
             : "";
         return $"""
-            WITH cells AS MATERIALIZED (
-                SELECT {GroupExpression(grouping)} AS line, width_bucket(hour_start, $5) - 1 AS bucket, request_count{(percentiles ? ", latency" : "")}
-                FROM usage_hourly_details
-                WHERE client_id = $1 AND hour_start >= $2 AND hour_start < $3),
+            WITH {RollupCells.Sql(time => $"{GroupExpression(grouping)} AS line, width_bucket({time}, $5) - 1 AS bucket, request_count{(percentiles ? ", latency" : "")}",
+                client: "$1", start: "$2", end: "$3", dayFits: "width_bucket(day_start, $5) = width_bucket(day_start + interval '23 hours', $5)")},
             points AS MATERIALIZED (
                 SELECT line, bucket, sum(request_count)::bigint AS count FROM cells GROUP BY line, bucket),
             busiest AS MATERIALIZED (

@@ -28,6 +28,8 @@ public static class UsageExtensions
         services.AddSingleton<UsageChangePublisher>();
         services.AddSingleton<IUsageChangeObserver>(provider => provider.GetRequiredService<UsageChangePublisher>());
         services.AddHostedService(provider => provider.GetRequiredService<UsageChangePublisher>());
+        services.AddSingleton<DailyCompaction>();
+        services.AddHostedService(provider => provider.GetRequiredService<DailyCompaction>());
         return builder;
     }
 }

@@ -125,6 +125,74 @@ namespace Tracker.Data.Migrations
                     b.ToTable("clients", (string)null);
                 });
 
+            modelBuilder.Entity("Tracker.Data.Entities.DailyUsageCompaction", b =>
+                {
+                    b.Property<short>("Id")
+                        .HasColumnType("smallint")
+                        .HasColumnName("id");
+
+                    b.Property<DateOnly>("CompactedThrough")
+                        .HasColumnType("date")
+                        .HasColumnName("compacted_through");
+
+                    b.HasKey("Id")
+                        .HasName("pk_usage_daily_compaction");
+
+                    b.ToTable("usage_daily_compaction", null, t =>
+                        {
+                            t.HasCheckConstraint("ck_usage_daily_compaction_single_row", "id = 1");
+                        });
+                });
+
+            modelBuilder.Entity("Tracker.Data.Entities.DailyUsageDetail", b =>
+                {
+                    b.Property<Guid>("ClientId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("client_id");
+
+                    b.Property<DateOnly>("Day")
+                        .HasColumnType("date")
+                        .HasColumnName("day");
+
+                    b.Property<string>("Endpoint")
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)")
+                        .HasColumnName("endpoint");
+
+                    b.Property<string>("Method")
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("method");
+
+                    b.Property<short>("StatusClass")
+                        .HasColumnType("smallint")
+                        .HasColumnName("status_class");
+
+                    b.Property<Guid>("ApiKeyId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("api_key_id");
+
+                    b.PrimitiveCollection<long[]>("Latency")
+                        .IsRequired()
+                        .HasColumnType("bigint[]")
+                        .HasColumnName("latency");
+
+                    b.Property<long>("RequestCount")
+                        .HasColumnType("bigint")
+                        .HasColumnName("request_count");
+
+                    b.HasKey("ClientId", "Day", "Endpoint", "Method", "StatusClass", "ApiKeyId")
+                        .HasName("pk_usage_daily_details");
+
+                    b.HasIndex("Day")
+                        .HasDatabaseName("ix_usage_daily_details_day");
+
+                    b.ToTable("usage_daily_details", null, t =>
+                        {
+                            t.HasCheckConstraint("ck_usage_daily_details_status_class", "status_class BETWEEN 0 AND 5");
+                        });
+                });
+
             modelBuilder.Entity("Tracker.Data.Entities.HourlyEndpointName", b =>
                 {
                     b.Property<Guid>("ClientId")
@@ -228,6 +296,25 @@ namespace Tracker.Data.Migrations
                         });
                 });
 
+            modelBuilder.Entity("Tracker.Data.Entities.StaleDailyUsage", b =>
+                {
+                    b.Property<Guid>("ClientId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("client_id");
+
+                    b.Property<DateOnly>("Day")
+                        .HasColumnType("date")
+                        .HasColumnName("day");
+
+                    b.HasKey("ClientId", "Day")
+                        .HasName("pk_usage_daily_stale");
+
+                    b.HasIndex("Day")
+                        .HasDatabaseName("ix_usage_daily_stale_day");
+
+                    b.ToTable("usage_daily_stale", (string)null);
+                });
+
             modelBuilder.Entity("Tracker.Data.Entities.ApiKey", b =>
                 {
                     b.HasOne("Tracker.Data.Entities.Client", "Client")
@@ -238,6 +325,16 @@ namespace Tracker.Data.Migrations
                         .HasConstraintName("fk_api_keys_clients_client_id");
 
                     b.Navigation("Client");
+                });
+
+            modelBuilder.Entity("Tracker.Data.Entities.DailyUsageDetail", b =>
+                {
+                    b.HasOne("Tracker.Data.Entities.Client", null)
+                        .WithMany()
+                        .HasForeignKey("ClientId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_usage_daily_details_clients_client_id");
                 });
 
             modelBuilder.Entity("Tracker.Data.Entities.HourlyEndpointName", b =>
@@ -268,6 +365,16 @@ namespace Tracker.Data.Migrations
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
                         .HasConstraintName("fk_usage_hourly_details_clients_client_id");
+                });
+
+            modelBuilder.Entity("Tracker.Data.Entities.StaleDailyUsage", b =>
+                {
+                    b.HasOne("Tracker.Data.Entities.Client", null)
+                        .WithMany()
+                        .HasForeignKey("ClientId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_usage_daily_stale_clients_client_id");
                 });
 
             modelBuilder.Entity("Tracker.Data.Entities.Client", b =>

@@ -2,7 +2,9 @@ using System.Globalization;
 using System.Net;
 using System.Text.Json;
 using Npgsql;
+using Microsoft.Extensions.DependencyInjection;
 using Tracker.ApiService.Ingest;
+using Tracker.ApiService.Usage;
 using Tracker.Tests.Infrastructure;
 using static Tracker.Tests.Infrastructure.ApiClient;
 using static Tracker.Tests.Infrastructure.UsageClient;
@@ -19,6 +21,8 @@ namespace Tracker.Tests.Usage;
 public sealed class BreakdownTests(ServersFixture servers) : ApiTest(servers, new Dictionary<string, string?>
 {
     ["RateLimiting:Usage:PermitLimit"] = "9000",
+    // Each answer is read from the rollups: the test asks again after they changed in ways that keep the answers.
+    ["Usage:CacheAnswers"] = "false",
 })
 {
     private static readonly (double Q, string Name)[] Percentiles = [(0.5, "p50"), (0.95, "p95"), (0.99, "p99")];
@@ -70,7 +74,54 @@ public sealed class BreakdownTests(ServersFixture servers) : ApiTest(servers, ne
         var logsStored = await RawLogsAsync(client.Id);
         Assert.True(logsStored.Count > 4_000, $"{logsStored.Count} logs");
         Assert.Contains(logsStored, log => log.Status is null && log.DurationMs is null);
+        await AssertEveryBreakdownAsync(token, logsStored, zone, change, now);
 
+        // Past days folded into the daily tier: the same answers, read from it. Its days are taken away from the
+        // hourly cells while they are asked, so an answer that still read them there would miss their counts.
+        var compaction = Factory.Services.GetRequiredService<DailyCompaction>();
+        await compaction.RunOnceAsync(CancellationToken.None);
+        var folded = await FoldedThroughAsync();
+        Assert.True(folded >= TodayUtc.AddDays(-2), $"folded through {folded}");
+        Assert.Equal(0, await StaleDaysAsync(client.Id, folded));
+        await using (var hidden = await HourlyCellsHiddenAsync(client.Id, folded))
+        {
+            Assert.True(hidden.Cells > 100, $"{hidden.Cells} hourly cells folded");
+            await AssertFoldedDayBreakdownsAsync(token, logsStored);
+        }
+
+        // Logs arriving late for folded days mark them stale: answered from the hourly cells, then folded again.
+        foreach (var key in keys)
+        {
+            await PostAsync(key, [.. Enumerable.Range(0, 300).Select(_ => GenerateLog(random, now, zone, change))]);
+        }
+
+        logsStored = await RawLogsAsync(client.Id);
+        Assert.True(await StaleDaysAsync(client.Id, folded) > 5);
+        await AssertEveryBreakdownAsync(token, logsStored, zone, change, now);
+        await compaction.RunOnceAsync(CancellationToken.None);
+        Assert.Equal(0, await StaleDaysAsync(client.Id, folded));
+        await using (await HourlyCellsHiddenAsync(client.Id, folded))
+        {
+            await AssertFoldedDayBreakdownsAsync(token, logsStored);
+        }
+
+        await AssertEveryBreakdownAsync(token, logsStored, zone, change, now);
+    }
+
+    /// <summary>The breakdowns whose windows hold the folded days whole: a month of endpoints, UTC days, a key's days.</summary>
+    private async Task AssertFoldedDayBreakdownsAsync(string token, List<RawLog> logsStored)
+    {
+        await AssertEndpointsAsync(token, logsStored, hours: 720);
+        foreach (var groupBy in new string?[] { null, "endpoint", "status", "key" })
+        {
+            await AssertSeriesAsync(token, logsStored, TimeZoneInfo.Utc, "day", 30, groupBy, percentiles: true);
+        }
+
+        await AssertKeyUsageAsync(token, logsStored);
+    }
+
+    private async Task AssertEveryBreakdownAsync(string token, List<RawLog> logsStored, TimeZoneInfo zone, DateTimeOffset change, DateTimeOffset now)
+    {
         await AssertEndpointsAsync(token, logsStored, hours: 720);
         await AssertEndpointsAsync(token, logsStored, hours: 24);
         var daysBack = DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(now, zone).DateTime).DayNumber
@@ -82,6 +133,11 @@ public sealed class BreakdownTests(ServersFixture servers) : ApiTest(servers, ne
         }
 
         await AssertSeriesAsync(token, logsStored, zone, "hour", 2, "status", percentiles: false);
+        await AssertFoldedDayBreakdownsAsync(token, logsStored);
+    }
+
+    private async Task AssertKeyUsageAsync(string token, List<RawLog> logsStored)
+    {
         var keyIds = await KeyIdsAsync(token);
         Assert.Equal(3, keyIds.Length);
         foreach (var keyId in keyIds)
@@ -416,6 +472,57 @@ public sealed class BreakdownTests(ServersFixture servers) : ApiTest(servers, ne
         }
 
         return logs;
+    }
+
+    private async Task<DateOnly> FoldedThroughAsync()
+    {
+        await using var connection = new NpgsqlConnection(Factory.DatabaseConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("SELECT compacted_through FROM usage_daily_compaction", connection);
+        return (DateOnly)(await command.ExecuteScalarAsync())!;
+    }
+
+    private async Task<long> StaleDaysAsync(Guid clientId, DateOnly foldedThrough)
+    {
+        await using var connection = new NpgsqlConnection(Factory.DatabaseConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("SELECT count(*) FROM usage_daily_stale WHERE client_id = $1 AND day <= $2", connection);
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = clientId });
+        command.Parameters.Add(new NpgsqlParameter<DateOnly> { TypedValue = foldedThrough });
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+
+    /// <summary>
+    /// Moves the client's hourly cells aside until disposed, those of the UTC days up to <paramref name="foldedThrough"/>
+    /// that every window of <see cref="AssertFoldedDayBreakdownsAsync"/> holds whole (the last 29 days before today).
+    /// </summary>
+    private async Task<HiddenCells> HourlyCellsHiddenAsync(Guid clientId, DateOnly foldedThrough)
+    {
+        var table = $"hidden_{clientId:N}";
+        await using var connection = new NpgsqlConnection(Factory.DatabaseConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand($"""
+            CREATE TABLE {table} AS SELECT * FROM usage_hourly_details WHERE false;
+            WITH moved AS (DELETE FROM usage_hourly_details WHERE client_id = @client AND hour_start >= @start AND hour_start < @end RETURNING *)
+            INSERT INTO {table} SELECT * FROM moved
+            """, connection);
+        command.Parameters.AddWithValue("client", clientId);
+        command.Parameters.AddWithValue("start", TodayUtc.AddDays(-29).ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc));
+        command.Parameters.AddWithValue("end", foldedThrough.AddDays(1).ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc));
+        return new HiddenCells(Factory.DatabaseConnectionString, table, await command.ExecuteNonQueryAsync());
+    }
+
+    private sealed class HiddenCells(string connectionString, string table, int cells) : IAsyncDisposable
+    {
+        public int Cells => cells;
+
+        public async ValueTask DisposeAsync()
+        {
+            await using var connection = new NpgsqlConnection(connectionString);
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand($"INSERT INTO usage_hourly_details SELECT * FROM {table}; DROP TABLE {table}", connection);
+            await command.ExecuteNonQueryAsync();
+        }
     }
 
     private sealed record RawLog(Guid KeyId, DateTimeOffset At, string Method, string Endpoint, int? Status, double? DurationMs);
