@@ -88,13 +88,16 @@ public sealed class DetailedRollup
 
     // Marks the batch's past UTC days stale for the daily tier (DailyCompaction), by the database's clock: the same
     // clock the compaction waits on, so a day it has folded (an hour past its end, at least) is marked by any
-    // transaction that commits a cell of it afterwards. Runs after the cells' upsert, its rows in key order.
+    // transaction that commits a cell of it afterwards. A mark already there gets a new version, which also locks it
+    // until this transaction ends: the compaction removes only marks whose version it read before folding, so it
+    // cannot remove this one for a fold that did not see these cells. Runs after the cells' upsert, its rows in the
+    // order the compaction locks marks in (day, then client), so the two cannot deadlock.
     private const string MarkStaleDays = """
-        INSERT INTO usage_daily_stale (client_id, day)
-        SELECT client_id, day FROM unnest(@client_ids, @days) AS marked(client_id, day)
+        INSERT INTO usage_daily_stale (client_id, day, version)
+        SELECT client_id, day, 1 FROM unnest(@client_ids, @days) AS marked(client_id, day)
         WHERE day < (statement_timestamp() AT TIME ZONE 'UTC')::date
-        ORDER BY 1, 2
-        ON CONFLICT DO NOTHING
+        ORDER BY day, client_id
+        ON CONFLICT (client_id, day) DO UPDATE SET version = usage_daily_stale.version + 1
         """;
 
     /// <summary>How far this machine's clock may be behind PostgreSQL's without a stale day going unmarked.</summary>

@@ -1,3 +1,4 @@
+using System.Data;
 using Npgsql;
 using Tracker.Data;
 
@@ -12,16 +13,20 @@ namespace Tracker.ApiService.Usage;
 /// <remarks>
 /// <para>
 /// Logs may arrive for any day of the retention window, long after it was folded. Ingest marks every past day it adds
-/// a cell to (<c>usage_daily_stale</c>, per client, in the transaction that adds the cell); reads answer a marked day
-/// from the hourly cells, and this job folds the day again and removes the mark. Each transaction here first deletes
-/// the marks it settles, then reads the hourly cells in a later statement, so a cell whose transaction committed
-/// before the deletion is read, and one that commits afterwards leaves its mark behind: no count is lost to the daily
-/// tier nor counted twice in an answer. A transaction that adds a cell without marking it, because its day was not yet
-/// past, commits within moments, long before the day's <see cref="Lag"/> is over.
+/// a cell to (<c>usage_daily_stale</c>, per client, in the transaction that adds the cell, renewing the mark's version
+/// if there is one); reads answer a marked day from the hourly cells, and this job folds the day again. Each of its
+/// transactions reads the marks it will settle, then folds the cells in a later statement, then removes those marks
+/// whose version is still the one it read, locking them first. A cell committed before the fold's statement began
+/// is folded; the transaction of one committed later renewed or created its mark, which then stays (a removal that
+/// meets a renewal not yet committed waits for it and then leaves the mark). So no count is lost to the daily tier,
+/// and none is read twice: reads take a day from one tier or the other, in one snapshot. A transaction that adds a
+/// cell without marking it, because its day was not yet past, commits within moments, long before the day's
+/// <see cref="Lag"/> is over. Ingest waits for this job only while a removal commits, never while it folds.
 /// </para>
 /// <para>
 /// Runs at start and every <see cref="Interval"/>; several instances may run it at once (an advisory lock serialises
-/// their transactions, each of which folds one day or a bounded number of marks).
+/// their transactions, each of which folds one day, or at most <see cref="StaleDaysPerTransaction"/> marked days, once
+/// per run however often they are marked again).
 /// </para>
 /// </remarks>
 public sealed partial class DailyCompaction(NpgsqlDataSource dataSource, TimeProvider time, ILogger<DailyCompaction> logger)
@@ -32,7 +37,7 @@ public sealed partial class DailyCompaction(NpgsqlDataSource dataSource, TimePro
 
     private static readonly TimeSpan Interval = TimeSpan.FromMinutes(10);
 
-    // Stale client-days folded again per transaction, at most.
+    // Marked client-days folded again per transaction, at most.
     private const int StaleDaysPerTransaction = 500;
 
     // The advisory lock each compaction transaction takes (an arbitrary constant, "days" in ASCII).
@@ -48,22 +53,32 @@ public sealed partial class DailyCompaction(NpgsqlDataSource dataSource, TimePro
         WHERE (next_day + 1)::timestamp AT TIME ZONE 'UTC' + interval '{(int)Lag.TotalMinutes} minutes' <= now()
         """;
 
-    private const string SettleDayMarks = "DELETE FROM usage_daily_stale WHERE day = @day";
+    private const string DayMarks = "SELECT client_id, day, version FROM usage_daily_stale WHERE day = @day";
+
+    // The next page of marks of days already folded, after the last one settled (those of days not yet folded are
+    // settled when their day is).
+    private static readonly string StaleMarks = $"""
+        SELECT client_id, day, version FROM usage_daily_stale
+        WHERE day <= (SELECT compacted_through FROM usage_daily_compaction) AND (day, client_id) > (@after_day, @after_client)
+        ORDER BY day, client_id
+        LIMIT {StaleDaysPerTransaction}
+        """;
+
+    // Locks the marks read before the fold in the order ingest marks them (day, then client); a mark renewed since
+    // then no longer matches once its renewal has committed, and stays.
+    private const string RemoveSettledMarks = """
+        WITH settled AS (
+            SELECT client_id, day FROM usage_daily_stale
+            WHERE (client_id, day, version) IN (SELECT * FROM unnest(@client_ids, @days, @versions))
+            ORDER BY day, client_id
+            FOR UPDATE)
+        DELETE FROM usage_daily_stale AS stale USING settled
+        WHERE (stale.client_id, stale.day) = (settled.client_id, settled.day)
+        """;
 
     private const string RecordProgress = """
         INSERT INTO usage_daily_compaction (id, compacted_through) VALUES (1, @day)
         ON CONFLICT (id) DO UPDATE SET compacted_through = excluded.compacted_through
-        """;
-
-    // The oldest marks of days already folded; those of days not yet folded are settled when their day is.
-    private static readonly string SettleStaleMarks = $"""
-        DELETE FROM usage_daily_stale
-        WHERE (client_id, day) IN (
-            SELECT client_id, day FROM usage_daily_stale
-            WHERE day <= (SELECT compacted_through FROM usage_daily_compaction)
-            ORDER BY day, client_id
-            LIMIT {StaleDaysPerTransaction})
-        RETURNING client_id, day
         """;
 
     private static readonly string FoldDay = Fold("""
@@ -97,7 +112,7 @@ public sealed partial class DailyCompaction(NpgsqlDataSource dataSource, TimePro
         while (await WaitAsync(timer, stoppingToken));
     }
 
-    /// <summary>Folds every day that is due, then every stale day already folded; returns how many of each.</summary>
+    /// <summary>Folds every day that is due, then every marked day already folded; returns how many of each.</summary>
     public async Task<(int Days, int StaleDays)> RunOnceAsync(CancellationToken cancellationToken)
     {
         var days = 0;
@@ -108,9 +123,15 @@ public sealed partial class DailyCompaction(NpgsqlDataSource dataSource, TimePro
         }
 
         var staleDays = 0;
-        for (int folded; (folded = await FoldStaleDaysAsync(cancellationToken)) > 0;)
+        var after = (Day: DateOnly.MinValue, ClientId: Guid.Empty);
+        while (await FoldStaleDaysAsync(after, cancellationToken) is { Count: > 0 } marks)
         {
-            staleDays += folded;
+            staleDays += marks.Count;
+            after = (marks[^1].Day, marks[^1].ClientId);
+            if (marks.Count < StaleDaysPerTransaction)
+            {
+                break;
+            }
         }
 
         if (staleDays > 0)
@@ -121,10 +142,25 @@ public sealed partial class DailyCompaction(NpgsqlDataSource dataSource, TimePro
         return (days, staleDays);
     }
 
-    private async Task<DateOnly?> FoldNextDayAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Forgets every day folded, so that the next run folds them all again: for cells written without marks, as the
+    /// benchmark's loader writes history.
+    /// </summary>
+    public async Task ForgetAsync(CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await LockAsync(connection, transaction, cancellationToken);
+        await using var forget = new NpgsqlCommand(
+            "DELETE FROM usage_daily_compaction; DELETE FROM usage_daily_details; DELETE FROM usage_daily_stale", connection, transaction);
+        await forget.ExecuteNonQueryAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    private async Task<DateOnly?> FoldNextDayAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
         await LockAsync(connection, transaction, cancellationToken);
         await using var next = new NpgsqlCommand(NextDaySql, connection, transaction);
         if (await next.ExecuteScalarAsync(cancellationToken) is not DateOnly day)
@@ -132,48 +168,67 @@ public sealed partial class DailyCompaction(NpgsqlDataSource dataSource, TimePro
             return null;
         }
 
-        // Three statements, each with a snapshot of its own: the marks are settled before the cells are read.
-        await using var statements = new NpgsqlBatch(connection, transaction);
-        foreach (var sql in (string[])[SettleDayMarks, FoldDay, RecordProgress])
-        {
-            var statement = new NpgsqlBatchCommand(sql);
-            statement.Parameters.AddWithValue("day", day);
-            statements.BatchCommands.Add(statement);
-        }
-
-        statements.Timeout = 0;
-        await statements.ExecuteNonQueryAsync(cancellationToken);
+        await using var read = new NpgsqlCommand(DayMarks, connection, transaction);
+        read.Parameters.AddWithValue("day", day);
+        var marks = await ReadMarksAsync(read, cancellationToken);
+        await using var fold = new NpgsqlCommand(FoldDay, connection, transaction) { CommandTimeout = 0 };
+        fold.Parameters.AddWithValue("day", day);
+        await fold.ExecuteNonQueryAsync(cancellationToken);
+        await RemoveSettledMarksAsync(connection, transaction, marks, cancellationToken);
+        await using var progress = new NpgsqlCommand(RecordProgress, connection, transaction);
+        progress.Parameters.AddWithValue("day", day);
+        await progress.ExecuteNonQueryAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         return day;
     }
 
-    private async Task<int> FoldStaleDaysAsync(CancellationToken cancellationToken)
+    private async Task<List<Mark>> FoldStaleDaysAsync((DateOnly Day, Guid ClientId) after, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
         await LockAsync(connection, transaction, cancellationToken);
-        var clientIds = new List<Guid>();
-        var days = new List<DateOnly>();
-        await using (var settle = new NpgsqlCommand(SettleStaleMarks, connection, transaction))
-        await using (var reader = await settle.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                clientIds.Add(reader.GetGuid(0));
-                days.Add(reader.GetFieldValue<DateOnly>(1));
-            }
-        }
-
-        if (clientIds.Count > 0)
+        await using var read = new NpgsqlCommand(StaleMarks, connection, transaction);
+        read.Parameters.AddWithValue("after_day", after.Day);
+        read.Parameters.AddWithValue("after_client", after.ClientId);
+        var marks = await ReadMarksAsync(read, cancellationToken);
+        if (marks.Count > 0)
         {
             await using var fold = new NpgsqlCommand(FoldClientDays, connection, transaction) { CommandTimeout = 0 };
-            fold.Parameters.Add(new NpgsqlParameter<Guid[]>("client_ids", [.. clientIds]));
-            fold.Parameters.Add(new NpgsqlParameter<DateOnly[]>("days", [.. days]));
+            fold.Parameters.Add(new NpgsqlParameter<Guid[]>("client_ids", [.. marks.Select(mark => mark.ClientId)]));
+            fold.Parameters.Add(new NpgsqlParameter<DateOnly[]>("days", [.. marks.Select(mark => mark.Day)]));
             await fold.ExecuteNonQueryAsync(cancellationToken);
+            await RemoveSettledMarksAsync(connection, transaction, marks, cancellationToken);
         }
 
         await transaction.CommitAsync(cancellationToken);
-        return clientIds.Count;
+        return marks;
+    }
+
+    private static async Task<List<Mark>> ReadMarksAsync(NpgsqlCommand read, CancellationToken cancellationToken)
+    {
+        var marks = new List<Mark>();
+        await using var reader = await read.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            marks.Add(new Mark(reader.GetGuid(0), reader.GetFieldValue<DateOnly>(1), reader.GetInt64(2)));
+        }
+
+        return marks;
+    }
+
+    private static async Task RemoveSettledMarksAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, List<Mark> marks, CancellationToken cancellationToken)
+    {
+        if (marks.Count == 0)
+        {
+            return;
+        }
+
+        await using var remove = new NpgsqlCommand(RemoveSettledMarks, connection, transaction);
+        remove.Parameters.Add(new NpgsqlParameter<Guid[]>("client_ids", [.. marks.Select(mark => mark.ClientId)]));
+        remove.Parameters.Add(new NpgsqlParameter<DateOnly[]>("days", [.. marks.Select(mark => mark.Day)]));
+        remove.Parameters.Add(new NpgsqlParameter<long[]>("versions", [.. marks.Select(mark => mark.Version)]));
+        await remove.ExecuteNonQueryAsync(cancellationToken);
     }
 
     private static async Task LockAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken)
@@ -219,6 +274,8 @@ public sealed partial class DailyCompaction(NpgsqlDataSource dataSource, TimePro
             return false;
         }
     }
+
+    private readonly record struct Mark(Guid ClientId, DateOnly Day, long Version);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Folded the hourly usage cells of {Day} into daily ones")]
     private partial void LogDayFolded(DateOnly day);

@@ -4,8 +4,10 @@ namespace Tracker.ApiService.Usage;
 /// The common table expressions that give one client's detailed rollup cells over a window of whole UTC hours,
 /// <c>cells</c>: a whole UTC day of the window that <see cref="DailyCompaction"/> has folded, and that no stale mark
 /// names for the client, is read from <c>usage_daily_details</c> (one row per cell of the day), the rest of the window
-/// from <c>usage_hourly_details</c>, a day at a time, each a range scan of the (client, hour) prefix. One statement
-/// reads it all in one snapshot, so a day folded meanwhile is read either before or after, never twice or not at all.
+/// from <c>usage_hourly_details</c>, hour by hour. Both are lookups of the primary key's prefix by a list of days or
+/// hours (<c>= ANY</c>), which PostgreSQL plans the same way whatever it guesses of the lists: a generic plan of a join
+/// to the days instead read every hourly cell of the client (docs/performance.md, run 35). One statement reads it
+/// all in one snapshot, so a day folded meanwhile is read either before or after, never twice or not at all.
 /// </summary>
 internal static class RollupCells
 {
@@ -40,12 +42,11 @@ internal static class RollupCells
             WHERE client_id = {client} AND day = ANY (ARRAY(SELECT day FROM folded_days)) {filter}
             UNION ALL
             SELECT {columns("hour_start")}
-            FROM window_days
-            CROSS JOIN LATERAL (
-                SELECT * FROM usage_hourly_details
-                WHERE client_id = {client}
-                  AND hour_start >= greatest(window_days.day_start, {start})
-                  AND hour_start < least(window_days.day_start + interval '24 hours', {end}) {filter}) AS detail
-            WHERE window_days.day <> ALL (ARRAY(SELECT day FROM folded_days)))
+            FROM usage_hourly_details
+            WHERE client_id = {client} {filter} AND hour_start = ANY (ARRAY(
+                SELECT hour
+                FROM window_days
+                CROSS JOIN generate_series(greatest(day_start, {start}), least(day_start + interval '24 hours', {end}) - interval '1 hour', interval '1 hour') AS hour
+                WHERE day <> ALL (ARRAY(SELECT day FROM folded_days)))))
         """;
 }

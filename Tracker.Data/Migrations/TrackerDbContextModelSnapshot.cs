@@ -306,6 +306,10 @@ namespace Tracker.Data.Migrations
                         .HasColumnType("date")
                         .HasColumnName("day");
 
+                    b.Property<long>("Version")
+                        .HasColumnType("bigint")
+                        .HasColumnName("version");
+
                     b.HasKey("ClientId", "Day")
                         .HasName("pk_usage_daily_stale");
 

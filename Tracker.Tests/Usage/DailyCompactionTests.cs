@@ -1,5 +1,7 @@
 using System.Net;
 using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+using Tracker.ApiService.Ingest;
 using Tracker.ApiService.Usage;
 using Tracker.Data;
 using Tracker.Tests.Infrastructure;
@@ -8,8 +10,8 @@ using static Tracker.Tests.Infrastructure.IngestClient;
 namespace Tracker.Tests.Usage;
 
 /// <summary>
-/// The daily tier of the detailed rollups under the traffic it must survive: logs for past days arriving at two
-/// instances while both fold days, again and again. (Its answers against a brute force over the logs, before and after
+/// The daily tier of the detailed rollups under the traffic it must survive: a late cell committed while a fold runs,
+/// and logs for past days arriving at two instances while both fold days, again and again. (Its answers against a brute force over the logs, before and after
 /// folding and after late logs, are in <see cref="BreakdownTests"/>.)
 /// </summary>
 [Collection(nameof(RealServers))]
@@ -20,6 +22,55 @@ public sealed class DailyCompactionTests(ServersFixture servers)
         ["RateLimiting:Ingest:TokensPerSecond"] = "1000000",
         ["RateLimiting:Ingest:BurstLimit"] = "1000000",
     };
+
+    [Fact]
+    public async Task A_fold_that_cannot_see_a_late_cell_still_being_committed_leaves_its_day_marked()
+    {
+        await using var factory = await TrackerApiFactory.CreateAsync(servers, Settings);
+        using var http = factory.CreateClient();
+        var compaction = factory.Services.GetRequiredService<DailyCompaction>();
+        var cs = factory.DatabaseConnectionString;
+        var client = await http.RegisterNewAsync();
+        var keyId = await ScalarGuidAsync(cs, $"SELECT id FROM api_keys WHERE client_id = '{client.Id}'");
+        var day = DateOnly.FromDateTime(DateTime.UtcNow).AddDays(-3);
+        var noon = day.ToDateTime(new TimeOnly(12, 0), DateTimeKind.Utc);
+
+        // The day folded, then marked again by a late log.
+        await PostAsync(http, client.ApiKey, noon);
+        await compaction.RunOnceAsync(CancellationToken.None);
+        await PostAsync(http, client.ApiKey, noon);
+        Assert.Equal(1, await MarksAsync(cs, client.Id, day));
+
+        // Ingest's statements for one more cell of the day, in a transaction that commits only after a fold began.
+        await using var connection = new NpgsqlConnection(cs);
+        await connection.OpenAsync();
+        await using var writer = await connection.BeginTransactionAsync();
+        var rollup = new DetailedRollup();
+        rollup.Add(new LogRecord(client.Id, keyId, noon, IPAddress.Loopback, "GET", "/v1/orders"), noon);
+        await using (var statements = new NpgsqlBatch(connection, writer))
+        {
+            foreach (var command in rollup.ToCommands(new AdmittedEndpoints(TimeProvider.System), DateTimeOffset.UtcNow))
+            {
+                statements.BatchCommands.Add(command);
+            }
+
+            await statements.ExecuteNonQueryAsync();
+        }
+
+        var folding = compaction.RunOnceAsync(CancellationToken.None);
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        await writer.CommitAsync();
+        await folding;
+
+        // That fold could not count the cell, so the day must still be marked (read from the hourly cells) ...
+        Assert.Equal((3, 2, 1), (await CountedAsync(cs, "usage_hourly_details", client.Id, day), await CountedAsync(cs, "usage_daily_details", client.Id, day),
+            await MarksAsync(cs, client.Id, day)));
+
+        // ... until the next fold, which counts it.
+        await compaction.RunOnceAsync(CancellationToken.None);
+        Assert.Equal((3, 3, 0), (await CountedAsync(cs, "usage_hourly_details", client.Id, day), await CountedAsync(cs, "usage_daily_details", client.Id, day),
+            await MarksAsync(cs, client.Id, day)));
+    }
 
     [Fact]
     public async Task Logs_for_past_days_that_arrive_while_two_instances_fold_them_are_each_counted_once()
@@ -105,5 +156,27 @@ public sealed class DailyCompactionTests(ServersFixture servers)
         {
             instance.Dispose();
         }
+    }
+
+    private static async Task PostAsync(HttpClient http, string apiKey, DateTime at)
+    {
+        using var response = await http.PostLogAsync(apiKey, Log(at: new DateTimeOffset(at)));
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+    }
+
+    private static Task<long> MarksAsync(string cs, Guid clientId, DateOnly day) =>
+        ScalarAsync(cs, $"SELECT count(*) FROM usage_daily_stale WHERE client_id = '{clientId}' AND day = '{day:yyyy-MM-dd}'");
+
+    private static Task<long> CountedAsync(string cs, string table, Guid clientId, DateOnly day) => ScalarAsync(cs, $"""
+        SELECT coalesce(sum(request_count), 0) FROM {table}
+        WHERE client_id = '{clientId}' AND {(table == "usage_daily_details" ? $"day = '{day:yyyy-MM-dd}'" : $"(hour_start AT TIME ZONE 'UTC')::date = '{day:yyyy-MM-dd}'")}
+        """);
+
+    private static async Task<Guid> ScalarGuidAsync(string cs, string sql)
+    {
+        await using var connection = new NpgsqlConnection(cs);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        return (Guid)(await command.ExecuteScalarAsync())!;
     }
 }

@@ -12,7 +12,7 @@ using Tracker.Data;
 namespace Tracker.Data.Migrations
 {
     [DbContext(typeof(TrackerDbContext))]
-    [Migration("20261202091140_DailyRollups")]
+    [Migration("20261202093432_DailyRollups")]
     partial class DailyRollups
     {
         /// <inheritdoc />
@@ -308,6 +308,10 @@ namespace Tracker.Data.Migrations
                     b.Property<DateOnly>("Day")
                         .HasColumnType("date")
                         .HasColumnName("day");
+
+                    b.Property<long>("Version")
+                        .HasColumnType("bigint")
+                        .HasColumnName("version");
 
                     b.HasKey("ClientId", "Day")
                         .HasName("pk_usage_daily_stale");

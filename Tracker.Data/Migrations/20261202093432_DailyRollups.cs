@@ -54,7 +54,8 @@ namespace Tracker.Data.Migrations
                 columns: table => new
                 {
                     client_id = table.Column<Guid>(type: "uuid", nullable: false),
-                    day = table.Column<DateOnly>(type: "date", nullable: false)
+                    day = table.Column<DateOnly>(type: "date", nullable: false),
+                    version = table.Column<long>(type: "bigint", nullable: false)
                 },
                 constraints: table =>
                 {
