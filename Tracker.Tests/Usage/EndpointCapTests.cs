@@ -19,12 +19,19 @@ public sealed class EndpointCapTests(ServersFixture servers) : ApiTest(servers)
         await base.InitializeAsync();
     }
 
+    // The logs' time: within the hour that hours=1 reads, even a minute into it (a minute back was the hour before).
+    private static DateTimeOffset CurrentHourStart()
+    {
+        var now = DateTimeOffset.UtcNow;
+        return new DateTimeOffset(now.Year, now.Month, now.Day, now.Hour, 0, 0, TimeSpan.Zero);
+    }
+
     [Fact]
     public async Task Past_100_endpoints_in_an_hour_the_rest_count_as_other_across_batches()
     {
         var client = await Http.RegisterNewAsync();
         var token = await Http.LoginTokenAsync(client);
-        var at = DateTimeOffset.UtcNow.AddMinutes(-1);
+        var at = CurrentHourStart();
         // 60 endpoints in one batch (30 logs whose ids normalise to one of them), 90 more in the next (40 fit), then one
         // of the first again and a new one.
         await PostAllAsync(client, Enumerable.Range(0, 30).Select(index => Log(endpoint: $"/named/e001/{index}", at: at))
@@ -55,7 +62,7 @@ public sealed class EndpointCapTests(ServersFixture servers) : ApiTest(servers)
     public async Task Logs_of_endpoints_already_admitted_this_hour_skip_the_caps_lookups_and_the_cap_still_holds()
     {
         var client = await Http.RegisterNewAsync();
-        var at = DateTimeOffset.UtcNow.AddMinutes(-1);
+        var at = CurrentHourStart();
         var cs = Factory.DatabaseConnectionString;
         await ExecuteAsync(cs, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
         await PostAllAsync(client, Enumerable.Range(0, 100).Select(index => Log(endpoint: $"/named/e{index:000}", at: at)));
