@@ -1,6 +1,7 @@
 using System.Globalization;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using Tracker.ApiService.Storage;
 using Tracker.Data;
 
 namespace Tracker.ApiService.Ingest;
@@ -15,10 +16,9 @@ public sealed partial class PartitionMaintenance(
     NpgsqlDataSource dataSource,
     IOptions<RetentionOptions> retention,
     TimeProvider time,
-    ILogger<PartitionMaintenance> logger) : BackgroundService
+    ILogger<PartitionMaintenance> logger) : PeriodicDatabaseJob(TimeSpan.FromHours(1), time)
 {
     public const int DaysAhead = 7;
-    private static readonly TimeSpan Interval = TimeSpan.FromHours(1);
 
     // The advisory lock every instance's partition DDL takes (an arbitrary constant, "logs" in ASCII). The
     // ensure-partitions function takes its own lock too: that one still guards the migration worker's call.
@@ -30,23 +30,10 @@ public sealed partial class PartitionMaintenance(
     /// <summary>How long one statement is retried within a run; past it, the next hourly run tries again.</summary>
     private static readonly TimeSpan LockRetryBudget = TimeSpan.FromMinutes(2);
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        using var timer = new PeriodicTimer(Interval, time);
-        do
-        {
-            try
-            {
-                await RunOnceAsync(stoppingToken);
-            }
-            catch (Exception exception) when (exception is NpgsqlException or TimeoutException)
-            {
-                // Partitions exist a week ahead: a failed run is retried next hour long before it matters.
-                LogMaintenanceFailed(exception);
-            }
-        }
-        while (await WaitAsync(timer, stoppingToken));
-    }
+    protected override Task RunScheduledAsync(CancellationToken cancellationToken) => RunOnceAsync(cancellationToken);
+
+    // Partitions exist a week ahead: a failed run is retried next hour long before it matters.
+    protected override void OnRunFailed(Exception exception) => LogMaintenanceFailed(exception);
 
     /// <summary>Creates the missing partitions of the window and drops the expired ones.</summary>
     /// <remarks>
@@ -57,7 +44,7 @@ public sealed partial class PartitionMaintenance(
     /// </remarks>
     public async Task RunOnceAsync(CancellationToken cancellationToken)
     {
-        var today = DateOnly.FromDateTime(time.GetUtcNow().UtcDateTime);
+        var today = DateOnly.FromDateTime(Time.GetUtcNow().UtcDateTime);
         var oldestKept = today.AddDays(-retention.Value.Days);
 
         var created = 0;
@@ -156,7 +143,7 @@ public sealed partial class PartitionMaintenance(
     /// <summary>Runs one DDL statement in a short transaction that gives up its lock wait quickly, retrying.</summary>
     private async Task<int> RunDdlAsync(string sql, DateOnly? day, CancellationToken cancellationToken)
     {
-        var started = time.GetTimestamp();
+        var started = Time.GetTimestamp();
         for (var attempt = 1; ; attempt++)
         {
             try
@@ -196,24 +183,12 @@ public sealed partial class PartitionMaintenance(
                 return created;
             }
             catch (PostgresException exception) when (exception.SqlState == PostgresErrorCodes.LockNotAvailable
-                && time.GetElapsedTime(started) < LockRetryBudget)
+                && Time.GetElapsedTime(started) < LockRetryBudget)
             {
                 LogLockBusy(attempt);
                 var backoff = Math.Min(2_000, 100 * attempt) + Random.Shared.Next(0, 100);
-                await Task.Delay(TimeSpan.FromMilliseconds(backoff), time, cancellationToken);
+                await Task.Delay(TimeSpan.FromMilliseconds(backoff), Time, cancellationToken);
             }
-        }
-    }
-
-    private static async Task<bool> WaitAsync(PeriodicTimer timer, CancellationToken stoppingToken)
-    {
-        try
-        {
-            return await timer.WaitForNextTickAsync(stoppingToken);
-        }
-        catch (OperationCanceledException)
-        {
-            return false;
         }
     }
 

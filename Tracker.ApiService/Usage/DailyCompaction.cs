@@ -1,5 +1,6 @@
 using System.Data;
 using Npgsql;
+using Tracker.ApiService.Storage;
 using Tracker.Data;
 
 namespace Tracker.ApiService.Usage;
@@ -30,7 +31,7 @@ namespace Tracker.ApiService.Usage;
 /// </para>
 /// </remarks>
 public sealed partial class DailyCompaction(NpgsqlDataSource dataSource, TimeProvider time, ILogger<DailyCompaction> logger)
-    : BackgroundService
+    : PeriodicDatabaseJob(Interval, time)
 {
     /// <summary>How long after a UTC day's end it is folded.</summary>
     public static readonly TimeSpan Lag = TimeSpan.FromHours(1);
@@ -94,23 +95,10 @@ public sealed partial class DailyCompaction(NpgsqlDataSource dataSource, TimePro
               AND hour_start >= stale.day::timestamp AT TIME ZONE 'UTC' AND hour_start < (stale.day + 1)::timestamp AT TIME ZONE 'UTC') AS detail
         """);
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        using var timer = new PeriodicTimer(Interval, time);
-        do
-        {
-            try
-            {
-                await RunOnceAsync(stoppingToken);
-            }
-            catch (Exception exception) when (exception is NpgsqlException or TimeoutException)
-            {
-                // Until a day is folded, reads answer it from its hourly cells: slower, never wrong.
-                LogCompactionFailed(exception);
-            }
-        }
-        while (await WaitAsync(timer, stoppingToken));
-    }
+    protected override Task RunScheduledAsync(CancellationToken cancellationToken) => RunOnceAsync(cancellationToken);
+
+    // Until a day is folded, reads answer it from its hourly cells: slower, never wrong.
+    protected override void OnRunFailed(Exception exception) => LogCompactionFailed(exception);
 
     /// <summary>Folds every day that is due, then every marked day already folded; returns how many of each.</summary>
     public async Task<(int Days, int StaleDays)> RunOnceAsync(CancellationToken cancellationToken)
@@ -262,18 +250,6 @@ public sealed partial class DailyCompaction(NpgsqlDataSource dataSource, TimePro
         ON CONFLICT (client_id, day, endpoint, method, status_class, api_key_id) DO UPDATE SET
             request_count = excluded.request_count, latency = excluded.latency
         """;
-
-    private static async Task<bool> WaitAsync(PeriodicTimer timer, CancellationToken stoppingToken)
-    {
-        try
-        {
-            return await timer.WaitForNextTickAsync(stoppingToken);
-        }
-        catch (OperationCanceledException)
-        {
-            return false;
-        }
-    }
 
     private readonly record struct Mark(Guid ClientId, DateOnly Day, long Version);
 

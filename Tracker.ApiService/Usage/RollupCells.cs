@@ -8,7 +8,7 @@ namespace Tracker.ApiService.Usage;
 /// between them that is not folded (rare: a stale day), looked up hour by hour. Each table is read by ranges of its
 /// primary key's prefix bounded by values computed first, which PostgreSQL plans the same way whatever it guesses of
 /// them: a generic plan of a join to the window's days instead read every hourly cell of the client, and a lookup
-/// per day or hour costs an index descent each (docs/performance.md, run 35). One statement reads it
+/// per day or hour costs an index descent each (docs/performance.md, runs 35 and 36). One statement reads it
 /// all in one snapshot, so a day folded meanwhile is read either before or after, never twice or not at all.
 /// </summary>
 internal static class RollupCells

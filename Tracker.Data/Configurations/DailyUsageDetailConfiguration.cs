@@ -11,7 +11,7 @@ internal sealed class DailyUsageDetailConfiguration : IEntityTypeConfiguration<D
         builder.ToTable("usage_daily_details", table =>
             table.HasCheckConstraint("ck_usage_daily_details_status_class", "status_class BETWEEN 0 AND 5"));
 
-        // A window's compacted days are point lookups of the (client, day) prefix.
+        // A window's folded days are one range of the (client, day) prefix.
         builder.HasKey(detail => new { detail.ClientId, detail.Day, detail.Endpoint, detail.Method, detail.StatusClass, detail.ApiKeyId })
             .HasName("pk_usage_daily_details");
         builder.Property(detail => detail.Endpoint).HasMaxLength(HourlyUsageDetail.EndpointMaxLength);

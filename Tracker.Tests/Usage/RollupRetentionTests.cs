@@ -6,12 +6,12 @@ using static Tracker.Tests.Infrastructure.IngestClient;
 
 namespace Tracker.Tests.Usage;
 
-/// <summary>Retention by tier: hourly rollups outlive the raw logs, and go once past <c>Retention:RollupDays</c>.</summary>
+/// <summary>Retention by tier: hourly and daily rollups outlive the raw logs, and go once past <c>Retention:RollupDays</c>.</summary>
 [Collection(nameof(RealServers))]
 public sealed class RollupRetentionTests(ServersFixture servers)
 {
     [Fact]
-    public async Task Maintenance_deletes_rollup_hours_past_rollup_retention_and_keeps_younger_ones_past_log_retention()
+    public async Task Maintenance_deletes_rollup_hours_and_days_past_rollup_retention_and_keeps_younger_ones_past_log_retention()
     {
         await using var factory = await TrackerApiFactory.CreateAsync(servers, new Dictionary<string, string?>
         {
@@ -30,6 +30,9 @@ public sealed class RollupRetentionTests(ServersFixture servers)
                 INSERT INTO usage_hourly_details (client_id, hour_start, endpoint, method, status_class, api_key_id, request_count, latency)
                 VALUES ('{client.Id}', {hour}, '/x', 'GET', 2, '{Guid.NewGuid()}', 3, ARRAY[]::bigint[]);
                 INSERT INTO usage_hourly_endpoints (client_id, hour_start, endpoint) VALUES ('{client.Id}', {hour}, '/x');
+                INSERT INTO usage_daily_details (client_id, day, endpoint, method, status_class, api_key_id, request_count, latency)
+                VALUES ('{client.Id}', '{today.AddDays(-daysAgo):yyyy-MM-dd}', '/x', 'GET', 2, '{Guid.NewGuid()}', 3, ARRAY[]::bigint[]);
+                INSERT INTO usage_daily_stale (client_id, day, version) VALUES ('{client.Id}', '{today.AddDays(-daysAgo):yyyy-MM-dd}', 1);
                 """);
         }
 
@@ -39,6 +42,12 @@ public sealed class RollupRetentionTests(ServersFixture servers)
         {
             Assert.Equal(2, await ScalarAsync(cs, $"SELECT count(*) FROM {table}"));
             Assert.Equal(0, await ScalarAsync(cs, $"SELECT count(*) FROM {table} WHERE hour_start < '{today.AddDays(-60):yyyy-MM-dd}'"));
+        }
+
+        foreach (var table in new[] { "usage_daily_details", "usage_daily_stale" })
+        {
+            Assert.Equal(2, await ScalarAsync(cs, $"SELECT count(*) FROM {table}"));
+            Assert.Equal(0, await ScalarAsync(cs, $"SELECT count(*) FROM {table} WHERE day < '{today.AddDays(-60):yyyy-MM-dd}'"));
         }
 
         // The logs' own partitions still go at 30 days.
