@@ -7,8 +7,8 @@ namespace Tracker.ApiService.Usage;
 
 /// <summary>
 /// Folds the detailed hourly rollups of each whole UTC day into one row per cell of the day
-/// (<c>usage_daily_details</c>), so that a month's breakdown reads about a twentieth of the cells
-/// (<see cref="RollupCells"/>). A day is folded once it ended <see cref="Lag"/> ago, oldest first, and
+/// (<c>usage_daily_details</c>), so that a month's breakdown reads up to 24 times fewer cells
+/// (<see cref="RollupCells"/>): a busy client's cells recur hour after hour, a quiet one's hardly do. A day is folded once it ended <see cref="Lag"/> ago, oldest first, and
 /// <c>usage_daily_compaction</c> remembers how far it came.
 /// </summary>
 /// <remarks>

@@ -17,10 +17,11 @@ public sealed class DistributableSchemaTests(ServersFixture servers) : IAsyncLif
 
     /// <summary>
     /// Small tables copied to every node: accounts and their keys (read on every request, a few rows per client),
-    /// EF's migration history, and <c>ingest_batches</c>, which nothing writes any more and a later release drops.
+    /// EF's migration history, the daily compaction's one-row watermark (read by every breakdown), and
+    /// <c>ingest_batches</c>, which nothing writes any more and a later release drops.
     /// Every other table must be distributable by <see cref="DistributionColumn"/>: a new table is one or the other.
     /// </summary>
-    private static readonly string[] ReferenceTables = ["clients", "api_keys", "__EFMigrationsHistory", "ingest_batches"];
+    private static readonly string[] ReferenceTables = ["clients", "api_keys", "__EFMigrationsHistory", "usage_daily_compaction", "ingest_batches"];
 
     private string _connectionString = null!;
 
