@@ -8,8 +8,8 @@ namespace Tracker.ApiService.Usage;
 /// <summary>
 /// Folds the detailed hourly rollups of each whole UTC day into one row per cell of the day
 /// (<c>usage_daily_details</c>), so that a month's breakdown reads up to 24 times fewer cells
-/// (<see cref="RollupCells"/>): a busy client's cells recur hour after hour, a quiet one's hardly do. A day is folded once it ended <see cref="Lag"/> ago, oldest first, and
-/// <c>usage_daily_compaction</c> remembers how far it came.
+/// (<see cref="RollupCells"/>): a busy client's cells recur hour after hour, a quiet one's hardly do. A day is folded
+/// once it ended <see cref="Lag"/> ago, oldest first, and <c>usage_daily_compaction</c> remembers how far it came.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -137,8 +137,7 @@ public sealed partial class DailyCompaction(NpgsqlDataSource dataSource, TimePro
     public async Task ForgetAsync(CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await LockAsync(connection, transaction, cancellationToken);
+        await using var transaction = await BeginLockedAsync(connection, cancellationToken);
         await using var forget = new NpgsqlCommand(
             "DELETE FROM usage_daily_compaction; DELETE FROM usage_daily_details; DELETE FROM usage_daily_stale", connection, transaction);
         await forget.ExecuteNonQueryAsync(cancellationToken);
@@ -148,8 +147,7 @@ public sealed partial class DailyCompaction(NpgsqlDataSource dataSource, TimePro
     private async Task<DateOnly?> FoldNextDayAsync(CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
-        await LockAsync(connection, transaction, cancellationToken);
+        await using var transaction = await BeginLockedAsync(connection, cancellationToken);
         await using var next = new NpgsqlCommand(NextDaySql, connection, transaction);
         if (await next.ExecuteScalarAsync(cancellationToken) is not DateOnly day)
         {
@@ -173,8 +171,7 @@ public sealed partial class DailyCompaction(NpgsqlDataSource dataSource, TimePro
     private async Task<List<Mark>> FoldStaleDaysAsync((DateOnly Day, Guid ClientId) after, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
-        await LockAsync(connection, transaction, cancellationToken);
+        await using var transaction = await BeginLockedAsync(connection, cancellationToken);
         await using var read = new NpgsqlCommand(StaleMarks, connection, transaction);
         read.Parameters.AddWithValue("after_day", after.Day);
         read.Parameters.AddWithValue("after_client", after.ClientId);
@@ -219,10 +216,14 @@ public sealed partial class DailyCompaction(NpgsqlDataSource dataSource, TimePro
         await remove.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    private static async Task LockAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken)
+    // Every compaction transaction: read committed (each statement sees what committed before it began, which the
+    // order of reading marks, folding and removing them relies on), holding the compaction's lock.
+    private static async Task<NpgsqlTransaction> BeginLockedAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
+        var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
         await using var command = new NpgsqlCommand($"SELECT pg_advisory_xact_lock({CompactionLock})", connection, transaction);
         await command.ExecuteNonQueryAsync(cancellationToken);
+        return transaction;
     }
 
     // The hourly cells that source selects, summed per cell of their UTC day, each day's sketch merged bucket by bucket

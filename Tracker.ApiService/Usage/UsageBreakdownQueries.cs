@@ -7,7 +7,8 @@ namespace Tracker.ApiService.Usage;
 
 /// <summary>
 /// The breakdown queries: one client's cells of the detailed rollups over a window (<see cref="RollupCells"/>: whole
-/// folded days from <c>usage_daily_details</c>, the rest from <c>usage_hourly_details</c>), never the logs. PostgreSQL groups the cells and cuts
+/// folded days from <c>usage_daily_details</c>, the rest from <c>usage_hourly_details</c>), never the logs.
+/// PostgreSQL groups the cells and cuts
 /// the busiest groups, and merges latency sketches only for the groups it returns, so however many cells a client has
 /// (backdated logs, rotated keys), what comes back is at most the answer's own rows.
 /// </summary>

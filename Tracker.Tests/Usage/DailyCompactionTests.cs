@@ -11,8 +11,8 @@ namespace Tracker.Tests.Usage;
 
 /// <summary>
 /// The daily tier of the detailed rollups under the traffic it must survive: a late cell committed while a fold runs,
-/// and logs for past days arriving at two instances while both fold days, again and again. (Its answers against a brute force over the logs, before and after
-/// folding and after late logs, are in <see cref="BreakdownTests"/>.)
+/// and logs for past days arriving at two instances while both fold days, again and again. (Its answers against a
+/// brute force over the logs, before and after folding and after late logs, are in <see cref="BreakdownTests"/>.)
 /// </summary>
 [Collection(nameof(RealServers))]
 public sealed class DailyCompactionTests(ServersFixture servers)
