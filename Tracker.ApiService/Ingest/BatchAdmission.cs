@@ -1,6 +1,7 @@
 using System.Threading.RateLimiting;
 using Microsoft.Extensions.Options;
 using Tracker.ApiService.Auth;
+using Tracker.ApiService.RateLimiting;
 
 namespace Tracker.ApiService.Ingest;
 
@@ -98,7 +99,11 @@ public sealed class BatchAdmission : IDisposable
 
 public static class BatchAdmissionExtensions
 {
-    /// <summary>Admits the route's requests through <see cref="BatchAdmission"/> before their bodies are read.</summary>
+    /// <summary>
+    /// Admits the route's requests through <see cref="BatchAdmission"/> before their bodies are read, then (when the
+    /// request is rate limited) takes its queue room and charges its logs through <see cref="BatchPrepayment"/>
+    /// before the body is parsed.
+    /// </summary>
     public static RouteHandlerBuilder AdmitByClientBeforeReading(this RouteHandlerBuilder route)
     {
         route.Add(endpoint =>
@@ -125,6 +130,30 @@ public static class BatchAdmissionExtensions
                 if (queue != EnqueueResult.Queued)
                 {
                     await Ingestion.Refusal(queue, context).ExecuteAsync(context);
+                    return;
+                }
+
+                if (context.Features.Get<IRateLimitCharge>() is not { } budget || !context.Request.HasJsonContentType())
+                {
+                    await handler(context);
+                    return;
+                }
+
+                PrepaidBatch batch;
+                try
+                {
+                    batch = await context.RequestServices.GetRequiredService<BatchPrepayment>().PayAsync(context, budget);
+                }
+                catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+                {
+                    // The client left while its body was being read: nothing taken, nobody to answer.
+                    return;
+                }
+
+                using var _paid = batch;
+                if (batch.Refusal is { } refusal)
+                {
+                    await refusal.ExecuteAsync(context);
                     return;
                 }
 

@@ -158,7 +158,7 @@ public sealed class FairBacklog
         /// <summary>Logs in <see cref="Requests"/>.</summary>
         public int Logs { get; internal set; }
 
-        /// <summary>Estimated bytes of <see cref="Requests"/> (see <see cref="QueueBudget.EstimateBytes"/>).</summary>
+        /// <summary>Estimated bytes of <see cref="Requests"/> (see <see cref="QueueBudget.EstimateBytes(LogRecord)"/>).</summary>
         public long Bytes { get; internal set; }
 
         /// <summary>

@@ -36,7 +36,8 @@ public static class IngestApi
             .WithSummary("Record many API calls at once")
             .WithDescription("1 to 1000 logs (configurable). Validation is all or nothing, and so is the write: 201 once every log is committed. "
                 + "A log with an id already stored (same id and timestamp) is not stored again: the answer says how many logs were stored and how many were duplicates. "
-                + "Each log costs one token of the key's ingest rate limit: a batch with more logs than it has left is a 429 (Retry-After says when it will hold them) and stores nothing. "
+                + "Each log costs one token of the key's ingest rate limit, paid before the batch is validated (an invalid batch spends its logs too): "
+                + "a batch with more logs than it has left is a 429 (Retry-After says when it will hold them) and stores nothing. "
                 + IdempotencyDescription)
             .WithMetadata(new BatchRequestBodyLimit())
             .AdmitByClientBeforeReading()

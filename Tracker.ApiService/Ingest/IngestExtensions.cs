@@ -21,6 +21,7 @@ public static class IngestExtensions
         services.AddSingleton<IdempotencyKeys>();
         services.AddSingleton<Ingestion>();
         services.AddSingleton<BatchAdmission>();
+        services.AddSingleton<BatchPrepayment>();
         services.AddSingleton<IngestMetrics>();
         services.AddSingleton<AdmittedEndpoints>();
         services.AddSingleton<ILogBatchCommitter, LogBatchCommitter>();

@@ -79,31 +79,32 @@ public sealed class Ingestion(LogBatchWriter writer, IdempotencyKeys idempotency
         // sound only into the store that paid, once: this instance's lease, Redis (one more round trip, when the
         // queue is full, and a script that adds tokens) or this instance's memory during an outage (a refund landing
         // in Redis after it came back would add tokens nobody took from it). What a refused request keeps paying is
-        // the one token the rate limiter took to admit it, as every request it admits does.
-        var reserved = writer.TryReserve(records, out var reservation);
-        if (reserved != EnqueueResult.Queued)
+        // the one token the rate limiter took to admit it, as every request it admits does. A batch took both before
+        // it was parsed (PrepaidBatch), in the same order.
+        var prepaid = http.Features.Get<PrepaidBatch>();
+        var reservation = prepaid?.TakeRoom(records);
+        if (reservation is null)
         {
-            return Refused(reserved, records.Length, http);
+            var reserved = writer.TryReserve(records, out reservation);
+            if (reserved != EnqueueResult.Queued)
+            {
+                return Refused(reserved, records.Length, http);
+            }
         }
 
         using var room = reservation!;
-        // The ingest limit counts logs: the rate limiter admitted the request for one, and the rest are paid here,
-        // before anything is queued (a batch it cannot pay stores nothing; an invalid one never got this far).
-        if (records.Length > 1 && http.Features.Get<IRateLimitCharge>() is { } limit
-            && await limit.ChargeAsync(records.Length - 1) is { Allowed: false } refusal)
+        // The ingest limit counts logs: the rate limiter admitted the request for one, a batch paid for the logs it
+        // counted, and whatever is still unpaid is paid here, before anything is queued (a batch it cannot pay
+        // stores nothing).
+        var unpaid = records.Length - (prepaid?.Logs ?? 1);
+        if (unpaid > 0 && http.Features.Get<IRateLimitCharge>() is { } limit
+            && await limit.ChargeAsync(unpaid) is { Allowed: false } refusal)
         {
-            metrics.Rejected(records.Length, "rate_limited");
-            var retryAfter = TooManyRequests.Seconds(refusal.RetryAfter);
-            http.Response.Headers[HeaderNames.RetryAfter] = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            return (null, TypedResults.Problem(
-                statusCode: StatusCodes.Status429TooManyRequests,
-                title: "Too many logs.",
-                detail: $"This batch of {records.Length} logs is more than the key's ingest rate limit has left (see the RateLimit header); "
-                    + $"retry after {retryAfter} s, or send fewer logs. Nothing of this request was stored."));
+            return (null, TooManyLogs(records.Length, refusal, http));
         }
 
         // Refused only when this instance began shutting down since the reservation.
-        var queued = room.Enqueue(out var pending);
+        var queued = room.Enqueue(records, out var pending);
         if (queued != EnqueueResult.Queued)
         {
             return Refused(queued, records.Length, http);
@@ -136,10 +137,27 @@ public sealed class Ingestion(LogBatchWriter writer, IdempotencyKeys idempotency
         };
     }
 
-    private (StoredAnswer? Answer, ProblemHttpResult? Problem) Refused(EnqueueResult refused, int logs, HttpContext http)
+    /// <summary>The answer to a batch of <paramref name="logs"/> logs the key's ingest budget refused.</summary>
+    public static ProblemHttpResult TooManyLogs(int logs, RateDecision refusal, HttpContext http)
     {
-        metrics.Rejected(logs, RejectionReason(refused));
-        return (null, Refusal(refused, http));
+        http.RequestServices.GetRequiredService<IngestMetrics>().Rejected(logs, "rate_limited");
+        var retryAfter = TooManyRequests.Seconds(refusal.RetryAfter);
+        http.Response.Headers[HeaderNames.RetryAfter] = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return TypedResults.Problem(
+            statusCode: StatusCodes.Status429TooManyRequests,
+            title: "Too many logs.",
+            detail: $"This batch of {logs} logs is more than the key's ingest rate limit has left (see the RateLimit header); "
+                + $"retry after {retryAfter} s, or send fewer logs. Nothing of this request was stored.");
+    }
+
+    private static (StoredAnswer? Answer, ProblemHttpResult? Problem) Refused(EnqueueResult refused, int logs, HttpContext http) =>
+        (null, Refusal(refused, logs, http));
+
+    /// <summary>The answer to a request of <paramref name="logs"/> logs the queue refused, counted as rejected.</summary>
+    public static ProblemHttpResult Refusal(EnqueueResult refused, int logs, HttpContext http)
+    {
+        http.RequestServices.GetRequiredService<IngestMetrics>().Rejected(logs, RejectionReason(refused));
+        return Refusal(refused, http);
     }
 
     /// <summary>The answer to a request the queue refused (<paramref name="refused"/> is not <see cref="EnqueueResult.Queued"/>).</summary>

@@ -92,7 +92,7 @@ public sealed partial class LogBatchWriter : BackgroundService
     {
         pending = null;
         var reserved = TryReserve(logs, out var reservation);
-        return reserved == EnqueueResult.Queued ? reservation!.Enqueue(out pending) : reserved;
+        return reserved == EnqueueResult.Queued ? reservation!.Enqueue(logs, out pending) : reserved;
     }
 
     /// <summary>
@@ -100,7 +100,16 @@ public sealed partial class LogBatchWriter : BackgroundService
     /// so that what cannot be undone, such as charging the request's rate limit, is done only once the queue is sure
     /// to take them.
     /// </summary>
-    public EnqueueResult TryReserve(LogRecord[] logs, out QueueReservation? reservation)
+    public EnqueueResult TryReserve(LogRecord[] logs, out QueueReservation? reservation) =>
+        // Every log of a request is its one client's: requests are authenticated with one API key.
+        TryReserve(logs[0].ClientId, logs.Length, QueueBudget.EstimateBytes(logs), out reservation);
+
+    /// <summary>
+    /// Takes room for at most <paramref name="logs"/> logs of <paramref name="clientId"/> of at most
+    /// <paramref name="bytes"/> estimated bytes (<see cref="QueueBudget.EstimateBytes(LogRecord)"/>), for logs not
+    /// yet parsed: what they do not use is given back when they are queued.
+    /// </summary>
+    public EnqueueResult TryReserve(Guid clientId, int logs, long bytes, out QueueReservation? reservation)
     {
         reservation = null;
         if (!Volatile.Read(ref _accepting))
@@ -108,17 +117,10 @@ public sealed partial class LogBatchWriter : BackgroundService
             return EnqueueResult.ShuttingDown;
         }
 
-        long bytes = 0;
-        foreach (var log in logs)
-        {
-            bytes += QueueBudget.EstimateBytes(log);
-        }
-
-        // Every log of a request is its one client's: requests are authenticated with one API key.
-        var admitted = _budget.TryReserve(logs[0].ClientId, logs.Length, bytes);
+        var admitted = _budget.TryReserve(clientId, logs, bytes);
         if (admitted == EnqueueResult.Queued)
         {
-            reservation = new QueueReservation(this, logs, bytes);
+            reservation = new QueueReservation(this, clientId, logs, bytes);
         }
 
         return admitted;
@@ -154,7 +156,7 @@ public sealed partial class LogBatchWriter : BackgroundService
     }
 
     /// <summary>Gives back room reserved and not queued.</summary>
-    internal void ReleaseReserved(LogRecord[] logs, long bytes) => _budget.Release(logs[0].ClientId, logs.Length, bytes);
+    internal void ReleaseReserved(Guid clientId, long logs, long bytes) => _budget.Release(clientId, logs, bytes);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

@@ -78,6 +78,25 @@ public sealed class QueueBudget(long maxLogs, long maxBytes, double clientShare)
     public static long EstimateBytes(LogRecord log) =>
         160 + 2L * (log.Endpoint.Length + log.Method.Length + (log.Id?.Length ?? 0));
 
+    /// <summary>The estimated bytes of a request's logs.</summary>
+    public static long EstimateBytes(LogRecord[] logs)
+    {
+        long bytes = 0;
+        foreach (var log in logs)
+        {
+            bytes += EstimateBytes(log);
+        }
+
+        return bytes;
+    }
+
+    /// <summary>
+    /// At least <see cref="EstimateBytes(LogRecord[])"/> of the <paramref name="logs"/> logs a JSON body of
+    /// <paramref name="bodyBytes"/> bytes holds, known before it is parsed: a character of a log's strings takes at
+    /// least one byte of UTF-8 JSON.
+    /// </summary>
+    public static long EstimateBytes(int logs, long bodyBytes) => 160L * logs + 2 * bodyBytes;
+
     private sealed class Usage
     {
         public long Logs;

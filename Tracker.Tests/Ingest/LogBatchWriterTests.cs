@@ -126,6 +126,33 @@ public sealed class LogBatchWriterTests
         }
     }
 
+    [Fact]
+    public async Task Room_reserved_before_parsing_is_given_back_down_to_what_the_logs_need_and_all_of_it_when_unused()
+    {
+        await using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var writer = NewWriter(new FaultyCommitter(), services, commitTimeoutSeconds: 60);
+        var client = Guid.NewGuid();
+        LogRecord[] logs = [NewLog("/a") with { ClientId = client }, NewLog("/b") with { ClientId = client }];
+
+        Assert.Equal(EnqueueResult.Queued, writer.TryReserve(client, 10, 100_000, out var unused));
+        Assert.Equal(10, writer.QueuedLogs);
+        unused!.Dispose();
+        Assert.Equal(0, writer.QueuedLogs);
+
+        Assert.Equal(EnqueueResult.Queued, writer.TryReserve(client, 10, 100_000, out var room));
+        Assert.True(room!.Holds(logs));
+        Assert.False(room.Holds([.. Enumerable.Range(0, 11).Select(_ => NewLog())]));
+        Assert.Equal(EnqueueResult.Queued, room.Enqueue(logs, out _));
+        room.Dispose();
+        Assert.Equal(2, writer.QueuedLogs);
+
+        // A reservation too small for the logs refuses them, and keeps its room until disposed.
+        Assert.Equal(EnqueueResult.Queued, writer.TryReserve(client, 1, 100_000, out var small));
+        Assert.Throws<ArgumentException>(() => small!.Enqueue(logs, out _));
+        small!.Dispose();
+        Assert.Equal(2, writer.QueuedLogs);
+    }
+
     private static async Task<WriteOutcome> WriteOneAsync(ILogBatchCommitter committer)
     {
         await using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();

@@ -50,7 +50,7 @@ public sealed class IngestLogBudgetTests(ServersFixture servers)
     [Theory]
     [InlineData(0)]
     [InlineData(10_000)]
-    public async Task A_batch_the_bucket_cannot_pay_is_refused_whole_says_so_truthfully_and_stores_nothing(int leaseMilliseconds)
+    public async Task A_batch_the_bucket_cannot_pay_is_refused_whole_before_it_is_parsed_says_so_truthfully_and_stores_nothing(int leaseMilliseconds)
     {
         // One token every 100 s: what is left and when to retry are exact to a second.
         await using var factory = await TrackerApiFactory.CreateAsync(servers, Bucket(100, 0.01, leaseMilliseconds));
@@ -75,18 +75,26 @@ public sealed class IngestLogBudgetTests(ServersFixture servers)
 
         Assert.Equal(60, await CountLogsAsync(factory.DatabaseConnectionString));
 
-        // A batch refused as invalid costs its request's token only, not its logs.
+        // The budget refuses a batch it cannot pay before the batch is parsed: fifty invalid logs are a 429, not a 400.
+        using (var unread = await http.PostBatchAsync(client.ApiKey, [.. Enumerable.Repeat(Log(ip: "010.0.0.1"), 50)]))
+        {
+            var problem = await AssertProblemAsync(unread, HttpStatusCode.TooManyRequests);
+            Assert.Equal("Too many logs.", problem.GetProperty("title").GetString());
+            Assert.StartsWith("\"ingest\";r=38;", Header(unread, "RateLimit"), StringComparison.Ordinal);
+        }
+
+        // A batch it can pay is paid before it is validated: an invalid one costs its logs, as a valid one does.
         using (var invalid = await http.PostBatchAsync(client.ApiKey, [.. Logs(19), Log(ip: "010.0.0.1")]))
         {
             Assert.Equal(HttpStatusCode.BadRequest, invalid.StatusCode);
-            Assert.StartsWith("\"ingest\";r=38;", Header(invalid, "RateLimit"), StringComparison.Ordinal);
+            Assert.StartsWith("\"ingest\";r=18;", Header(invalid, "RateLimit"), StringComparison.Ordinal);
         }
 
-        // What the refused and the invalid batch did not spend is still there, to the last token.
-        using var rest = await http.PostBatchAsync(client.ApiKey, Logs(38));
+        // What the refused batches did not spend is still there, to the last token.
+        using var rest = await http.PostBatchAsync(client.ApiKey, Logs(18));
         Assert.Equal(HttpStatusCode.Created, rest.StatusCode);
         Assert.StartsWith("\"ingest\";r=0;", Header(rest, "RateLimit"), StringComparison.Ordinal);
-        Assert.Equal(98, await CountLogsAsync(factory.DatabaseConnectionString));
+        Assert.Equal(78, await CountLogsAsync(factory.DatabaseConnectionString));
     }
 
     [Fact]

@@ -1,0 +1,163 @@
+using System.Buffers;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+using Tracker.ApiService.Auth;
+using Tracker.ApiService.RateLimiting;
+
+namespace Tracker.ApiService.Ingest;
+
+/// <summary>
+/// Takes a batch's queue room and charges its logs to the key's ingest budget before its body is parsed: the body is
+/// read into a pooled buffer, its logs are counted (<see cref="BatchLogCount"/>), room for them is reserved and they
+/// are paid, in that order, as <see cref="Ingestion"/> does for a parsed request; only then is the body handed to
+/// the binder. A batch the queue or the budget refuses has cost a count, not a parse and a validation of every log.
+/// </summary>
+/// <remarks>
+/// Measured with one tenant flooding maximum-size batches under the product's limits: the budget refused 99.6% of
+/// them, yet each was read, parsed and validated first (about a megabyte, a thousand logs: 2.6–3.1 ms of API CPU per
+/// request served), and the other tenant's p99 stayed at twice its goal. So a batch pays for the logs it holds,
+/// valid or not: a flood of invalid batches spends its key's budget as a flood of valid ones does, instead of one
+/// token per megabyte parsed.
+/// </remarks>
+public sealed class BatchPrepayment(LogBatchWriter writer, IOptions<IngestOptions> options)
+{
+    /// <summary>
+    /// Reads, counts, reserves and pays for the request's batch. The result is disposed when the request ends; when
+    /// its <see cref="PrepaidBatch.Refusal"/> is set, that is the answer, with nothing parsed. Otherwise the request's
+    /// body is the buffered one and the result is its <see cref="PrepaidBatch"/> feature (unless nothing could be
+    /// counted: the binder will say why).
+    /// </summary>
+    public async Task<PrepaidBatch> PayAsync(HttpContext http, IRateLimitCharge budget)
+    {
+        var batch = await PrepaidBatch.ReadAsync(http.Request, http.RequestAborted);
+        try
+        {
+            http.Request.Body = batch.AsStream();
+            var logs = Math.Min(BatchLogCount.Count(batch.Body), options.Value.MaxLogsPerBatchRequest);
+            if (logs == 0)
+            {
+                return batch;
+            }
+
+            var reserved = writer.TryReserve(
+                http.User.GetClientId(), logs, QueueBudget.EstimateBytes(logs, batch.Body.Length), out var room);
+            if (reserved != EnqueueResult.Queued)
+            {
+                batch.Refusal = Ingestion.Refusal(reserved, logs, http);
+                return batch;
+            }
+
+            batch.Room = room;
+            if (logs > 1 && await budget.ChargeAsync(logs - 1) is { Allowed: false } refusal)
+            {
+                batch.Refusal = Ingestion.TooManyLogs(logs, refusal, http);
+                return batch;
+            }
+
+            batch.Logs = logs;
+            http.Features.Set(batch);
+            return batch;
+        }
+        catch
+        {
+            batch.Dispose();
+            throw;
+        }
+    }
+}
+
+/// <summary>
+/// A batch body read whole into a pooled buffer, with what was taken for it before it was parsed: room in the queue
+/// and its logs' charge (<see cref="BatchPrepayment"/>). A request feature for <see cref="Ingestion"/>; disposing it
+/// returns the buffer and the room not taken.
+/// </summary>
+public sealed class PrepaidBatch : IDisposable
+{
+    private byte[]? _buffer;
+    private readonly int _length;
+
+    private PrepaidBatch(byte[] buffer, int length)
+    {
+        _buffer = buffer;
+        _length = length;
+    }
+
+    public ReadOnlySpan<byte> Body => _buffer.AsSpan(0, _length);
+
+    /// <summary>How many logs the request's rate limit has been charged for, its own token included.</summary>
+    public int Logs { get; internal set; } = 1;
+
+    /// <summary>Set when the queue or the budget refused the batch: the answer to give instead of parsing it.</summary>
+    public ProblemHttpResult? Refusal { get; internal set; }
+
+    internal QueueReservation? Room { get; set; }
+
+    /// <summary>
+    /// The room reserved for the batch, for <paramref name="records"/> to be queued with, when it holds them (it
+    /// does when they are the body's logs); null otherwise, and the room is given back.
+    /// </summary>
+    public QueueReservation? TakeRoom(LogRecord[] records)
+    {
+        var room = Room;
+        Room = null;
+        if (room is not null && !room.Holds(records))
+        {
+            room.Dispose();
+            return null;
+        }
+
+        return room;
+    }
+
+    public Stream AsStream() => new MemoryStream(_buffer!, 0, _length, writable: false);
+
+    public static async Task<PrepaidBatch> ReadAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        // Kestrel refuses a Content-Length over the body limit at the first read, and a longer body without one while
+        // it is read: either throws the 413 the exception handler answers. So a declared length is never trusted
+        // further than the limit.
+        var limit = request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize ?? int.MaxValue;
+        var expected = request.ContentLength is { } declared ? (int)Math.Clamp(declared, 0, Math.Min(limit, int.MaxValue)) : (int?)null;
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(1, expected ?? 16 * 1024));
+        var length = 0;
+        try
+        {
+            while (length != expected)
+            {
+                if (length == buffer.Length)
+                {
+                    var larger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                    buffer.AsSpan(0, length).CopyTo(larger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = larger;
+                }
+
+                var read = await request.Body.ReadAsync(buffer.AsMemory(length), cancellationToken);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                length += read;
+            }
+
+            return new PrepaidBatch(buffer, length);
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        Room?.Dispose();
+        Room = null;
+        if (Interlocked.Exchange(ref _buffer, null) is { } buffer)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+}
