@@ -44,6 +44,42 @@ public sealed class BatchAdmissionTests
     }
 
     [Fact]
+    public async Task A_client_s_bodies_are_read_one_at_a_time_in_arrival_order_and_another_client_reads_at_once()
+    {
+        using var admission = Admission(commitTimeoutSeconds: 1);
+        var flooder = Guid.NewGuid();
+        var reading = await admission.WaitForReadingTurnAsync(flooder, CancellationToken.None);
+        Assert.True(reading.IsAcquired);
+
+        var second = admission.WaitForReadingTurnAsync(flooder, CancellationToken.None).AsTask();
+        var third = admission.WaitForReadingTurnAsync(flooder, CancellationToken.None).AsTask();
+        var other = admission.WaitForReadingTurnAsync(Guid.NewGuid(), CancellationToken.None);
+
+        Assert.True(other.IsCompletedSuccessfully, "another client's body waited for the flooder's turn");
+        using (var otherTurn = await other)
+        {
+            Assert.True(otherTurn.IsAcquired);
+        }
+
+        Assert.False(second.IsCompleted, "a second body of the client was read beside the first");
+        reading.Dispose();
+        using (var secondTurn = await second.WaitAsync(Settles))
+        {
+            Assert.True(secondTurn.IsAcquired);
+            Assert.False(third.IsCompleted, "a third body of the client was read beside the second");
+
+            // A turn held longer than the commit timeout (a body arriving slowly) leaves the next without one.
+            var stopwatch = Stopwatch.StartNew();
+            using var late = await third.WaitAsync(Settles);
+            Assert.False(late.IsAcquired);
+            Assert.InRange(stopwatch.Elapsed, TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(5));
+        }
+
+        using var next = await admission.WaitForReadingTurnAsync(flooder, CancellationToken.None);
+        Assert.True(next.IsAcquired);
+    }
+
+    [Fact]
     public async Task More_than_sixteen_times_the_room_waiting_is_refused_at_once()
     {
         using var admission = Admission();
