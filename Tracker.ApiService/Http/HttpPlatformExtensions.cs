@@ -96,13 +96,17 @@ public static class HttpPlatformExtensions
         return app;
     }
 
-    /// <summary>Every ProblemDetails carries a detail sentence and the trace id a support request can quote.</summary>
+    /// <summary>
+    /// Every ProblemDetails carries a detail sentence and the trace id a support request can quote, and the headers
+    /// kept through the exception handler (<see cref="KeptResponseHeaders"/>).
+    /// </summary>
     private static class ProblemDetailsDefaults
     {
         public static void Apply(ProblemDetailsContext context)
         {
             var problem = context.ProblemDetails;
             var http = context.HttpContext;
+            KeptResponseHeaders.Restore(http);
             problem.Extensions["traceId"] = Activity.Current?.Id ?? http.TraceIdentifier;
             problem.Detail ??= problem.Status switch
             {

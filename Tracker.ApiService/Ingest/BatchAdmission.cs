@@ -174,6 +174,12 @@ public static class BatchAdmissionExtensions
                     return;
                 }
 
+                if (context.Request.HasJsonContentType() && !BatchPrepayment.IsUtf8(context.Request))
+                {
+                    await BatchPrepayment.UnsupportedCharset().ExecuteAsync(context);
+                    return;
+                }
+
                 if (context.Features.Get<IRateLimitCharge>() is not { } budget || !context.Request.HasJsonContentType())
                 {
                     await handler(context);

@@ -14,8 +14,21 @@ public static class BatchLogCount
     /// up to the first malformed token; 0 when the body is not an object or has no such array. The count is what
     /// the body holds, not whether it is valid: the binder still reads and checks every log.
     /// </summary>
-    public static int Count(ReadOnlySpan<byte> json)
+    public static int Count(ReadOnlySpan<byte> json) => Count(json, out _);
+
+    /// <summary>
+    /// As <see cref="Count(ReadOnlySpan{byte})"/>, with the bytes of the counted logs' string values (as sent, so at
+    /// least the characters they decode to): a bound on what the logs' strings hold that ignores the JSON around them.
+    /// </summary>
+    public static int Count(ReadOnlySpan<byte> json, out long stringBytes)
     {
+        stringBytes = 0;
+        // The binder skips a UTF-8 byte order mark; so must the count, or such a body is parsed before it pays.
+        if (json.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]))
+        {
+            json = json[3..];
+        }
+
         var reader = new Utf8JsonReader(json);
         var count = 0;
         try
@@ -41,7 +54,22 @@ public static class BatchLogCount
 
                 while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
                 {
-                    reader.Skip();
+                    if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
+                    {
+                        var depth = reader.CurrentDepth;
+                        while (reader.Read() && reader.CurrentDepth > depth)
+                        {
+                            if (reader.TokenType == JsonTokenType.String)
+                            {
+                                stringBytes += reader.ValueSpan.Length;
+                            }
+                        }
+                    }
+                    else if (reader.TokenType == JsonTokenType.String)
+                    {
+                        stringBytes += reader.ValueSpan.Length;
+                    }
+
                     count++;
                 }
             }

@@ -2,6 +2,7 @@ using System.Buffers;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
 using Tracker.ApiService.Auth;
 using Tracker.ApiService.RateLimiting;
 
@@ -12,6 +13,7 @@ namespace Tracker.ApiService.Ingest;
 /// read into a pooled buffer, its logs are counted (<see cref="BatchLogCount"/>), room for them is reserved and they
 /// are paid, in that order, as <see cref="Ingestion"/> does for a parsed request; only then is the body handed to
 /// the binder. A batch the queue or the budget refuses has cost a count, not a parse and a validation of every log.
+/// Batch bodies are UTF-8 (<see cref="IsUtf8"/>), so the count sees the bytes the binder parses.
 /// </summary>
 /// <remarks>
 /// Measured with one tenant flooding maximum-size batches under the product's limits: the budget refused 99.6% of
@@ -28,20 +30,39 @@ public sealed class BatchPrepayment(LogBatchWriter writer, IOptions<IngestOption
     /// body is the buffered one and the result is its <see cref="PrepaidBatch"/> feature (unless nothing could be
     /// counted: the binder will say why).
     /// </summary>
+    /// <summary>
+    /// Whether the request's JSON body is UTF-8: no charset, or charset=utf-8. The binder would transcode another
+    /// charset (utf-16, say) before parsing; JSON exchanged between systems must be UTF-8 (RFC 8259), and a body the
+    /// count cannot read would be parsed before it pays, so the batch route answers others 415
+    /// (<see cref="UnsupportedCharset"/>).
+    /// </summary>
+    public static bool IsUtf8(HttpRequest request) =>
+        !MediaTypeHeaderValue.TryParse(request.ContentType, out var type)
+        || type.Charset is not { Length: > 0 } charset
+        || charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase)
+        || charset.Equals("utf8", StringComparison.OrdinalIgnoreCase)
+        || charset.Equals("\"utf-8\"", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The answer to a batch body in another charset than UTF-8.</summary>
+    public static ProblemHttpResult UnsupportedCharset() => TypedResults.Problem(
+        statusCode: StatusCodes.Status415UnsupportedMediaType,
+        title: "Unsupported charset.",
+        detail: "A batch body must be JSON in UTF-8: send Content-Type: application/json without a charset, or with charset=utf-8.");
+
     public async Task<PrepaidBatch> PayAsync(HttpContext http, IRateLimitCharge budget)
     {
         var batch = await PrepaidBatch.ReadAsync(http.Request, http.RequestAborted);
         try
         {
             http.Request.Body = batch.AsStream();
-            var logs = Math.Min(BatchLogCount.Count(batch.Body), options.Value.MaxLogsPerBatchRequest);
+            var logs = Math.Min(BatchLogCount.Count(batch.Body, out var stringBytes), options.Value.MaxLogsPerBatchRequest);
             if (logs == 0)
             {
                 return batch;
             }
 
-            var reserved = writer.TryReserve(
-                http.User.GetClientId(), logs, QueueBudget.EstimateBytes(logs, batch.Body.Length), out var room);
+            var bytes = QueueBudget.EstimateBytes(logs, stringBytes, derivedIds: http.Request.Headers.ContainsKey(IdempotencyKeys.HeaderName));
+            var reserved = writer.TryReserve(http.User.GetClientId(), logs, bytes, out var room);
             if (reserved != EnqueueResult.Queued)
             {
                 batch.Refusal = Ingestion.Refusal(reserved, logs, http);
@@ -119,7 +140,8 @@ public sealed class PrepaidBatch : IDisposable
         // further than the limit.
         var limit = request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize ?? int.MaxValue;
         var expected = request.ContentLength is { } declared ? (int)Math.Clamp(declared, 0, Math.Min(limit, int.MaxValue)) : (int?)null;
-        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(1, expected ?? 16 * 1024));
+        // Memory follows the bytes that arrived, not the length declared: a body declared and not sent holds 16 KiB.
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(1, Math.Min(expected ?? int.MaxValue, 16 * 1024)));
         var length = 0;
         try
         {
@@ -127,7 +149,7 @@ public sealed class PrepaidBatch : IDisposable
             {
                 if (length == buffer.Length)
                 {
-                    var larger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                    var larger = ArrayPool<byte>.Shared.Rent(expected is { } whole ? Math.Min(whole, buffer.Length * 2) : buffer.Length * 2);
                     buffer.AsSpan(0, length).CopyTo(larger);
                     ArrayPool<byte>.Shared.Return(buffer);
                     buffer = larger;

@@ -36,10 +36,12 @@ public static class IngestApi
             .WithSummary("Record many API calls at once")
             .WithDescription("1 to 1000 logs (configurable). Validation is all or nothing, and so is the write: 201 once every log is committed. "
                 + "A log with an id already stored (same id and timestamp) is not stored again: the answer says how many logs were stored and how many were duplicates. "
+                + "The body is UTF-8 JSON (another charset is a 415). "
                 + "Each log costs one token of the key's ingest rate limit, paid before the batch is validated (an invalid batch spends its logs too): "
                 + "a batch with more logs than it has left is a 429 (Retry-After says when it will hold them) and stores nothing. "
                 + IdempotencyDescription)
             .WithMetadata(new BatchRequestBodyLimit())
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .AdmitByClientBeforeReading()
             .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
@@ -81,6 +83,16 @@ public static class IngestApi
             return TypedResults.ValidationProblem(
                 new Dictionary<string, string[]> { ["logs"] = [$"logs must hold 1 to {maxLogs} logs."] },
                 detail: "The batch was not accepted; see errors.");
+        }
+
+        // A batch pays for its logs before they are validated: BatchPrepayment paid for them before the body was
+        // parsed, counting them. What it could not count (nothing the binder reads whole, by BatchLogCountTests) is
+        // paid here, so a body the count misread still pays before it costs a validation.
+        var paid = http.Features.Get<PrepaidBatch>()?.Logs ?? 1;
+        if (logs.Length > paid && http.Features.Get<IRateLimitCharge>() is { } budget
+            && await budget.ChargeAsync(logs.Length - paid) is { Allowed: false } refusal)
+        {
+            return Ingestion.TooManyLogs(logs.Length, refusal, http);
         }
 
         var clientId = user.GetClientId();

@@ -74,15 +74,13 @@ public sealed class Ingestion(LogBatchWriter writer, IdempotencyKeys idempotency
 
     private async Task<(StoredAnswer? Answer, ProblemHttpResult? Problem)> WriteAsync(LogRecord[] records, HttpContext http)
     {
-        // The queue's room first, then the rate limit's charge, so that a batch the queue refuses costs no logs: room
-        // is given back exactly when the request ends unqueued, and tokens are never given back. A refund would be
-        // sound only into the store that paid, once: this instance's lease, Redis (one more round trip, when the
+        // A batch's logs are paid before this (BatchPrepayment takes the queue's room first, then the rate limit's
+        // charge, so that a batch the queue refuses costs no logs: room is given back exactly when the request ends
+        // unqueued, and tokens are never given back); a single log paid its one token to be admitted. A refund would
+        // be sound only into the store that paid, once: this instance's lease, Redis (one more round trip, when the
         // queue is full, and a script that adds tokens) or this instance's memory during an outage (a refund landing
-        // in Redis after it came back would add tokens nobody took from it). What a refused request keeps paying is
-        // the one token the rate limiter took to admit it, as every request it admits does. A batch took both before
-        // it was parsed (PrepaidBatch), in the same order.
-        var prepaid = http.Features.Get<PrepaidBatch>();
-        var reservation = prepaid?.TakeRoom(records);
+        // in Redis after it came back would add tokens nobody took from it).
+        var reservation = http.Features.Get<PrepaidBatch>()?.TakeRoom(records);
         if (reservation is null)
         {
             var reserved = writer.TryReserve(records, out reservation);
@@ -93,16 +91,6 @@ public sealed class Ingestion(LogBatchWriter writer, IdempotencyKeys idempotency
         }
 
         using var room = reservation!;
-        // The ingest limit counts logs: the rate limiter admitted the request for one, a batch paid for the logs it
-        // counted, and whatever is still unpaid is paid here, before anything is queued (a batch it cannot pay
-        // stores nothing).
-        var unpaid = records.Length - (prepaid?.Logs ?? 1);
-        if (unpaid > 0 && http.Features.Get<IRateLimitCharge>() is { } limit
-            && await limit.ChargeAsync(unpaid) is { Allowed: false } refusal)
-        {
-            return (null, TooManyLogs(records.Length, refusal, http));
-        }
-
         // Refused only when this instance began shutting down since the reservation.
         var queued = room.Enqueue(records, out var pending);
         if (queued != EnqueueResult.Queued)

@@ -80,6 +80,9 @@ public sealed partial class LogBatchWriter : BackgroundService
     /// <summary>Logs not yet taken by a writer loop: queued, or reserved by a request that is about to queue them.</summary>
     public long QueuedLogs => _budget.Logs;
 
+    /// <summary>The estimated bytes of <see cref="QueuedLogs"/>.</summary>
+    public long QueuedBytes => _budget.Bytes;
+
     /// <summary>
     /// Whether any request of <paramref name="clientId"/> would be refused now (anything but
     /// <see cref="EnqueueResult.Queued"/>), so that a large body need not be read to be refused.

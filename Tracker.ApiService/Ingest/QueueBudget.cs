@@ -91,11 +91,12 @@ public sealed class QueueBudget(long maxLogs, long maxBytes, double clientShare)
     }
 
     /// <summary>
-    /// At least <see cref="EstimateBytes(LogRecord[])"/> of the <paramref name="logs"/> logs a JSON body of
-    /// <paramref name="bodyBytes"/> bytes holds, known before it is parsed: a character of a log's strings takes at
-    /// least one byte of UTF-8 JSON.
+    /// At least <see cref="EstimateBytes(LogRecord[])"/> of <paramref name="logs"/> logs not yet parsed, whose string
+    /// values take <paramref name="stringBytes"/> bytes of UTF-8 JSON (a character takes at least one byte), with room
+    /// for the ids an Idempotency-Key derives (<see cref="IdempotencyKeys.DeriveLogId"/>: at most 37 characters).
     /// </summary>
-    public static long EstimateBytes(int logs, long bodyBytes) => 160L * logs + 2 * bodyBytes;
+    public static long EstimateBytes(int logs, long stringBytes, bool derivedIds) =>
+        160L * logs + 2 * stringBytes + (derivedIds ? 2L * 37 * logs : 0);
 
     private sealed class Usage
     {

@@ -1,3 +1,5 @@
+using Tracker.ApiService.Http;
+
 namespace Tracker.ApiService.RateLimiting;
 
 /// <summary>
@@ -15,11 +17,17 @@ internal sealed class RateLimitResponse(IHttpContextAccessor httpContexts)
             return;
         }
 
-        http.Response.Headers["RateLimit-Policy"] = rule.PolicyHeader;
-        http.Response.Headers["RateLimit"] = decision.Header(rule);
         if (rule is TokenBucketRule)
         {
+            // A token bucket's request can be charged more once its body is read, and may then end in an exception
+            // (a malformed batch): its headers are kept through the exception handler, to say what it spent.
+            KeptResponseHeaders.Set(http, "RateLimit-Policy", rule.PolicyHeader);
+            KeptResponseHeaders.Set(http, "RateLimit", decision.Header(rule));
             http.Features.Set(charge);
+            return;
         }
+
+        http.Response.Headers["RateLimit-Policy"] = rule.PolicyHeader;
+        http.Response.Headers["RateLimit"] = decision.Header(rule);
     }
 }
