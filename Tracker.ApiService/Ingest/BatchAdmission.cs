@@ -25,8 +25,8 @@ namespace Tracker.ApiService.Ingest;
 /// The reading turn: under the product's limits the same flood is refused by the key's budget (99.6% of its batches),
 /// and once a refusal costs only reading and counting the body (<see cref="BatchPrepayment"/>) the flooder simply
 /// sends more, reading four bodies at once within its room; the other tenant's p99 stayed at 25–32 ms. Read one at a
-/// time, a client's bodies take at most about one core, and the other tenant's p99 fell to 16–20 ms
-/// (docs/performance.md).
+/// time, a client's bodies take at most about one core, and the other tenant's p99 fell to 16–21 ms (27 in a slow
+/// spell; docs/performance.md).
 /// </para>
 /// </remarks>
 public sealed class BatchAdmission : IDisposable
