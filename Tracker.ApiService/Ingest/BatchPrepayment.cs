@@ -25,12 +25,6 @@ namespace Tracker.ApiService.Ingest;
 public sealed class BatchPrepayment(LogBatchWriter writer, IOptions<IngestOptions> options)
 {
     /// <summary>
-    /// Reads, counts, reserves and pays for the request's batch. The result is disposed when the request ends; when
-    /// its <see cref="PrepaidBatch.Refusal"/> is set, that is the answer, with nothing parsed. Otherwise the request's
-    /// body is the buffered one and the result is its <see cref="PrepaidBatch"/> feature (unless nothing could be
-    /// counted: the binder will say why).
-    /// </summary>
-    /// <summary>
     /// Whether the request's JSON body is UTF-8: no charset, or charset=utf-8. The binder would transcode another
     /// charset (utf-16, say) before parsing; JSON exchanged between systems must be UTF-8 (RFC 8259), and a body the
     /// count cannot read would be parsed before it pays, so the batch route answers others 415
@@ -49,6 +43,12 @@ public sealed class BatchPrepayment(LogBatchWriter writer, IOptions<IngestOption
         title: "Unsupported charset.",
         detail: "A batch body must be JSON in UTF-8: send Content-Type: application/json without a charset, or with charset=utf-8.");
 
+    /// <summary>
+    /// Reads, counts, reserves and pays for the request's batch. The result is disposed when the request ends; when
+    /// its <see cref="PrepaidBatch.Refusal"/> is set, that is the answer, with nothing parsed. Otherwise the request's
+    /// body is the buffered one and the result is its <see cref="PrepaidBatch"/> feature (unless nothing could be
+    /// counted: the binder will say why).
+    /// </summary>
     public async Task<PrepaidBatch> PayAsync(HttpContext http, IRateLimitCharge budget)
     {
         var batch = await PrepaidBatch.ReadAsync(http.Request, http.RequestAborted);
