@@ -1,5 +1,7 @@
 using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
 using Tracker.ApiService.Auth;
 using Tracker.ApiService.RateLimiting;
 
@@ -189,10 +191,15 @@ public static class BatchAdmissionExtensions
                 PrepaidBatch batch;
                 try
                 {
-                    using var turn = await admission.WaitForReadingTurnAsync(clientId, context.RequestAborted);
-                    if (!turn.IsAcquired)
+                    // HTTP/1 only: an HTTP/2 stream waiting for the turn still receives its body into the connection's
+                    // flow-control window without reading it, so waiting streams could stall the body of the one
+                    // holding the turn, and every other stream of that connection.
+                    using var turn = HttpProtocol.IsHttp2(context.Request.Protocol) || HttpProtocol.IsHttp3(context.Request.Protocol)
+                        ? null
+                        : await admission.WaitForReadingTurnAsync(clientId, context.RequestAborted);
+                    if (turn is { IsAcquired: false })
                     {
-                        await Ingestion.Refusal(EnqueueResult.ClientShareFull, context).ExecuteAsync(context);
+                        await StillReading(context).ExecuteAsync(context);
                         return;
                     }
 
@@ -215,5 +222,16 @@ public static class BatchAdmissionExtensions
             };
         });
         return route;
+    }
+
+    // The answer when another body of the client has held the reading turn for the whole patience.
+    private static ProblemHttpResult StillReading(HttpContext http)
+    {
+        http.Response.Headers[HeaderNames.RetryAfter] = "1";
+        return TypedResults.Problem(
+            statusCode: StatusCodes.Status429TooManyRequests,
+            title: "Another batch is still arriving.",
+            detail: "This client's batch bodies are read one at a time, and an earlier one has been arriving for longer than "
+                + "the ingest commit timeout; retry after a moment. Nothing of this request was read or stored.");
     }
 }

@@ -82,8 +82,10 @@ public static class BatchLogCount
         return count;
     }
 
+    // Compared as the binder compares names (ordinal, ignoring case), through a string when the name is escaped or
+    // not ASCII, where a byte comparison could differ from it.
     private static bool IsLogs(ref Utf8JsonReader reader) =>
-        reader.ValueIsEscaped
+        reader.ValueIsEscaped || !Ascii.IsValid(reader.ValueSpan)
             ? string.Equals(reader.GetString(), "logs", StringComparison.OrdinalIgnoreCase)
             : Ascii.EqualsIgnoreCase(reader.ValueSpan, "logs"u8);
 }

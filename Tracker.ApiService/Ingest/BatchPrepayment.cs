@@ -28,14 +28,13 @@ public sealed class BatchPrepayment(LogBatchWriter writer, IOptions<IngestOption
     /// Whether the request's JSON body is UTF-8: no charset, or charset=utf-8. The binder would transcode another
     /// charset (utf-16, say) before parsing; JSON exchanged between systems must be UTF-8 (RFC 8259), and a body the
     /// count cannot read would be parsed before it pays, so the batch route answers others 415
-    /// (<see cref="UnsupportedCharset"/>).
+    /// (<see cref="UnsupportedCharset"/>). Spelled exactly so: the binder fails on a quoted charset or on the alias
+    /// "utf8" (a 500 before this check existed).
     /// </summary>
     public static bool IsUtf8(HttpRequest request) =>
         !MediaTypeHeaderValue.TryParse(request.ContentType, out var type)
         || type.Charset is not { Length: > 0 } charset
-        || charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase)
-        || charset.Equals("utf8", StringComparison.OrdinalIgnoreCase)
-        || charset.Equals("\"utf-8\"", StringComparison.OrdinalIgnoreCase);
+        || charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The answer to a batch body in another charset than UTF-8.</summary>
     public static ProblemHttpResult UnsupportedCharset() => TypedResults.Problem(
@@ -55,7 +54,24 @@ public sealed class BatchPrepayment(LogBatchWriter writer, IOptions<IngestOption
         try
         {
             http.Request.Body = batch.AsStream();
-            var logs = Math.Min(BatchLogCount.Count(batch.Body, out var stringBytes), options.Value.MaxLogsPerBatchRequest);
+            var counted = BatchLogCount.Count(batch.Body, out var stringBytes);
+            var max = options.Value.MaxLogsPerBatchRequest;
+            if (counted > max)
+            {
+                // Refused unparsed (binding a megabyte of empty logs costs more than a maximum batch), having paid for
+                // the most a batch may hold.
+                if (max > 1 && await budget.ChargeAsync(max - 1) is { Allowed: false } overdrawn)
+                {
+                    batch.Refusal = Ingestion.TooManyLogs(counted, overdrawn, http);
+                    return batch;
+                }
+
+                http.RequestServices.GetRequiredService<IngestMetrics>().Rejected(counted, "invalid");
+                batch.Refusal = IngestApi.LogsOutOfRange(max);
+                return batch;
+            }
+
+            var logs = counted;
             if (logs == 0)
             {
                 return batch;
@@ -95,6 +111,8 @@ public sealed class BatchPrepayment(LogBatchWriter writer, IOptions<IngestOption
 /// </summary>
 public sealed class PrepaidBatch : IDisposable
 {
+    private static long s_buffered;
+
     private byte[]? _buffer;
     private readonly int _length;
 
@@ -104,13 +122,16 @@ public sealed class PrepaidBatch : IDisposable
         _length = length;
     }
 
+    /// <summary>The bytes this process's batch bodies hold in buffers now, read or being read.</summary>
+    public static long BufferedBytes => Interlocked.Read(ref s_buffered);
+
     public ReadOnlySpan<byte> Body => _buffer.AsSpan(0, _length);
 
     /// <summary>How many logs the request's rate limit has been charged for, its own token included.</summary>
     public int Logs { get; internal set; } = 1;
 
-    /// <summary>Set when the queue or the budget refused the batch: the answer to give instead of parsing it.</summary>
-    public ProblemHttpResult? Refusal { get; internal set; }
+    /// <summary>Set when the batch is refused before it is parsed (the queue, the budget, too many logs): the answer.</summary>
+    public IResult? Refusal { get; internal set; }
 
     internal QueueReservation? Room { get; set; }
 
@@ -141,7 +162,7 @@ public sealed class PrepaidBatch : IDisposable
         var limit = request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize ?? int.MaxValue;
         var expected = request.ContentLength is { } declared ? (int)Math.Clamp(declared, 0, Math.Min(limit, int.MaxValue)) : (int?)null;
         // Memory follows the bytes that arrived, not the length declared: a body declared and not sent holds 16 KiB.
-        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(1, Math.Min(expected ?? int.MaxValue, 16 * 1024)));
+        var buffer = Rent(Math.Max(1, Math.Min(expected ?? int.MaxValue, 16 * 1024)));
         var length = 0;
         try
         {
@@ -149,9 +170,9 @@ public sealed class PrepaidBatch : IDisposable
             {
                 if (length == buffer.Length)
                 {
-                    var larger = ArrayPool<byte>.Shared.Rent(expected is { } whole ? Math.Min(whole, buffer.Length * 2) : buffer.Length * 2);
+                    var larger = Rent(expected is { } whole ? Math.Min(whole, buffer.Length * 2) : buffer.Length * 2);
                     buffer.AsSpan(0, length).CopyTo(larger);
-                    ArrayPool<byte>.Shared.Return(buffer);
+                    Return(buffer);
                     buffer = larger;
                 }
 
@@ -168,7 +189,7 @@ public sealed class PrepaidBatch : IDisposable
         }
         catch
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            Return(buffer);
             throw;
         }
     }
@@ -179,7 +200,20 @@ public sealed class PrepaidBatch : IDisposable
         Room = null;
         if (Interlocked.Exchange(ref _buffer, null) is { } buffer)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            Return(buffer);
         }
+    }
+
+    private static byte[] Rent(int bytes)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(bytes);
+        Interlocked.Add(ref s_buffered, buffer.Length);
+        return buffer;
+    }
+
+    private static void Return(byte[] buffer)
+    {
+        Interlocked.Add(ref s_buffered, -buffer.Length);
+        ArrayPool<byte>.Shared.Return(buffer);
     }
 }

@@ -72,6 +72,11 @@ public static class IngestApi
             : TypedResults.Created((string?)null, Envelope.Of<object?>("Log created successfully", null));
     }
 
+    /// <summary>The answer to a batch without logs, or with more than <paramref name="maxLogs"/>.</summary>
+    public static ValidationProblem LogsOutOfRange(int maxLogs) => TypedResults.ValidationProblem(
+        new Dictionary<string, string[]> { ["logs"] = [$"logs must hold 1 to {maxLogs} logs."] },
+        detail: "The batch was not accepted; see errors.");
+
     private static async Task<Results<Created<Envelope<BatchAccepted>>, Accepted<Envelope<BatchAccepted>>, ValidationProblem, ProblemHttpResult>> PostBatchAsync(
         LogBatchRequest request, ClaimsPrincipal user, LogValidator validator, Ingestion ingestion, IOptions<IngestOptions> options,
         IngestMetrics metrics, HttpContext http)
@@ -80,9 +85,7 @@ public static class IngestApi
         if (request.Logs is not { Length: > 0 } logs || logs.Length > maxLogs)
         {
             metrics.Rejected(request.Logs?.Length ?? 0, "invalid");
-            return TypedResults.ValidationProblem(
-                new Dictionary<string, string[]> { ["logs"] = [$"logs must hold 1 to {maxLogs} logs."] },
-                detail: "The batch was not accepted; see errors.");
+            return LogsOutOfRange(maxLogs);
         }
 
         // A batch pays for its logs before they are validated: BatchPrepayment paid for them before the body was
