@@ -21,8 +21,18 @@ public sealed class KeptResponseHeaders
             http.Features.Set(kept);
         }
 
-        kept._headers.RemoveAll(header => header.Key == name);
-        kept._headers.Add(new(name, value));
+        // Replaced in place: every limited ingest request sets two, and a lambda here allocated a closure per call.
+        var headers = kept._headers;
+        for (var index = 0; index < headers.Count; index++)
+        {
+            if (headers[index].Key == name)
+            {
+                headers[index] = new(name, value);
+                return;
+            }
+        }
+
+        headers.Add(new(name, value));
     }
 
     /// <summary>Writes the kept headers again, unless the response has started.</summary>

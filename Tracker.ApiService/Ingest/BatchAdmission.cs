@@ -15,7 +15,7 @@ namespace Tracker.ApiService.Ingest;
 /// (<see cref="LogBatchWriter.Peek"/>), when more than <see cref="QueuedPerInFlight"/> times the room is waiting, or
 /// when the room does not free within <see cref="IngestOptions.CommitTimeoutSeconds"/> (as during an outage, when
 /// every batch in flight holds its room until its own deadline). Within its room, a client's bodies are read and
-/// paid for one at a time (<see cref="WaitForReadingTurnAsync"/>).
+/// paid for one at a time over HTTP/1 (<see cref="WaitForReadingTurnAsync"/>).
 /// </summary>
 /// <remarks>
 /// Measured with one tenant sending maximum-size batches (about a megabyte each) on 32 connections: reading and
@@ -45,25 +45,23 @@ public sealed class BatchAdmission : IDisposable
     {
         _room = options.Value.MaxClientBatchBytesInFlight;
         _patience = TimeSpan.FromSeconds(options.Value.CommitTimeoutSeconds);
-        var limits = new ConcurrencyLimiterOptions
+        _inFlight = PerClient(permits: _room, queued: _room * QueuedPerInFlight);
+        // Every body waiting for a turn holds room, so the room bounds this queue.
+        _reading = PerClient(permits: 1, queued: _room * QueuedPerInFlight);
+    }
+
+    // A concurrency limiter per client, the oldest waiter served first.
+    private static PartitionedRateLimiter<Guid> PerClient(int permits, int queued)
+    {
+        var options = new ConcurrencyLimiterOptions
         {
-            PermitLimit = _room,
-            QueueLimit = _room * QueuedPerInFlight,
+            PermitLimit = permits,
+            QueueLimit = queued,
             QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
         };
         // One delegate for every client, so that finding a client's limiter allocates nothing.
-        Func<Guid, RateLimiter> limiter = _ => new ConcurrencyLimiter(limits);
-        _inFlight = PartitionedRateLimiter.Create<Guid, Guid>(clientId => RateLimitPartition.Get(clientId, limiter));
-
-        // Every body waiting for a turn holds room, so the room bounds this queue.
-        var turns = new ConcurrencyLimiterOptions
-        {
-            PermitLimit = 1,
-            QueueLimit = _room * QueuedPerInFlight,
-            QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
-        };
-        Func<Guid, RateLimiter> turn = _ => new ConcurrencyLimiter(turns);
-        _reading = PartitionedRateLimiter.Create<Guid, Guid>(clientId => RateLimitPartition.Get(clientId, turn));
+        Func<Guid, RateLimiter> limiter = _ => new ConcurrencyLimiter(options);
+        return PartitionedRateLimiter.Create<Guid, Guid>(clientId => RateLimitPartition.Get(clientId, limiter));
     }
 
     /// <summary>
