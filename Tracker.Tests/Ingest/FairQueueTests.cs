@@ -98,6 +98,85 @@ public sealed class FairQueueTests(ServersFixture servers)
         Assert.Equal(HttpStatusCode.BadRequest, waitedAnswer.StatusCode);
     }
 
+    [Fact]
+    public async Task Long_logs_are_bounded_by_the_queue_s_bytes_a_client_s_share_then_the_whole_queue_far_below_its_log_count_and_all_admitted_commit()
+    {
+        // 1 MiB of queue, a quarter of it per client; a log with a 2,000-character endpoint is estimated at about 4 kB,
+        // so bytes refuse long before the 100,000 logs the queue may hold.
+        const long capacityBytes = 1_048_576;
+        await using var factory = await TrackerApiFactory.CreateAsync(servers, new Dictionary<string, string?>
+        {
+            ["Ingest:Writers"] = "1",
+            ["Ingest:QueueCapacity"] = "100000",
+            ["Ingest:QueueCapacityBytes"] = capacityBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Ingest:ClientQueueSharePercent"] = "25",
+            ["Ingest:CommitTimeoutSeconds"] = "60",
+        });
+        using var http = factory.CreateClient();
+        var writer = factory.Services.GetRequiredService<Tracker.ApiService.Ingest.LogBatchWriter>();
+        var holder = await http.RegisterNewAsync();
+        await using var gate = await CommitGate.CloseAsync(factory.DatabaseConnectionString);
+        var held = http.PostLogAsync(holder.ApiKey, Log(endpoint: "/held"));
+        await Poll.UntilAsync(async () => await CommitGate.WaitingAsync(servers.Postgres.AdminConnectionString) > 0, TimeSpan.FromSeconds(10));
+
+        var admitted = new List<Task<HttpResponseMessage>>();
+        var refusedEndpoints = new List<string>();
+        var refusals = new List<(int Client, HttpStatusCode Status, string? Title)>();
+        var admittedLogs = 0;
+        for (var client = 0; client < 8 && !refusals.Any(refusal => refusal.Status == HttpStatusCode.ServiceUnavailable); client++)
+        {
+            var tenant = await http.RegisterNewAsync();
+            for (var batch = 0; batch < 20; batch++)
+            {
+                var prefix = $"/c{client}/b{batch}/";
+                var endpoint = prefix + new string('x', 2000 - prefix.Length);
+                var queuedBefore = writer.QueuedLogs;
+                var answer = http.PostBatchAsync(tenant.ApiKey, Enumerable.Range(0, 10).Select(_ => Log(endpoint: endpoint)));
+                await Poll.UntilAsync(() => Task.FromResult(answer.IsCompleted || writer.QueuedLogs == queuedBefore + 10), TimeSpan.FromSeconds(10));
+                Assert.True(writer.QueuedBytes <= capacityBytes, $"the queue holds {writer.QueuedBytes} bytes, over its {capacityBytes}");
+                if (!answer.IsCompleted)
+                {
+                    admitted.Add(answer);
+                    admittedLogs += 10;
+                    continue;
+                }
+
+                using var refused = await answer;
+                var problem = await AssertProblemAsync(refused, refused.StatusCode);
+                refusals.Add((client, refused.StatusCode, problem.GetProperty("title").GetString()));
+                refusedEndpoints.Add(endpoint);
+                Assert.NotNull(refused.Headers.RetryAfter);
+                break;
+            }
+        }
+
+        // Each of the first clients filled its own quarter and heard 429 for its excess; a later one found the whole
+        // queue full and heard 503. The logs queued then were a few hundred, of the 100,000 allowed.
+        Assert.True(refusals.Count >= 4, $"refusals: {string.Join(", ", refusals)}");
+        Assert.All(refusals.SkipLast(1), refusal => Assert.Equal((HttpStatusCode.TooManyRequests, "Too many logs waiting."), (refusal.Status, refusal.Title)));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, refusals[^1].Status);
+        Assert.InRange(writer.QueuedBytes, capacityBytes * 3 / 4, capacityBytes);
+        Assert.InRange(writer.QueuedLogs, 100, 1_000);
+
+        await gate.OpenAsync();
+        using var heldAnswer = await held;
+        Assert.Equal(HttpStatusCode.Created, heldAnswer.StatusCode);
+        foreach (var answer in await Task.WhenAll(admitted))
+        {
+            Assert.Equal(HttpStatusCode.Created, answer.StatusCode);
+            answer.Dispose();
+        }
+
+        var cs = factory.DatabaseConnectionString;
+        Assert.Equal(admittedLogs + 1, await CountLogsAsync(cs));
+        foreach (var endpoint in refusedEndpoints)
+        {
+            Assert.Equal(0, await ScalarAsync(cs, $"SELECT count(*) FROM logs WHERE endpoint = '{endpoint}'"));
+        }
+
+        Assert.Equal(0, writer.QueuedBytes);
+    }
+
     private static async Task<HttpResponseMessage> PostRawBatchAsync(HttpClient http, string apiKey, string body)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/logs/batch")
