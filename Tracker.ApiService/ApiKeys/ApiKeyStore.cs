@@ -15,10 +15,13 @@ public sealed record ActiveApiKey(Guid Id, Guid ClientId);
 /// <summary>
 /// Finds the active key for a presented key through the hybrid cache, so the ingest hot path makes no database
 /// round trip. Revocation must reach every instance within a second: the in-memory tier keeps an answer for at
-/// most <see cref="LocalLifetime"/>, after which the instance reads Redis again, where revocation removed it.
+/// most <see cref="LocalLifetime"/>, after which the instance reads Redis again, where revocation removed it; a key
+/// remembered longer (<see cref="RememberedKeys"/>) is answered only while no revocation has been announced
+/// (<see cref="RevocationWatch"/>), and at most <see cref="LocalLifetime"/> after one.
 /// </summary>
 public sealed partial class ApiKeyStore(
-    TieredCache cache, IServiceScopeFactory scopes, IHostApplicationLifetime lifetime, ILogger<ApiKeyStore> logger)
+    TieredCache cache, RememberedKeys remembered, RevocationWatch watch, CacheMetrics metrics, IServiceScopeFactory scopes,
+    IHostApplicationLifetime lifetime, ILogger<ApiKeyStore> logger)
 {
     /// <summary>How long an instance may answer from memory; bounds how late it learns of a revocation.</summary>
     public static readonly TimeSpan LocalLifetime = TimeSpan.FromMilliseconds(500);
@@ -39,25 +42,45 @@ public sealed partial class ApiKeyStore(
 
     private const string CacheName = "api-key";
 
-    public ValueTask<ActiveApiKey?> FindActiveAsync(byte[] keyHash, CancellationToken cancellationToken) =>
-        cache.GetOrCreateSharingOnlyFoundAsync(CacheName, CacheKey(keyHash), keyHash, LoadAsync, EntryOptions, UnknownKeyLifetime, cancellationToken);
+    public ValueTask<ActiveApiKey?> FindActiveAsync(byte[] keyHash, CancellationToken cancellationToken)
+    {
+        if (remembered.TryGet(keyHash, out var known))
+        {
+            metrics.Answered(CacheName, CacheTier.Memory);
+            return ValueTask.FromResult<ActiveApiKey?>(known);
+        }
 
-    /// <summary>The active key for <paramref name="keyHash"/> if a cache tier knows it; never asks the database.</summary>
-    public ValueTask<ActiveApiKey?> FindCachedActiveAsync(byte[] keyHash, CancellationToken cancellationToken) =>
-        cache.GetCachedAsync<ActiveApiKey>(CacheName, CacheKey(keyHash), EntryOptions, cancellationToken);
+        return LookUpAsync(keyHash, cancellationToken);
+    }
 
-    /// <summary>Forgets what is cached for a key, in Redis and in this instance's memory; call after revoking it.</summary>
+    /// <summary>The active key for <paramref name="keyHash"/> if memory or a cache tier knows it; never asks the database.</summary>
+    public ValueTask<ActiveApiKey?> FindCachedActiveAsync(byte[] keyHash, CancellationToken cancellationToken)
+    {
+        if (remembered.TryGet(keyHash, out var known))
+        {
+            metrics.Answered(CacheName, CacheTier.Memory);
+            return ValueTask.FromResult<ActiveApiKey?>(known);
+        }
+
+        return cache.GetCachedAsync<ActiveApiKey>(CacheName, CacheKey(keyHash), EntryOptions, cancellationToken);
+    }
+
+    /// <summary>
+    /// Forgets what is cached for a key, in this instance's memory, in Redis, and in what every instance remembers;
+    /// call after revoking it.
+    /// </summary>
     public async Task InvalidateAsync(byte[] keyHash, CancellationToken cancellationToken)
     {
+        remembered.Forget(keyHash);
         var key = CacheKey(keyHash);
         try
         {
-            await cache.RemoveAsync(key, cancellationToken);
+            await ForgetEverywhereAsync(key, cancellationToken);
         }
         catch (Exception exception) when (RedisAvailability.IsCommandFailure(exception))
         {
-            // The revocation is committed; while Redis is down no instance reads the Redis tier, and the second
-            // removal below tries again.
+            // The revocation is committed; while Redis is down no instance reads the Redis tier or remembers keys past
+            // the memory tier's lifetime, and the second removal below tries again.
         }
 
         var stopping = lifetime.ApplicationStopping;
@@ -66,7 +89,7 @@ public sealed partial class ApiKeyStore(
             try
             {
                 await Task.Delay(SecondInvalidationDelay, stopping);
-                await cache.RemoveAsync(key, stopping);
+                await ForgetEverywhereAsync(key, stopping);
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
             {
@@ -104,7 +127,41 @@ public sealed partial class ApiKeyStore(
             await cache.RemoveAsync(CacheKey(keyHash), cancellationToken);
         }
 
+        await watch.AnnounceAsync();
+
         LogRevokedForgotten(revoked.Count);
+    }
+
+    private async ValueTask<ActiveApiKey?> LookUpAsync(byte[] keyHash, CancellationToken cancellationToken)
+    {
+        var lookup = remembered.Begin();
+        var key = await cache.GetOrCreateSharingOnlyFoundAsync(
+            CacheName, CacheKey(keyHash), keyHash, LoadAsync, EntryOptions, UnknownKeyLifetime, cancellationToken);
+        if (key is not null)
+        {
+            remembered.Remember(keyHash, key, lookup);
+        }
+
+        return key;
+    }
+
+    /// <summary>
+    /// Removes a revoked key from Redis, then announces the revocation (a lookup from then on finds it removed, so
+    /// what an instance remembers afterwards is true). A lookup racing with the revocation may write the old answer
+    /// back, which is why it is done twice.
+    /// </summary>
+    private async Task ForgetEverywhereAsync(string key, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await cache.RemoveAsync(key, cancellationToken);
+        }
+        finally
+        {
+            // Announced even if the removal failed: instances then look the key up again, which is no worse than
+            // what their memory tier alone would do.
+            await watch.AnnounceAsync();
+        }
     }
 
     private static string CacheKey(byte[] keyHash) => "api-key:" + Convert.ToHexStringLower(keyHash);

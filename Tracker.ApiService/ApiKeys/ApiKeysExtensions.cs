@@ -19,6 +19,9 @@ public static class ApiKeysExtensions
 
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<ApiKeyStore>();
+        services.AddSingleton<RememberedKeys>();
+        services.AddSingleton<RevocationWatch>();
+        services.AddHostedService(provider => provider.GetRequiredService<RevocationWatch>());
         services.AddHostedService<RevocationReplay>();
         services.AddSingleton<ApiKeyUsageRecorder>();
         services.AddHostedService<ApiKeyUsageFlusher>();

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
@@ -180,6 +181,50 @@ public sealed class ApiKeysTests(ServersFixture servers, ITestOutputHelper outpu
         output.WriteLine($"Refused by the other instance {stopwatch.Elapsed.TotalMilliseconds:F0} ms after revocation");
         Assert.Equal(HttpStatusCode.Unauthorized, status);
         Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(3.5), $"took {stopwatch.Elapsed.TotalMilliseconds:F0} ms");
+    }
+
+    [Fact]
+    public async Task A_key_remembered_past_the_memory_tier_s_lifetime_is_refused_on_every_instance_within_one_second_of_its_revocation()
+    {
+        await using var secondInstance = Factory.CreateSibling();
+        using var secondHttp = secondInstance.CreateClient();
+        var key = await CreateKeyAsync("remembered across instances");
+        var remembered = secondInstance.Services.GetRequiredService<Tracker.ApiService.ApiKeys.RememberedKeys>();
+
+        // Used on both instances for over a second: the other instance then answers it from memory, reading no Redis
+        // entry per lookup, for as long as no revocation is announced.
+        var warming = Stopwatch.StartNew();
+        while (warming.Elapsed < TimeSpan.FromSeconds(1.5) || remembered.Count == 0)
+        {
+            Assert.True(warming.Elapsed < TimeSpan.FromSeconds(10), "the other instance never remembered the key");
+            using var first = await Http.GetWithApiKeyAsync(CurrentKey, key.Secret);
+            using var second = await secondHttp.GetWithApiKeyAsync(CurrentKey, key.Secret);
+            Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+            Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+            await Task.Delay(50);
+        }
+
+        using (var revoke = await Http.SendWithTokenAsync(HttpMethod.Delete, $"/api/v1/keys/{key.Id}", _token))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, revoke.StatusCode);
+        }
+
+        var stopwatch = Stopwatch.StartNew();
+        HttpStatusCode status;
+        do
+        {
+            using var onOtherInstance = await secondHttp.GetWithApiKeyAsync(CurrentKey, key.Secret);
+            status = onOtherInstance.StatusCode;
+        }
+        while (status == HttpStatusCode.OK && stopwatch.Elapsed < TimeSpan.FromSeconds(10));
+
+        // The revocation replaces the token the other instance reads five times a second; a remembered key is
+        // answered at most 500 ms after the last read that confirmed the old one was sent. The bound leaves room for
+        // a noisy 2-core machine.
+        output.WriteLine($"Refused by the other instance {stopwatch.Elapsed.TotalMilliseconds:F0} ms after revocation");
+        Assert.Equal(HttpStatusCode.Unauthorized, status);
+        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(3.5), $"took {stopwatch.Elapsed.TotalMilliseconds:F0} ms");
+        Assert.False(remembered.TryGet(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key.Secret)), out _));
     }
 
     [Fact]

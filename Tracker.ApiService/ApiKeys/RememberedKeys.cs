@@ -1,0 +1,143 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+
+namespace Tracker.ApiService.ApiKeys;
+
+/// <summary>
+/// The active keys this instance has looked up, answered from memory for as long as <see cref="RevocationWatch"/>
+/// confirms that no key has been revoked since, instead of for <see cref="ApiKeyStore.LocalLifetime"/> only. With many
+/// keys each sending a request every second or so, nearly every request otherwise read its key from Redis again
+/// (HybridCache's memory tier keeps an entry a fixed time, and cannot drop it when another instance revokes a key).
+/// </summary>
+/// <remarks>
+/// A remembered key is answered while the watch's <see cref="State.Version"/> is still the one its lookup began under
+/// and the watch last confirmed the revocation token less than <see cref="ApiKeyStore.LocalLifetime"/> ago (counted
+/// from when its read was sent). The version changes whenever the token changes and whenever the watch fails or
+/// recovers, so a revocation anywhere, or a moment when revocations could not be heard, ends every entry: a revoked
+/// key is answered from here at most <see cref="ApiKeyStore.LocalLifetime"/> after the revocation was announced, the
+/// bound HybridCache's memory tier keeps. A lookup is remembered only if it began at least
+/// <see cref="ApiKeyStore.LocalLifetime"/> into its version: HybridCache's memory tier may have answered it with an
+/// entry that old, so older than the version's start otherwise. Other lookups are answered as before, by HybridCache
+/// alone. Only keys that exist are remembered (anyone can present made-up keys), and an entry unused for
+/// <see cref="Idle"/> is dropped.
+/// </remarks>
+public sealed class RememberedKeys(TimeProvider time)
+{
+    /// <summary>An entry unused this long is dropped by <see cref="Sweep"/>.</summary>
+    public static readonly TimeSpan Idle = TimeSpan.FromMinutes(10);
+
+    private static readonly TimeSpan Lifetime = ApiKeyStore.LocalLifetime;
+
+    private readonly ConcurrentDictionary<Hash, Entry> _entries = new();
+    private readonly Lock _stateLock = new();
+    private State _state = new(Version: 0, Token: null, Healthy: false, ConfirmedAt: 0, Since: time.GetTimestamp());
+
+    /// <summary>How many keys are remembered now.</summary>
+    public int Count => _entries.Count;
+
+    /// <summary>The key remembered for <paramref name="keyHash"/>, if memory may still answer for it.</summary>
+    public bool TryGet(byte[] keyHash, out ActiveApiKey key)
+    {
+        key = null!;
+        if (!_entries.TryGetValue(Hash.Of(keyHash), out var entry))
+        {
+            return false;
+        }
+
+        var now = time.GetTimestamp();
+        var state = Volatile.Read(ref _state);
+        if (entry.Version != state.Version || !state.Healthy || time.GetElapsedTime(state.ConfirmedAt, now) >= Lifetime)
+        {
+            return false;
+        }
+
+        Volatile.Write(ref entry.LastUsed, now);
+        key = entry.Key;
+        return true;
+    }
+
+    /// <summary>Starts a lookup; pass what it returns to <see cref="Remember"/> with the key found.</summary>
+    public Lookup Begin()
+    {
+        var now = time.GetTimestamp();
+        var state = Volatile.Read(ref _state);
+        return new Lookup(state.Healthy && time.GetElapsedTime(state.Since, now) >= Lifetime ? state.Version : null, now);
+    }
+
+    /// <summary>Remembers the key a lookup begun by <see cref="Begin"/> found, if that lookup may be remembered.</summary>
+    public void Remember(byte[] keyHash, ActiveApiKey key, Lookup lookup)
+    {
+        if (lookup.Version is { } version)
+        {
+            _entries[Hash.Of(keyHash)] = new Entry(key, version) { LastUsed = lookup.StartedAt };
+        }
+    }
+
+    /// <summary>Forgets <paramref name="keyHash"/> at once (this instance revoked it).</summary>
+    public void Forget(byte[] keyHash) => _entries.TryRemove(Hash.Of(keyHash), out _);
+
+    /// <summary>
+    /// The watch read <paramref name="token"/> with a read sent at <paramref name="sentAt"/> (a
+    /// <see cref="TimeProvider.GetTimestamp"/>). A token other than the last one read begins a new version; so does
+    /// one read after confirmations had lapsed (a read that took longer than a lifetime, say), since a revocation
+    /// announced meanwhile may have failed to reach Redis at all.
+    /// </summary>
+    public void Confirmed(string? token, long sentAt)
+    {
+        lock (_stateLock)
+        {
+            var state = _state;
+            var now = time.GetTimestamp();
+            Volatile.Write(ref _state, state.Healthy && state.Token == token && time.GetElapsedTime(state.ConfirmedAt, now) < Lifetime
+                ? state with { ConfirmedAt = Math.Max(state.ConfirmedAt, sentAt) }
+                : new State(state.Version + 1, token, Healthy: true, ConfirmedAt: sentAt, Since: now));
+        }
+    }
+
+    /// <summary>The watch could not read the token: revocations may go unheard, so every lasting entry ends.</summary>
+    public void Unconfirmed()
+    {
+        lock (_stateLock)
+        {
+            var state = _state;
+            if (state.Healthy)
+            {
+                Volatile.Write(ref _state, new State(state.Version + 1, Token: null, Healthy: false, ConfirmedAt: 0, Since: time.GetTimestamp()));
+            }
+        }
+    }
+
+    /// <summary>Drops the entries unused for <see cref="Idle"/>, and those of an earlier version.</summary>
+    public void Sweep()
+    {
+        var now = time.GetTimestamp();
+        var version = Volatile.Read(ref _state).Version;
+        foreach (var (hash, entry) in _entries)
+        {
+            if (entry.Version != version || time.GetElapsedTime(Volatile.Read(ref entry.LastUsed), now) > Idle)
+            {
+                _entries.TryRemove(new KeyValuePair<Hash, Entry>(hash, entry));
+            }
+        }
+    }
+
+    /// <summary>When a lookup began, and under which version, if what it finds may be remembered.</summary>
+    public readonly record struct Lookup(long? Version, long StartedAt);
+
+    private sealed record State(long Version, string? Token, bool Healthy, long ConfirmedAt, long Since);
+
+    private sealed class Entry(ActiveApiKey key, long version)
+    {
+        public readonly ActiveApiKey Key = key;
+        public readonly long Version = version;
+        public long LastUsed;
+    }
+
+    /// <summary>A key's 32-byte SHA-256 hash as a dictionary key, without a string per lookup.</summary>
+    private readonly record struct Hash(ulong A, ulong B, ulong C, ulong D)
+    {
+        public static Hash Of(byte[] hash) => new(
+            BinaryPrimitives.ReadUInt64LittleEndian(hash.AsSpan(0)), BinaryPrimitives.ReadUInt64LittleEndian(hash.AsSpan(8)),
+            BinaryPrimitives.ReadUInt64LittleEndian(hash.AsSpan(16)), BinaryPrimitives.ReadUInt64LittleEndian(hash.AsSpan(24)));
+    }
+}
