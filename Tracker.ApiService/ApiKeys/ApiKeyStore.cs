@@ -66,16 +66,16 @@ public sealed partial class ApiKeyStore(
     }
 
     /// <summary>
-    /// Forgets what is cached for a key, in this instance's memory, in Redis, and in what every instance remembers;
-    /// call after revoking it.
+    /// Forgets what is cached for a key, in this instance's memory and in Redis, and, if <paramref name="announce"/>,
+    /// in what every instance remembers; call after revoking it.
     /// </summary>
-    public async Task InvalidateAsync(byte[] keyHash, CancellationToken cancellationToken)
+    public async Task InvalidateAsync(byte[] keyHash, bool announce, CancellationToken cancellationToken)
     {
         remembered.Forget(keyHash);
         var key = CacheKey(keyHash);
         try
         {
-            await ForgetEverywhereAsync(key, cancellationToken);
+            await ForgetEverywhereAsync(key, announce, cancellationToken);
         }
         catch (Exception exception) when (RedisAvailability.IsCommandFailure(exception))
         {
@@ -89,7 +89,7 @@ public sealed partial class ApiKeyStore(
             try
             {
                 await Task.Delay(SecondInvalidationDelay, stopping);
-                await ForgetEverywhereAsync(key, stopping);
+                await ForgetEverywhereAsync(key, announce, stopping);
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
             {
@@ -146,11 +146,11 @@ public sealed partial class ApiKeyStore(
     }
 
     /// <summary>
-    /// Removes a revoked key from Redis, then announces the revocation (a lookup from then on finds it removed, so
-    /// what an instance remembers afterwards is true). A lookup racing with the revocation may write the old answer
-    /// back, which is why it is done twice.
+    /// Removes a revoked key from Redis and, if <paramref name="announce"/>, announces the revocation: a lookup from
+    /// then on finds it removed, so what an instance remembers afterwards is true. A lookup racing with the revocation
+    /// may write the old answer back, which is why it is done twice.
     /// </summary>
-    private async Task ForgetEverywhereAsync(string key, CancellationToken cancellationToken)
+    private async Task ForgetEverywhereAsync(string key, bool announce, CancellationToken cancellationToken)
     {
         try
         {
@@ -160,7 +160,10 @@ public sealed partial class ApiKeyStore(
         {
             // Announced even if the removal failed: instances then look the key up again, which is no worse than
             // what their memory tier alone would do.
-            await watch.AnnounceAsync();
+            if (announce)
+            {
+                await watch.AnnounceAsync();
+            }
         }
     }
 
@@ -179,6 +182,6 @@ public sealed partial class ApiKeyStore(
     [LoggerMessage(Level = LogLevel.Information, Message = "Removed {Count} recently revoked API key(s) from Redis after it came back")]
     private partial void LogRevokedForgotten(int count);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "The delayed second cache invalidation of a revoked API key failed; the key expires from the cache by itself")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The delayed second cache invalidation of a revoked API key failed; the key expires from the cache by itself, and from what instances remember within 30 s")]
     private partial void LogSecondInvalidationFailed(Exception exception);
 }

@@ -146,8 +146,10 @@ public static class ApiKeysApi
                 .ExecuteUpdateAsync(setters => setters.SetProperty(candidate => candidate.RevokedAt, now), cancellationToken);
         }
 
-        // Also for an already revoked key: a retried DELETE must not leave a stale cache entry behind.
-        await store.InvalidateAsync(key.KeyHash, cancellationToken);
+        // Also for an already revoked key: a retried DELETE must not leave a stale cache entry behind. Only a key
+        // revoked now is announced: an announcement ends every key every instance remembers, and repeating the
+        // DELETE of one revoked key must not let a tenant do that at will.
+        await store.InvalidateAsync(key.KeyHash, announce: key.RevokedAt is null, cancellationToken);
         return TypedResults.NoContent();
     }
 }

@@ -18,13 +18,16 @@ namespace Tracker.ApiService.ApiKeys;
 /// bound HybridCache's memory tier keeps. A lookup is remembered only if it began at least
 /// <see cref="ApiKeyStore.LocalLifetime"/> into its version: HybridCache's memory tier may have answered it with an
 /// entry that old, so older than the version's start otherwise. Other lookups are answered as before, by HybridCache
-/// alone. Only keys that exist are remembered (anyone can present made-up keys), and an entry unused for
-/// <see cref="Idle"/> is dropped.
+/// alone. Nothing is remembered while Redis holds no token (a revocation deletes it, which Redis allows even when it is
+/// out of memory and refuses writes). Whatever the watch hears, an entry is answered for at most <see cref="MaxAge"/>
+/// after its lookup began: that bounds a revocation no announcement told of (made by an instance of an earlier
+/// version, or in PostgreSQL by hand) and an old answer a racing lookup wrote back to Redis. Only keys that exist are
+/// remembered (anyone can present made-up keys).
 /// </remarks>
 public sealed class RememberedKeys(TimeProvider time)
 {
-    /// <summary>An entry unused this long is dropped by <see cref="Sweep"/>.</summary>
-    public static readonly TimeSpan Idle = TimeSpan.FromMinutes(10);
+    /// <summary>How long after its lookup began an entry is answered, at most.</summary>
+    public static readonly TimeSpan MaxAge = TimeSpan.FromSeconds(30);
 
     private static readonly TimeSpan Lifetime = ApiKeyStore.LocalLifetime;
 
@@ -46,12 +49,11 @@ public sealed class RememberedKeys(TimeProvider time)
 
         var now = time.GetTimestamp();
         var state = Volatile.Read(ref _state);
-        if (entry.Version != state.Version || !state.Healthy || time.GetElapsedTime(state.ConfirmedAt, now) >= Lifetime)
+        if (entry.Version != state.Version || !IsFresh(state, now) || time.GetElapsedTime(entry.StartedAt, now) >= MaxAge)
         {
             return false;
         }
 
-        Volatile.Write(ref entry.LastUsed, now);
         key = entry.Key;
         return true;
     }
@@ -61,7 +63,7 @@ public sealed class RememberedKeys(TimeProvider time)
     {
         var now = time.GetTimestamp();
         var state = Volatile.Read(ref _state);
-        return new Lookup(state.Healthy && time.GetElapsedTime(state.Since, now) >= Lifetime ? state.Version : null, now);
+        return new Lookup(IsFresh(state, now) && time.GetElapsedTime(state.Since, now) >= Lifetime ? state.Version : null, now);
     }
 
     /// <summary>Remembers the key a lookup begun by <see cref="Begin"/> found, if that lookup may be remembered.</summary>
@@ -69,7 +71,7 @@ public sealed class RememberedKeys(TimeProvider time)
     {
         if (lookup.Version is { } version)
         {
-            _entries[Hash.Of(keyHash)] = new Entry(key, version) { LastUsed = lookup.StartedAt };
+            _entries[Hash.Of(keyHash)] = new Entry(key, version, lookup.StartedAt);
         }
     }
 
@@ -94,27 +96,37 @@ public sealed class RememberedKeys(TimeProvider time)
         }
     }
 
-    /// <summary>The watch could not read the token: revocations may go unheard, so every lasting entry ends.</summary>
-    public void Unconfirmed()
+    /// <summary>
+    /// The watch could not read the token: revocations may go unheard, so every entry ends. Returns whether the
+    /// watch had been reading it until now.
+    /// </summary>
+    public bool Unconfirmed()
     {
         lock (_stateLock)
         {
             var state = _state;
-            if (state.Healthy)
+            if (!state.Healthy)
             {
-                Volatile.Write(ref _state, new State(state.Version + 1, Token: null, Healthy: false, ConfirmedAt: 0, Since: time.GetTimestamp()));
+                return false;
             }
+
+            Volatile.Write(ref _state, new State(state.Version + 1, Token: null, Healthy: false, ConfirmedAt: 0, Since: time.GetTimestamp()));
+            return true;
         }
     }
 
-    /// <summary>Drops the entries unused for <see cref="Idle"/>, and those of an earlier version.</summary>
+    // Confirmed lately, and there is a token: a revocation now would be heard.
+    private bool IsFresh(State state, long now) =>
+        state.Healthy && state.Token is not null && time.GetElapsedTime(state.ConfirmedAt, now) < Lifetime;
+
+    /// <summary>Drops the entries that can no longer be answered: past <see cref="MaxAge"/>, or of an earlier version.</summary>
     public void Sweep()
     {
         var now = time.GetTimestamp();
         var version = Volatile.Read(ref _state).Version;
         foreach (var (hash, entry) in _entries)
         {
-            if (entry.Version != version || time.GetElapsedTime(Volatile.Read(ref entry.LastUsed), now) > Idle)
+            if (entry.Version != version || time.GetElapsedTime(entry.StartedAt, now) >= MaxAge)
             {
                 _entries.TryRemove(new KeyValuePair<Hash, Entry>(hash, entry));
             }
@@ -126,11 +138,11 @@ public sealed class RememberedKeys(TimeProvider time)
 
     private sealed record State(long Version, string? Token, bool Healthy, long ConfirmedAt, long Since);
 
-    private sealed class Entry(ActiveApiKey key, long version)
+    private sealed class Entry(ActiveApiKey key, long version, long startedAt)
     {
         public readonly ActiveApiKey Key = key;
         public readonly long Version = version;
-        public long LastUsed;
+        public readonly long StartedAt = startedAt;
     }
 
     /// <summary>A key's 32-byte SHA-256 hash as a dictionary key, without a string per lookup.</summary>

@@ -6,10 +6,12 @@ using Tracker.ApiService.Storage;
 namespace Tracker.ApiService.ApiKeys;
 
 /// <summary>
-/// Tells every instance that some key was revoked: a revocation replaces a random token in Redis
-/// (<see cref="AnnounceAsync"/>), and each instance reads it every <see cref="Interval"/> and tells
-/// <see cref="RememberedKeys"/> what it read, or that it could not. One read per instance, however many keys it
-/// remembers. A random token, not a counter: a Redis restarted empty cannot bring back a value an instance last read.
+/// Tells every instance that some key was revoked: a revocation deletes a random token in Redis
+/// (<see cref="AnnounceAsync"/>), and each instance reads it every <see cref="Interval"/>, starting a new one if there
+/// is none, and tells <see cref="RememberedKeys"/> what it read, or that it could not. One read per instance, however
+/// many keys it remembers. Deleted, not replaced: Redis out of memory refuses writes but not deletions, and then no
+/// new token can be started, so nothing is remembered. A random token, not a counter: a Redis restarted empty cannot
+/// bring back a value an instance last read.
 /// </summary>
 public sealed partial class RevocationWatch(
     IConnectionMultiplexer redis,
@@ -24,11 +26,19 @@ public sealed partial class RevocationWatch(
 
     private static readonly TimeSpan SweepInterval = TimeSpan.FromMinutes(1);
 
+    // One round trip: the current token, or a new one stored if there is none.
+    private static readonly LuaScript ReadOrStart = LuaScript.Prepare("""
+        local current = redis.call('GET', @key)
+        if current then return current end
+        redis.call('SET', @key, @token)
+        return @token
+        """);
+
     // Beside the cache's own keys, under its prefix: instances sharing cache entries share revocations.
     private RedisKey TokenKey => cacheOptions.Value.InstanceName + "api-key-revocations";
 
     /// <summary>Tells every instance a key was revoked. Throws if Redis could not be told.</summary>
-    public Task AnnounceAsync() => redis.GetDatabase().StringSetAsync(TokenKey, Guid.NewGuid().ToString("N"));
+    public Task AnnounceAsync() => redis.GetDatabase().KeyDeleteAsync(TokenKey);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -39,6 +49,7 @@ public sealed partial class RevocationWatch(
             var sentAt = time.GetTimestamp();
             if (!availability.IsAvailable)
             {
+                // The outage itself is logged by RedisAvailability.
                 keys.Unconfirmed();
             }
             else
@@ -47,12 +58,16 @@ public sealed partial class RevocationWatch(
                 {
                     // A read Redis is slow to answer confirms nothing meanwhile: the confirmation it brings counts
                     // from when it was sent, so memory stops answering a lifetime after that whatever the wait.
-                    keys.Confirmed(await redis.GetDatabase().StringGetAsync(TokenKey), sentAt);
+                    var token = await redis.GetDatabase().ScriptEvaluateAsync(ReadOrStart,
+                        new { key = TokenKey, token = Guid.NewGuid().ToString("N") });
+                    keys.Confirmed((string?)token, sentAt);
                 }
                 catch (Exception exception) when (RedisAvailability.IsCommandFailure(exception))
                 {
-                    keys.Unconfirmed();
-                    LogUnconfirmed(exception);
+                    if (keys.Unconfirmed())
+                    {
+                        LogUnconfirmed(exception);
+                    }
                 }
             }
 
@@ -65,6 +80,6 @@ public sealed partial class RevocationWatch(
         while (await timer.WaitForNextTickAsync(stoppingToken));
     }
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Could not read the API key revocation token; keys are looked up again until it is read")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not read the API key revocation token; API keys are looked up in the cache tiers again until it is read")]
     private partial void LogUnconfirmed(Exception exception);
 }

@@ -64,7 +64,8 @@ public sealed class CachedLookupTests(ServersFixture servers) : IAsyncLifetime, 
             Assert.NotNull(await store.FindActiveAsync(hash, CancellationToken.None));
         }
 
-        // Past the memory tier's lifetime the answer comes from Redis, still not from PostgreSQL.
+        // Past the memory tier's lifetime the answer comes from Redis (or from the keys the instance remembers), still
+        // not from PostgreSQL.
         await Task.Delay(ApiKeyStore.LocalLifetime + TimeSpan.FromMilliseconds(200));
         Assert.NotNull(await store.FindActiveAsync(hash, CancellationToken.None));
         Assert.Single(_queries);

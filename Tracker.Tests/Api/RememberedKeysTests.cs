@@ -106,25 +106,47 @@ public sealed class RememberedKeysTests
     }
 
     [Fact]
-    public void Sweeping_drops_keys_unused_for_a_while_and_keys_of_an_earlier_version()
+    public void A_key_is_answered_for_at_most_its_maximum_age_whatever_the_watch_hears_and_then_swept()
     {
         var keys = Settled();
-        var unused = System.Security.Cryptography.SHA256.HashData("unused"u8);
+        var older = System.Security.Cryptography.SHA256.HashData("older"u8);
+        keys.Remember(older, _key, keys.Begin());
+        _time.Advance(RevocationWatch.Interval);
+        keys.Confirmed("token", _time.GetTimestamp());
         keys.Remember(_hash, _key, keys.Begin());
-        keys.Remember(unused, _key, keys.Begin());
-        for (var elapsed = TimeSpan.Zero; elapsed <= RememberedKeys.Idle; elapsed += RevocationWatch.Interval)
+        for (var elapsed = RevocationWatch.Interval; elapsed < RememberedKeys.MaxAge; elapsed += RevocationWatch.Interval)
         {
+            Assert.True(keys.TryGet(older, out _));
             _time.Advance(RevocationWatch.Interval);
             keys.Confirmed("token", _time.GetTimestamp());
-            Assert.True(keys.TryGet(_hash, out _));
         }
 
+        Assert.False(keys.TryGet(older, out _));
+        Assert.True(keys.TryGet(_hash, out _));
         keys.Sweep();
         Assert.Equal(1, keys.Count);
 
         keys.Confirmed("revoked one", _time.GetTimestamp());
         keys.Sweep();
         Assert.Equal(0, keys.Count);
+    }
+
+    [Fact]
+    public void Nothing_is_remembered_while_redis_holds_no_token()
+    {
+        var keys = Settled();
+        keys.Remember(_hash, _key, keys.Begin());
+
+        // A revocation deleted the token, and no new one could be started (Redis out of memory refuses writes).
+        for (var elapsed = TimeSpan.Zero; elapsed < Lifetime * 2; elapsed += RevocationWatch.Interval)
+        {
+            keys.Confirmed(null, _time.GetTimestamp());
+            Assert.False(keys.TryGet(_hash, out _));
+            keys.Remember(_hash, _key, keys.Begin());
+            _time.Advance(RevocationWatch.Interval);
+        }
+
+        Assert.False(keys.TryGet(_hash, out _));
     }
 
     // Confirmations of one token for a lifetime: a lookup begun now may be remembered.
