@@ -72,10 +72,9 @@ public sealed partial class ApiKeyStore(
     public async Task InvalidateAsync(byte[] keyHash, bool announce, CancellationToken cancellationToken)
     {
         remembered.Forget(keyHash);
-        var key = CacheKey(keyHash);
         try
         {
-            await ForgetEverywhereAsync(key, announce, cancellationToken);
+            await ForgetEverywhereAsync(keyHash, announce, cancellationToken);
         }
         catch (Exception exception) when (RedisAvailability.IsCommandFailure(exception))
         {
@@ -89,7 +88,7 @@ public sealed partial class ApiKeyStore(
             try
             {
                 await Task.Delay(SecondInvalidationDelay, stopping);
-                await ForgetEverywhereAsync(key, announce, stopping);
+                await ForgetEverywhereAsync(keyHash, announce, stopping);
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
             {
@@ -127,7 +126,7 @@ public sealed partial class ApiKeyStore(
             await cache.RemoveAsync(CacheKey(keyHash), cancellationToken);
         }
 
-        await watch.AnnounceAsync();
+        await watch.AnnounceAllAsync();
 
         LogRevokedForgotten(revoked.Count);
     }
@@ -150,11 +149,11 @@ public sealed partial class ApiKeyStore(
     /// then on finds it removed, so what an instance remembers afterwards is true. A lookup racing with the revocation
     /// may write the old answer back, which is why it is done twice.
     /// </summary>
-    private async Task ForgetEverywhereAsync(string key, bool announce, CancellationToken cancellationToken)
+    private async Task ForgetEverywhereAsync(byte[] keyHash, bool announce, CancellationToken cancellationToken)
     {
         try
         {
-            await cache.RemoveAsync(key, cancellationToken);
+            await cache.RemoveAsync(CacheKey(keyHash), cancellationToken);
         }
         finally
         {
@@ -162,7 +161,7 @@ public sealed partial class ApiKeyStore(
             // what their memory tier alone would do.
             if (announce)
             {
-                await watch.AnnounceAsync();
+                await watch.AnnounceAsync(keyHash);
             }
         }
     }

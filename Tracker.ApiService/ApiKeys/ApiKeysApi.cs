@@ -15,6 +15,10 @@ namespace Tracker.ApiService.ApiKeys;
 /// </summary>
 public static class ApiKeysApi
 {
+    // A repeated DELETE this soon after the revocation announces it again (the first may not have); later ones do not,
+    // so that repeating one cannot make every instance forget every key it remembers at will.
+    private static readonly TimeSpan RetriedRevocationWindow = TimeSpan.FromMinutes(1);
+
     /// <summary>A bound on what one client can accumulate; revoked keys do not count.</summary>
     public const int MaxActiveKeysPerClient = 50;
 
@@ -138,18 +142,19 @@ public static class ApiKeysApi
                 statusCode: StatusCodes.Status404NotFound, title: "API key not found.", detail: $"You have no API key with id {id}.");
         }
 
+        var now = time.GetUtcNow();
         if (key.RevokedAt is null)
         {
-            var now = time.GetUtcNow();
             await db.ApiKeys
                 .Where(candidate => candidate.Id == id && candidate.ClientId == clientId && candidate.RevokedAt == null)
                 .ExecuteUpdateAsync(setters => setters.SetProperty(candidate => candidate.RevokedAt, now), cancellationToken);
         }
 
-        // Also for an already revoked key: a retried DELETE must not leave a stale cache entry behind. Only a key
-        // revoked now is announced: an announcement ends every key every instance remembers, and repeating the
-        // DELETE of one revoked key must not let a tenant do that at will.
-        await store.InvalidateAsync(key.KeyHash, announce: key.RevokedAt is null, cancellationToken);
+        // Also for an already revoked key: a retried DELETE must not leave a stale cache entry behind, nor, within a
+        // minute of the revocation, a key other instances remember (the first attempt may have ended before it
+        // announced the revocation). Not once the client has left: the revocation is committed.
+        var recent = key.RevokedAt is not { } revokedAt || now - revokedAt < RetriedRevocationWindow;
+        await store.InvalidateAsync(key.KeyHash, announce: recent, CancellationToken.None);
         return TypedResults.NoContent();
     }
 }

@@ -5,24 +5,23 @@ namespace Tracker.ApiService.ApiKeys;
 
 /// <summary>
 /// The active keys this instance has looked up, answered from memory for as long as <see cref="RevocationWatch"/>
-/// confirms that no key has been revoked since, instead of for <see cref="ApiKeyStore.LocalLifetime"/> only. With many
-/// keys each sending a request every second or so, nearly every request otherwise read its key from Redis again
-/// (HybridCache's memory tier keeps an entry a fixed time, and cannot drop it when another instance revokes a key).
+/// confirms they were not revoked, instead of for <see cref="ApiKeyStore.LocalLifetime"/> only. With many keys each
+/// sending a request every second or so, nearly every request otherwise read its key from Redis again (HybridCache's
+/// memory tier keeps an entry a fixed time, and cannot drop it when another instance revokes a key).
 /// </summary>
 /// <remarks>
-/// A remembered key is answered while the watch's <see cref="State.Version"/> is still the one its lookup began under
-/// and the watch last confirmed the revocation token less than <see cref="ApiKeyStore.LocalLifetime"/> ago (counted
-/// from when its read was sent). The version changes whenever the token changes and whenever the watch fails or
-/// recovers, so a revocation anywhere, or a moment when revocations could not be heard, ends every entry: a revoked
-/// key is answered from here at most <see cref="ApiKeyStore.LocalLifetime"/> after the revocation was announced, the
-/// bound HybridCache's memory tier keeps. A lookup is remembered only if it began at least
-/// <see cref="ApiKeyStore.LocalLifetime"/> into its version: HybridCache's memory tier may have answered it with an
-/// entry that old, so older than the version's start otherwise. Other lookups are answered as before, by HybridCache
-/// alone. Nothing is remembered while Redis holds no token (a revocation deletes it, which Redis allows even when it is
-/// out of memory and refuses writes). Whatever the watch hears, an entry is answered for at most <see cref="MaxAge"/>
-/// after its lookup began: that bounds a revocation no announcement told of (made by an instance of an earlier
-/// version, or in PostgreSQL by hand) and an old answer a racing lookup wrote back to Redis. Only keys that exist are
-/// remembered (anyone can present made-up keys).
+/// A remembered key is answered while the watch's <see cref="State.Version"/> is still the one its lookup began under,
+/// the watch last confirmed where the revocations stand less than <see cref="ApiKeyStore.LocalLifetime"/> ago
+/// (counted from when its read was sent), and its lookup began less than <see cref="MaxAge"/> ago. A revocation the
+/// watch reads forgets that key (<see cref="Advanced"/>); the version changes, ending every entry, when the watch
+/// cannot tell which keys were revoked: a read that fails or comes after confirmations lapsed, or announcements it
+/// cannot account for. So a revoked key is answered from here at most <see cref="ApiKeyStore.LocalLifetime"/> after
+/// its revocation was announced, the bound HybridCache's memory tier keeps. A lookup is remembered only if it began
+/// at least <see cref="ApiKeyStore.LocalLifetime"/> into its version and after its key was last forgotten, and took
+/// less than that: HybridCache's memory tier may have answered it with an entry that old. <see cref="MaxAge"/> bounds
+/// a revocation no announcement told of (made by an instance of an earlier version, or in PostgreSQL by hand) and an
+/// old answer a racing lookup wrote back to Redis. Only keys that exist are remembered (anyone can present made-up
+/// keys).
 /// </remarks>
 public sealed class RememberedKeys(TimeProvider time)
 {
@@ -32,8 +31,12 @@ public sealed class RememberedKeys(TimeProvider time)
     private static readonly TimeSpan Lifetime = ApiKeyStore.LocalLifetime;
 
     private readonly ConcurrentDictionary<Hash, Entry> _entries = new();
+    private readonly ConcurrentDictionary<Hash, long> _forgottenAt = new();
     private readonly Lock _stateLock = new();
     private State _state = new(Version: 0, Token: null, Healthy: false, ConfirmedAt: 0, Since: time.GetTimestamp());
+
+    /// <summary>The version now: it changes whenever every remembered key ends.</summary>
+    public long Version => Volatile.Read(ref _state).Version;
 
     /// <summary>How many keys are remembered now.</summary>
     public int Count => _entries.Count;
@@ -66,17 +69,35 @@ public sealed class RememberedKeys(TimeProvider time)
         return new Lookup(IsFresh(state, now) && time.GetElapsedTime(state.Since, now) >= Lifetime ? state.Version : null, now);
     }
 
-    /// <summary>Remembers the key a lookup begun by <see cref="Begin"/> found, if that lookup may be remembered.</summary>
+    /// <summary>
+    /// Remembers the key a lookup begun by <see cref="Begin"/> found, if that lookup may be remembered: it began under
+    /// a settled version, took less than a lifetime, and began at least a lifetime after the key was last forgotten
+    /// (the memory tier may answer it with an entry from before).
+    /// </summary>
     public void Remember(byte[] keyHash, ActiveApiKey key, Lookup lookup)
     {
-        if (lookup.Version is { } version)
+        if (lookup.Version is not { } version || time.GetElapsedTime(lookup.StartedAt) >= Lifetime)
         {
-            _entries[Hash.Of(keyHash)] = new Entry(key, version, lookup.StartedAt);
+            return;
+        }
+
+        var hash = Hash.Of(keyHash);
+        var entry = new Entry(key, version, lookup.StartedAt);
+        _entries[hash] = entry;
+        // Checked after the write, as Forget writes its mark before it removes: whichever runs second undoes it.
+        if (_forgottenAt.TryGetValue(hash, out var forgottenAt) && time.GetElapsedTime(forgottenAt, lookup.StartedAt) < Lifetime)
+        {
+            _entries.TryRemove(new KeyValuePair<Hash, Entry>(hash, entry));
         }
     }
 
-    /// <summary>Forgets <paramref name="keyHash"/> at once (this instance revoked it).</summary>
-    public void Forget(byte[] keyHash) => _entries.TryRemove(Hash.Of(keyHash), out _);
+    /// <summary>Forgets <paramref name="keyHash"/> at once: it was revoked.</summary>
+    public void Forget(byte[] keyHash)
+    {
+        var hash = Hash.Of(keyHash);
+        _forgottenAt[hash] = time.GetTimestamp();
+        _entries.TryRemove(hash, out _);
+    }
 
     /// <summary>
     /// The watch read <paramref name="token"/> with a read sent at <paramref name="sentAt"/> (a
@@ -93,6 +114,32 @@ public sealed class RememberedKeys(TimeProvider time)
             Volatile.Write(ref _state, state.Healthy && state.Token == token && time.GetElapsedTime(state.ConfirmedAt, now) < Lifetime
                 ? state with { ConfirmedAt = Math.Max(state.ConfirmedAt, sentAt) }
                 : new State(state.Version + 1, token, Healthy: true, ConfirmedAt: sentAt, Since: now));
+        }
+    }
+
+    /// <summary>
+    /// The watch read, with a read sent at <paramref name="sentAt"/>, that the revocations announced after
+    /// <paramref name="from"/> up to <paramref name="to"/> are exactly those of <paramref name="revoked"/>: those keys
+    /// are forgotten and every other one is still answered. If <paramref name="from"/> is not the last token read (or
+    /// confirmations lapsed), this is <see cref="Confirmed"/> of <paramref name="to"/>: a new version.
+    /// </summary>
+    public void Advanced(string from, string to, IReadOnlyList<byte[]> revoked, long sentAt)
+    {
+        lock (_stateLock)
+        {
+            var state = _state;
+            if (!state.Healthy || state.Token != from || time.GetElapsedTime(state.ConfirmedAt) >= Lifetime)
+            {
+                Volatile.Write(ref _state, new State(state.Version + 1, to, Healthy: true, ConfirmedAt: sentAt, Since: time.GetTimestamp()));
+                return;
+            }
+
+            foreach (var keyHash in revoked)
+            {
+                Forget(keyHash);
+            }
+
+            Volatile.Write(ref _state, state with { Token = to, ConfirmedAt = Math.Max(state.ConfirmedAt, sentAt) });
         }
     }
 
@@ -119,7 +166,10 @@ public sealed class RememberedKeys(TimeProvider time)
     private bool IsFresh(State state, long now) =>
         state.Healthy && state.Token is not null && time.GetElapsedTime(state.ConfirmedAt, now) < Lifetime;
 
-    /// <summary>Drops the entries that can no longer be answered: past <see cref="MaxAge"/>, or of an earlier version.</summary>
+    /// <summary>
+    /// Drops the entries that can no longer be answered (past <see cref="MaxAge"/>, or of an earlier version), and the
+    /// marks of keys forgotten two lifetimes ago: a lookup remembered now began less than a lifetime ago.
+    /// </summary>
     public void Sweep()
     {
         var now = time.GetTimestamp();
@@ -129,6 +179,14 @@ public sealed class RememberedKeys(TimeProvider time)
             if (entry.Version != version || time.GetElapsedTime(entry.StartedAt, now) >= MaxAge)
             {
                 _entries.TryRemove(new KeyValuePair<Hash, Entry>(hash, entry));
+            }
+        }
+
+        foreach (var (hash, forgottenAt) in _forgottenAt)
+        {
+            if (time.GetElapsedTime(forgottenAt, now) >= Lifetime * 2)
+            {
+                _forgottenAt.TryRemove(new KeyValuePair<Hash, long>(hash, forgottenAt));
             }
         }
     }

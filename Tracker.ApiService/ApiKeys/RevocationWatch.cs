@@ -6,13 +6,19 @@ using Tracker.ApiService.Storage;
 namespace Tracker.ApiService.ApiKeys;
 
 /// <summary>
-/// Tells every instance that some key was revoked: a revocation deletes a random token in Redis
-/// (<see cref="AnnounceAsync"/>), and each instance reads it every <see cref="Interval"/>, starting a new one if there
-/// is none, and tells <see cref="RememberedKeys"/> what it read, or that it could not. One read per instance, however
-/// many keys it remembers. Deleted, not replaced: Redis out of memory refuses writes but not deletions, and then no
-/// new token can be started, so nothing is remembered. A random token, not a counter: a Redis restarted empty cannot
-/// bring back a value an instance last read.
+/// Tells every instance which keys were revoked. A revocation is announced in Redis (<see cref="AnnounceAsync"/>):
+/// a counter is incremented and the revoked key's hash, numbered with it, is pushed on a list of the latest
+/// <see cref="Kept"/>. Each instance reads the counter every <see cref="Interval"/>, with the announcements since its
+/// last read, in one round trip; <see cref="RememberedKeys"/> then forgets just those keys. Anything else (a read
+/// that fails, a counter that went back or skipped more than the list keeps, a list that does not hold every number
+/// in between) ends every remembered key instead. One read per instance, however many keys it remembers.
 /// </summary>
+/// <remarks>
+/// A missing counter (Redis restarted empty, or an announcement that failed: see <see cref="AnnounceAsync"/>) is
+/// started again at a random number, which no instance can have read before. Redis out of memory refuses the
+/// writes of an announcement but not a deletion, and then no counter can be started, so every read fails and
+/// nothing is remembered.
+/// </remarks>
 public sealed partial class RevocationWatch(
     IConnectionMultiplexer redis,
     RedisAvailability availability,
@@ -21,24 +27,63 @@ public sealed partial class RevocationWatch(
     TimeProvider time,
     ILogger<RevocationWatch> logger) : BackgroundService
 {
-    /// <summary>How often the token is read: a fifth of the time a confirmation counts for.</summary>
+    /// <summary>How often the counter is read: a fifth of the time a confirmation counts for.</summary>
     public static readonly TimeSpan Interval = ApiKeyStore.LocalLifetime / 5;
+
+    /// <summary>The announcements the list keeps; an instance further behind forgets every key.</summary>
+    public const int Kept = 1000;
 
     private static readonly TimeSpan SweepInterval = TimeSpan.FromMinutes(1);
 
-    // One round trip: the current token, or a new one stored if there is none.
-    private static readonly LuaScript ReadOrStart = LuaScript.Prepare("""
-        local current = redis.call('GET', @key)
-        if current then return current end
-        redis.call('SET', @key, @token)
-        return @token
+    private static readonly LuaScript Announce = LuaScript.Prepare("""
+        local number = redis.call('INCR', @counter)
+        redis.call('LPUSH', @list, number .. ':' .. @hash)
+        redis.call('LTRIM', @list, 0, tonumber(@kept) - 1)
+        return number
         """);
 
-    // Beside the cache's own keys, under its prefix: instances sharing cache entries share revocations.
-    private RedisKey TokenKey => cacheOptions.Value.InstanceName + "api-key-revocations";
+    // The counter, and the announcements after the number last read (newest first) when there are no more than the
+    // list keeps; a missing counter is started at @start.
+    private static readonly LuaScript Read = LuaScript.Prepare("""
+        local number = redis.call('GET', @counter)
+        if not number then
+            redis.call('SET', @counter, @start)
+            return {@start}
+        end
+        local behind = tonumber(number) - tonumber(@last)
+        if behind <= 0 or behind > tonumber(@kept) then return {number} end
+        local announced = redis.call('LRANGE', @list, 0, behind - 1)
+        table.insert(announced, 1, number)
+        return announced
+        """);
 
-    /// <summary>Tells every instance a key was revoked. Throws if Redis could not be told.</summary>
-    public Task AnnounceAsync() => redis.GetDatabase().KeyDeleteAsync(TokenKey);
+    private string? _lastRead;
+
+    // Beside the cache's own keys, under its prefix (instances sharing cache entries share revocations), in one hash
+    // slot: the scripts touch both.
+    private RedisKey CounterKey => cacheOptions.Value.InstanceName + "{api-key-revocations}:counter";
+
+    private RedisKey ListKey => cacheOptions.Value.InstanceName + "{api-key-revocations}:list";
+
+    /// <summary>
+    /// Tells every instance <paramref name="keyHash"/> was revoked. If that fails, the counter is deleted, which ends
+    /// every key every instance remembers; throws if Redis could not be told either way.
+    /// </summary>
+    public async Task AnnounceAsync(byte[] keyHash)
+    {
+        try
+        {
+            await redis.GetDatabase().ScriptEvaluateAsync(Announce,
+                new { counter = CounterKey, list = ListKey, hash = Convert.ToHexStringLower(keyHash), kept = Kept });
+        }
+        catch (Exception exception) when (RedisAvailability.IsCommandFailure(exception))
+        {
+            await AnnounceAllAsync();
+        }
+    }
+
+    /// <summary>Ends every key every instance remembers (after an outage, revocations may have gone unannounced).</summary>
+    public Task AnnounceAllAsync() => redis.GetDatabase().KeyDeleteAsync(CounterKey);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -46,7 +91,6 @@ public sealed partial class RevocationWatch(
         var lastSweep = time.GetTimestamp();
         do
         {
-            var sentAt = time.GetTimestamp();
             if (!availability.IsAvailable)
             {
                 // The outage itself is logged by RedisAvailability.
@@ -54,21 +98,7 @@ public sealed partial class RevocationWatch(
             }
             else
             {
-                try
-                {
-                    // A read Redis is slow to answer confirms nothing meanwhile: the confirmation it brings counts
-                    // from when it was sent, so memory stops answering a lifetime after that whatever the wait.
-                    var token = await redis.GetDatabase().ScriptEvaluateAsync(ReadOrStart,
-                        new { key = TokenKey, token = Guid.NewGuid().ToString("N") });
-                    keys.Confirmed((string?)token, sentAt);
-                }
-                catch (Exception exception) when (RedisAvailability.IsCommandFailure(exception))
-                {
-                    if (keys.Unconfirmed())
-                    {
-                        LogUnconfirmed(exception);
-                    }
-                }
+                await ReadAsync();
             }
 
             if (time.GetElapsedTime(lastSweep) >= SweepInterval)
@@ -80,6 +110,73 @@ public sealed partial class RevocationWatch(
         while (await timer.WaitForNextTickAsync(stoppingToken));
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not read the API key revocation token; API keys are looked up in the cache tiers again until it is read")]
+    private async Task ReadAsync()
+    {
+        // A read Redis is slow to answer confirms nothing meanwhile: the confirmation it brings counts from when it
+        // was sent, so memory stops answering a lifetime after that whatever the wait.
+        var sentAt = time.GetTimestamp();
+        RedisResult[] answer;
+        try
+        {
+            answer = (RedisResult[])(await redis.GetDatabase().ScriptEvaluateAsync(Read, new
+            {
+                counter = CounterKey,
+                list = ListKey,
+                last = _lastRead ?? "-1",
+                kept = Kept,
+                start = Random.Shared.NextInt64(1L << 40, 1L << 52).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            }))!;
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            // Whatever failed (Redis, or an answer of an unexpected shape), revocations may go unheard: every
+            // remembered key ends, and the loop goes on.
+            if (keys.Unconfirmed())
+            {
+                LogUnconfirmed(exception);
+            }
+
+            return;
+        }
+
+        var number = (string)answer[0]!;
+        if (_lastRead is { } last && number != last && Announced(last, number, answer) is { } revoked)
+        {
+            keys.Advanced(last, number, revoked, sentAt);
+        }
+        else
+        {
+            keys.Confirmed(number, sentAt);
+        }
+
+        _lastRead = number;
+    }
+
+    // The hashes announced after `last` up to `number`, if the answer holds every one of them; else null.
+    private static List<byte[]>? Announced(string last, string number, RedisResult[] answer)
+    {
+        if (!long.TryParse(last, out var from) || !long.TryParse(number, out var to) || to - from != answer.Length - 1)
+        {
+            return null;
+        }
+
+        var revoked = new List<byte[]>(answer.Length - 1);
+        for (var index = 1; index < answer.Length; index++)
+        {
+            var announcement = ((string?)answer[index] ?? "").Split(':');
+            var hash = new byte[32];
+            if (announcement.Length != 2 || announcement[0] != (to - index + 1).ToString(System.Globalization.CultureInfo.InvariantCulture)
+                || Convert.FromHexString(announcement[1], hash, out _, out var written) != System.Buffers.OperationStatus.Done || written != hash.Length)
+            {
+                return null;
+            }
+
+            revoked.Add(hash);
+        }
+
+        return revoked;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not read the API key revocation counter; API keys are looked up in the cache tiers again until it is read")]
     private partial void LogUnconfirmed(Exception exception);
 }

@@ -183,35 +183,71 @@ public sealed class ApiKeysTests(ServersFixture servers, ITestOutputHelper outpu
         Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(3.5), $"took {stopwatch.Elapsed.TotalMilliseconds:F0} ms");
     }
 
-    [Fact]
-    public async Task A_key_remembered_past_the_memory_tier_s_lifetime_is_refused_on_every_instance_within_one_second_of_its_revocation()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_key_remembered_past_the_memory_tier_s_lifetime_is_forgotten_on_every_instance_within_a_second_of_its_revocation_and_no_other_key_is(bool retried)
     {
         await using var secondInstance = Factory.CreateSibling();
         using var secondHttp = secondInstance.CreateClient();
         var key = await CreateKeyAsync("remembered across instances");
+        var other = await CreateKeyAsync("kept");
         var remembered = secondInstance.Services.GetRequiredService<Tracker.ApiService.ApiKeys.RememberedKeys>();
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key.Secret));
+        var otherHash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(other.Secret));
 
-        // Used on both instances for over a second: the other instance then answers it from memory, reading no Redis
-        // entry per lookup, for as long as no revocation is announced.
+        // Used on both instances for over a second: the other instance then answers them from memory, reading no
+        // Redis entry per lookup, for as long as no revocation of theirs is read.
         var warming = Stopwatch.StartNew();
-        while (warming.Elapsed < TimeSpan.FromSeconds(1.5) || remembered.Count == 0)
+        while (warming.Elapsed < TimeSpan.FromSeconds(1.5) || !remembered.TryGet(hash, out _) || !remembered.TryGet(otherHash, out _))
         {
-            Assert.True(warming.Elapsed < TimeSpan.FromSeconds(10), "the other instance never remembered the key");
-            using var first = await Http.GetWithApiKeyAsync(CurrentKey, key.Secret);
-            using var second = await secondHttp.GetWithApiKeyAsync(CurrentKey, key.Secret);
-            Assert.Equal(HttpStatusCode.OK, first.StatusCode);
-            Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+            Assert.True(warming.Elapsed < TimeSpan.FromSeconds(10), "the other instance never remembered the keys");
+            foreach (var secret in new[] { key.Secret, other.Secret })
+            {
+                using var first = await Http.GetWithApiKeyAsync(CurrentKey, secret);
+                using var second = await secondHttp.GetWithApiKeyAsync(CurrentKey, secret);
+                Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+                Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+            }
+
             await Task.Delay(50);
         }
 
-        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key.Secret));
-        Assert.True(remembered.TryGet(hash, out _), "the other instance would not answer the key from memory");
+        if (retried)
+        {
+            // A first DELETE that committed the revocation and ended before it could announce it: the retry must.
+            await Tracker.Tests.Infrastructure.IngestClient.ExecuteAsync(Factory.DatabaseConnectionString,
+                $"UPDATE api_keys SET revoked_at = now() WHERE id = '{key.Id}'");
+        }
+
+        var versionBefore = remembered.Version;
         using (var revoke = await Http.SendWithTokenAsync(HttpMethod.Delete, $"/api/v1/keys/{key.Id}", _token))
         {
             Assert.Equal(HttpStatusCode.NoContent, revoke.StatusCode);
         }
 
+        // The revocation is announced before the DELETE answers; the other instance reads the announcements ten
+        // times a second, and answers a remembered key at most 500 ms after the last read that found none was sent.
         var stopwatch = Stopwatch.StartNew();
+        while (remembered.TryGet(hash, out _) && stopwatch.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(10);
+        }
+
+        output.WriteLine($"Forgotten by the other instance {stopwatch.Elapsed.TotalMilliseconds:F0} ms after revocation");
+        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(1), $"took {stopwatch.Elapsed.TotalMilliseconds:F0} ms");
+        // The other key stays remembered: a revocation is not every tenant's cost. (Unless the watch missed a read
+        // meanwhile, on a machine too busy to read every 500 ms, which ends every key by design.)
+        if (remembered.Version == versionBefore)
+        {
+            Assert.True(remembered.TryGet(otherHash, out _), "another key was forgotten with the revoked one");
+        }
+        else
+        {
+            output.WriteLine("The watch started a new version meanwhile; the other key's survival was not checked");
+        }
+
+        // Its memory tier may still hold the key for up to 500 ms; then the key is refused.
         HttpStatusCode status;
         do
         {
@@ -220,13 +256,8 @@ public sealed class ApiKeysTests(ServersFixture servers, ITestOutputHelper outpu
         }
         while (status == HttpStatusCode.OK && stopwatch.Elapsed < TimeSpan.FromSeconds(10));
 
-        // The revocation deletes the token the other instance reads ten times a second; a remembered key is
-        // answered at most 500 ms after the last read that confirmed the old one was sent. The bound leaves room for
-        // a noisy 2-core machine.
-        output.WriteLine($"Refused by the other instance {stopwatch.Elapsed.TotalMilliseconds:F0} ms after revocation");
         Assert.Equal(HttpStatusCode.Unauthorized, status);
         Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(3.5), $"took {stopwatch.Elapsed.TotalMilliseconds:F0} ms");
-        Assert.False(remembered.TryGet(hash, out _));
     }
 
     [Fact]

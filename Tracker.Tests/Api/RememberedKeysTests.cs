@@ -132,21 +132,60 @@ public sealed class RememberedKeysTests
     }
 
     [Fact]
-    public void Nothing_is_remembered_while_redis_holds_no_token()
+    public void A_revocation_read_in_order_forgets_that_key_alone_and_it_is_not_remembered_again_for_a_lifetime()
     {
         var keys = Settled();
+        var other = System.Security.Cryptography.SHA256.HashData("another tenant's key"u8);
+        var beganBefore = keys.Begin();
         keys.Remember(_hash, _key, keys.Begin());
+        keys.Remember(other, _key, keys.Begin());
 
-        // A revocation deleted the token, and no new one could be started (Redis out of memory refuses writes).
-        for (var elapsed = TimeSpan.Zero; elapsed < Lifetime * 2; elapsed += RevocationWatch.Interval)
-        {
-            keys.Confirmed(null, _time.GetTimestamp());
-            Assert.False(keys.TryGet(_hash, out _));
-            keys.Remember(_hash, _key, keys.Begin());
-            _time.Advance(RevocationWatch.Interval);
-        }
+        keys.Advanced("token", "token 2", [_hash], _time.GetTimestamp());
+        Assert.False(keys.TryGet(_hash, out _));
+        Assert.True(keys.TryGet(other, out _));
+
+        // A lookup that began before the revocation was read, or soon after (the memory tier may still hold the key),
+        // is not remembered; one a lifetime later is.
+        keys.Remember(_hash, _key, beganBefore);
+        Assert.False(keys.TryGet(_hash, out _));
+        _time.Advance(Lifetime / 2);
+        keys.Confirmed("token 2", _time.GetTimestamp());
+        keys.Remember(_hash, _key, keys.Begin());
+        Assert.False(keys.TryGet(_hash, out _));
+        _time.Advance(Lifetime / 2);
+        keys.Confirmed("token 2", _time.GetTimestamp());
+        keys.Remember(_hash, _key, keys.Begin());
+        Assert.True(keys.TryGet(_hash, out _));
+        Assert.True(keys.TryGet(other, out _));
+    }
+
+    [Fact]
+    public void Revocations_read_from_a_point_other_than_the_last_one_end_every_key()
+    {
+        var keys = Settled();
+        var other = System.Security.Cryptography.SHA256.HashData("another tenant's key"u8);
+        keys.Remember(_hash, _key, keys.Begin());
+        keys.Remember(other, _key, keys.Begin());
+
+        keys.Advanced("an older token", "token 2", [_hash], _time.GetTimestamp());
 
         Assert.False(keys.TryGet(_hash, out _));
+        Assert.False(keys.TryGet(other, out _));
+    }
+
+    [Fact]
+    public void A_lookup_that_took_a_lifetime_is_not_remembered()
+    {
+        var keys = Settled();
+        var lookup = keys.Begin();
+        _time.Advance(Lifetime / 2);
+        keys.Confirmed("token", _time.GetTimestamp());
+        _time.Advance(Lifetime / 2);
+        keys.Confirmed("token", _time.GetTimestamp());
+
+        keys.Remember(_hash, _key, lookup);
+
+        Assert.Equal(0, keys.Count);
     }
 
     // Confirmations of one token for a lifetime: a lookup begun now may be remembered.
