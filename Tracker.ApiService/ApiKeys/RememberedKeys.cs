@@ -84,8 +84,11 @@ public sealed class RememberedKeys(TimeProvider time)
         var hash = Hash.Of(keyHash);
         var entry = new Entry(key, version, lookup.StartedAt);
         _entries[hash] = entry;
-        // Checked after the write, as Forget writes its mark before it removes: whichever runs second undoes it.
-        if (_forgottenAt.TryGetValue(hash, out var forgottenAt) && time.GetElapsedTime(forgottenAt, lookup.StartedAt) < Lifetime)
+        // Checked after the write, as Forget writes its mark before it removes: whichever runs second undoes it. The
+        // lookup's age is checked again after the mark: a mark that matters is then less than two lifetimes old, so
+        // Sweep cannot have removed it while this thread stood still.
+        if ((_forgottenAt.TryGetValue(hash, out var forgottenAt) && time.GetElapsedTime(forgottenAt, lookup.StartedAt) < Lifetime)
+            || time.GetElapsedTime(lookup.StartedAt) >= Lifetime)
         {
             _entries.TryRemove(new KeyValuePair<Hash, Entry>(hash, entry));
         }

@@ -35,8 +35,12 @@ public sealed partial class RevocationWatch(
 
     private static readonly TimeSpan SweepInterval = TimeSpan.FromMinutes(1);
 
+    // A missing counter is started at @start first, as a read would (INCR would start it at 1, where an instance may
+    // have read before). The number is written as Redis keeps it: Lua would print a large one in exponent notation.
     private static readonly LuaScript Announce = LuaScript.Prepare("""
-        local number = redis.call('INCR', @counter)
+        if redis.call('EXISTS', @counter) == 0 then redis.call('SET', @counter, @start) end
+        redis.call('INCR', @counter)
+        local number = redis.call('GET', @counter)
         redis.call('LPUSH', @list, number .. ':' .. @hash)
         redis.call('LTRIM', @list, 0, tonumber(@kept) - 1)
         return number
@@ -74,7 +78,7 @@ public sealed partial class RevocationWatch(
         try
         {
             await redis.GetDatabase().ScriptEvaluateAsync(Announce,
-                new { counter = CounterKey, list = ListKey, hash = Convert.ToHexStringLower(keyHash), kept = Kept });
+                new { counter = CounterKey, list = ListKey, hash = Convert.ToHexStringLower(keyHash), kept = Kept, start = RandomStart() });
         }
         catch (Exception exception) when (RedisAvailability.IsCommandFailure(exception))
         {
@@ -110,7 +114,8 @@ public sealed partial class RevocationWatch(
         while (await timer.WaitForNextTickAsync(stoppingToken));
     }
 
-    private async Task ReadAsync()
+    /// <summary>Reads the counter and what was announced since the last read, once (the loop's step).</summary>
+    internal async Task ReadAsync()
     {
         // A read Redis is slow to answer confirms nothing meanwhile: the confirmation it brings counts from when it
         // was sent, so memory stops answering a lifetime after that whatever the wait.
@@ -124,7 +129,7 @@ public sealed partial class RevocationWatch(
                 list = ListKey,
                 last = _lastRead ?? "-1",
                 kept = Kept,
-                start = Random.Shared.NextInt64(1L << 40, 1L << 52).ToString(System.Globalization.CultureInfo.InvariantCulture),
+                start = RandomStart(),
             }))!;
         }
         catch (Exception exception) when (exception is not OperationCanceledException)
@@ -151,6 +156,11 @@ public sealed partial class RevocationWatch(
 
         _lastRead = number;
     }
+
+    // Where a missing counter starts: a number no instance can have read before (a Redis restarted empty, a counter
+    // deleted), below 10^14 so that Lua would print it whole, and far from 2^53, where a Lua number loses integers.
+    private static string RandomStart() =>
+        Random.Shared.NextInt64(1L << 40, 1L << 46).ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     // The hashes announced after `last` up to `number`, if the answer holds every one of them; else null.
     private static List<byte[]>? Announced(string last, string number, RedisResult[] answer)
