@@ -8,8 +8,8 @@ namespace Tracker.ApiService.ApiKeys;
 /// <summary>
 /// Tells every instance which keys were revoked. A revocation is announced in Redis (<see cref="AnnounceAsync"/>):
 /// a counter is incremented and the revoked key's hash, numbered with it, is pushed on a list of the latest
-/// <see cref="Kept"/>. Each instance reads the counter every <see cref="Interval"/>, with the announcements since its
-/// last read, in one round trip; <see cref="RememberedKeys"/> then forgets just those keys. Anything else (a read
+/// <see cref="Kept"/>. Each instance reads the counter every <see cref="Interval"/> (a GET) and, when it moved, the
+/// announcements since its last read (a script); <see cref="RememberedKeys"/> then forgets just those keys. Anything else (a read
 /// that fails, a counter that went back or skipped more than the list keeps, a list that does not hold every number
 /// in between) ends every remembered key instead. One read per instance, however many keys it remembers.
 /// </summary>

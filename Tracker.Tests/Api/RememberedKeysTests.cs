@@ -42,15 +42,7 @@ public sealed class RememberedKeysTests
         Assert.False(keys.TryGet(_hash, out _));
 
         // The memory tier may answer a lookup now with an entry from before the revocation: not remembered.
-        _time.Advance(Lifetime / 2);
-        keys.Confirmed("revoked one", _time.GetTimestamp());
-        keys.Remember(_hash, _key, keys.Begin());
-        Assert.False(keys.TryGet(_hash, out _));
-
-        _time.Advance(Lifetime / 2);
-        keys.Confirmed("revoked one", _time.GetTimestamp());
-        keys.Remember(_hash, _key, keys.Begin());
-        Assert.True(keys.TryGet(_hash, out _));
+        AssertRememberedOnlyALifetimeLater(keys, "revoked one");
     }
 
     [Fact]
@@ -148,14 +140,7 @@ public sealed class RememberedKeysTests
         // is not remembered; one a lifetime later is.
         keys.Remember(_hash, _key, beganBefore);
         Assert.False(keys.TryGet(_hash, out _));
-        _time.Advance(Lifetime / 2);
-        keys.Confirmed("token 2", _time.GetTimestamp());
-        keys.Remember(_hash, _key, keys.Begin());
-        Assert.False(keys.TryGet(_hash, out _));
-        _time.Advance(Lifetime / 2);
-        keys.Confirmed("token 2", _time.GetTimestamp());
-        keys.Remember(_hash, _key, keys.Begin());
-        Assert.True(keys.TryGet(_hash, out _));
+        AssertRememberedOnlyALifetimeLater(keys, "token 2");
         Assert.True(keys.TryGet(other, out _));
     }
 
@@ -186,6 +171,19 @@ public sealed class RememberedKeysTests
         keys.Remember(_hash, _key, lookup);
 
         Assert.Equal(0, keys.Count);
+    }
+
+    // A lookup half a lifetime from now is not remembered, one a lifetime from now is; the watch reads token meanwhile.
+    private void AssertRememberedOnlyALifetimeLater(RememberedKeys keys, string token)
+    {
+        _time.Advance(Lifetime / 2);
+        keys.Confirmed(token, _time.GetTimestamp());
+        keys.Remember(_hash, _key, keys.Begin());
+        Assert.False(keys.TryGet(_hash, out _));
+        _time.Advance(Lifetime / 2);
+        keys.Confirmed(token, _time.GetTimestamp());
+        keys.Remember(_hash, _key, keys.Begin());
+        Assert.True(keys.TryGet(_hash, out _));
     }
 
     // Confirmations of one token for a lifetime: a lookup begun now may be remembered.
