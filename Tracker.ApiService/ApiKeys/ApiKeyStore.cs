@@ -16,8 +16,8 @@ public sealed record ActiveApiKey(Guid Id, Guid ClientId);
 /// Finds the active key for a presented key through the hybrid cache, so the ingest hot path makes no database
 /// round trip. Revocation must reach every instance within a second: the in-memory tier keeps an answer for at
 /// most <see cref="LocalLifetime"/>, after which the instance reads Redis again, where revocation removed it; a key
-/// remembered longer (<see cref="RememberedKeys"/>) is answered only while no revocation has been announced
-/// (<see cref="RevocationWatch"/>), and at most <see cref="LocalLifetime"/> after one.
+/// remembered longer (<see cref="RememberedKeys"/>) is answered only until the instance reads its revocation
+/// (<see cref="RevocationWatch"/>), at most <see cref="LocalLifetime"/> after it was announced.
 /// </summary>
 public sealed partial class ApiKeyStore(
     TieredCache cache, RememberedKeys remembered, RevocationWatch watch, CacheMetrics metrics, IServiceScopeFactory scopes,

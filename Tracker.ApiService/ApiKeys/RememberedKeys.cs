@@ -19,8 +19,10 @@ namespace Tracker.ApiService.ApiKeys;
 /// its revocation was announced, the bound HybridCache's memory tier keeps. A lookup is remembered only if it began
 /// at least <see cref="ApiKeyStore.LocalLifetime"/> into its version and after its key was last forgotten, and took
 /// less than that: HybridCache's memory tier may have answered it with an entry that old. <see cref="MaxAge"/> bounds
-/// a revocation no announcement told of (made by an instance of an earlier version, or in PostgreSQL by hand) and an
-/// old answer a racing lookup wrote back to Redis. Only keys that exist are remembered (anyone can present made-up
+/// a revocation no announcement told of (made by an instance of an earlier version, or in PostgreSQL by hand), an
+/// old answer a racing lookup wrote back to Redis, and one a lookup got by joining a load that began before the
+/// revocation and took over a second (HybridCache lets concurrent lookups share one load; that load also writes its
+/// answer to Redis, where it lives ten minutes, as it did before remembered keys). Only keys that exist are remembered (anyone can present made-up
 /// keys).
 /// </remarks>
 public sealed class RememberedKeys(TimeProvider time)
