@@ -78,10 +78,10 @@ public sealed class TokenBucketLimit
 
     /// <summary>
     /// How long an instance may hold tokens of a slow key (one that spends fewer than four tokens in
-    /// <see cref="LeaseMilliseconds"/>), so that its next requests find them; 0 treats it as any other key. Long enough
-    /// that a key sending a request a second fetches tokens every 30 requests, not every few (docs/performance.md, run
-    /// 53: 10,000 such keys 33% faster than with 5 s); what it costs is burst headroom, see README.
+    /// <see cref="LeaseMilliseconds"/>), so that its next requests find them; 0 treats it as any other key. Longer
+    /// saves round trips for keys sending a request every second or two (docs/performance.md, run 53: 10,000 such keys
+    /// 33% faster with 30 s) and costs burst headroom on every instance that serves the key (README).
     /// </summary>
     [Range(0, 60_000)]
-    public int SlowKeyLeaseMilliseconds { get; set; } = 30_000;
+    public int SlowKeyLeaseMilliseconds { get; set; } = 5000;
 }
