@@ -115,10 +115,9 @@ public sealed class RememberedKeys(TimeProvider time)
         lock (_stateLock)
         {
             var state = _state;
-            var now = time.GetTimestamp();
-            Volatile.Write(ref _state, state.Healthy && state.Token == token && time.GetElapsedTime(state.ConfirmedAt, now) < Lifetime
+            Volatile.Write(ref _state, Follows(state, token)
                 ? state with { ConfirmedAt = Math.Max(state.ConfirmedAt, sentAt) }
-                : new State(state.Version + 1, token, Healthy: true, ConfirmedAt: sentAt, Since: now));
+                : NextVersion(state, token, sentAt));
         }
     }
 
@@ -133,9 +132,9 @@ public sealed class RememberedKeys(TimeProvider time)
         lock (_stateLock)
         {
             var state = _state;
-            if (!state.Healthy || state.Token != from || time.GetElapsedTime(state.ConfirmedAt) >= Lifetime)
+            if (!Follows(state, from))
             {
-                Volatile.Write(ref _state, new State(state.Version + 1, to, Healthy: true, ConfirmedAt: sentAt, Since: time.GetTimestamp()));
+                Volatile.Write(ref _state, NextVersion(state, to, sentAt));
                 return;
             }
 
@@ -166,6 +165,14 @@ public sealed class RememberedKeys(TimeProvider time)
             return true;
         }
     }
+
+    // Whether a read of `token` carries on from `state`: the watch was reading, last read that token, and not so long
+    // ago that confirmations lapsed.
+    private bool Follows(State state, string? token) =>
+        state.Healthy && state.Token == token && time.GetElapsedTime(state.ConfirmedAt) < Lifetime;
+
+    private State NextVersion(State state, string? token, long sentAt) =>
+        new(state.Version + 1, token, Healthy: true, ConfirmedAt: sentAt, Since: time.GetTimestamp());
 
     // Confirmed lately, and there is a token: a revocation now would be heard.
     private bool IsFresh(State state, long now) =>
