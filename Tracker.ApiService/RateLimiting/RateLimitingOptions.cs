@@ -80,9 +80,8 @@ public sealed class TokenBucketLimit
     /// How long an instance may hold tokens of a slow key (one that spends fewer than four tokens in
     /// <see cref="LeaseMilliseconds"/>), so that its next requests find them; 0 treats it as any other key. Longer
     /// saves round trips for keys sending a request every second or two (docs/performance.md, run 53: 10,000 such keys
-    /// 33% faster with 30 s than with 5 s). What every instance serving a key holds for it this way counts against
-    /// its burst, together at most a quarter of it (the script's share; README).
+    /// 33% faster with 30 s) and costs burst headroom on every instance that serves the key (README).
     /// </summary>
     [Range(0, 60_000)]
-    public int SlowKeyLeaseMilliseconds { get; set; } = 30_000;
+    public int SlowKeyLeaseMilliseconds { get; set; } = 5000;
 }

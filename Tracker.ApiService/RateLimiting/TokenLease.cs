@@ -268,8 +268,7 @@ public sealed class TokenLease(RateLimitRule rule, TimeProvider time)
         // of that length, apart from the busy keys' short ones), so the bucket never refills over tokens held here,
         // and they are dropped here before that. What it costs is under-admission, bounded: a key is slow only while
         // it spends fewer than four tokens in a short lifetime, so it holds, and Redis counts against its burst, at
-        // most what it spends in one to two slow-key lifetimes; and Redis grants all instances' slow-key leases of one
-        // key at most a quarter of its burst (past that, it grants nothing to hold and the next request asks again).
+        // most what it spends in one to two slow-key lifetimes.
         if (_slowKeyLifetimeTicks > lifetime && want < SlowKeyTokens)
         {
             lifetime = _slowKeyLifetimeTicks;

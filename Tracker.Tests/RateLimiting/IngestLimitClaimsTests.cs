@@ -58,7 +58,7 @@ public sealed class IngestLimitClaimsTests(ServersFixture servers)
         var ingest = await BusyKeyDecisionsAsync();
 
         // Every request decided once, by Redis or by a token held ahead; once the key is known to be busy, most by
-        // the tokens (a fetch takes what the key spends in a lease's lifetime, or a slow key's thirty seconds).
+        // the tokens (a fetch takes what the key spends in a lease's lifetime, or a slow key's five seconds).
         Assert.Equal(BusyKeyRequests, ingest.Count);
         Assert.All(ingest, decision => Assert.True(decision.Tags["store"] is "redis" or "lease", decision.Tags["store"]));
         Assert.True(ingest.Count(decision => decision.Tags["store"] == "lease") > BusyKeyRequests / 2,

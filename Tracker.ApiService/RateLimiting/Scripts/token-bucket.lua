@@ -7,8 +7,7 @@
 --   hold      tokens its instance would hold for the partition's next requests: granted once the cost is paid, at
 --             most half of what the cost left, so instances sharing a nearly empty bucket take ever smaller shares
 --   returned  tokens its instance held but no longer spends, handed back first
---   long      1 when the tokens are to be held for long_lease_ms (a slow key's), 0 for lease_ms: grants of
---             these, counted as held, stay within a quarter of the capacity
+--   long      1 when the tokens are to be held for long_lease_ms (a slow key's), 0 for lease_ms
 -- Returns, per request: allowed (1 or 0), tokens granted to hold, tokens left (a string: Lua numbers become
 -- integers on the way out).
 --
@@ -19,7 +18,6 @@
 local capacity = tonumber(ARGV[1])
 local tokens_per_ms = tonumber(ARGV[2])
 local leases = { short = tonumber(ARGV[3]), long = tonumber(ARGV[4]) }
-local long_share = math.floor(capacity / 4)
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 
@@ -81,12 +79,6 @@ for i, key in ipairs(KEYS) do
     allowed = 1
     bucket.tokens = bucket.tokens - cost
     granted = math.min(hold, math.floor(bucket.tokens / 2))
-    if lease == bucket.long then
-      -- Every instance serving a slow key judges it slow on its own and holds its tokens long: together their
-      -- long grants counted as held stay within a quarter of the burst, so the other three quarters stay free
-      -- however many instances there are. Past that share the request is decided and nothing is held for it.
-      granted = math.max(0, math.min(granted, long_share - bucket.long.held - bucket.long.before))
-    end
     bucket.tokens = bucket.tokens - granted
     lease.held = lease.held + granted
   end
