@@ -201,6 +201,12 @@ public sealed class TokenLease(RateLimitRule rule, TimeProvider time)
                     ? Math.Min(decision.Remaining, _leastObserved)
                     : decision.Remaining;
             }
+            else
+            {
+                // Nothing granted (a nearly empty bucket): with the last grant's quarter as the mark, every request
+                // spending what is still held would start another refill; the next starts when it is all spent.
+                _lastGrant = 0;
+            }
 
             return _tokens + _olderTokens;
         }

@@ -107,6 +107,30 @@ public sealed class TokenLeaseTests
     }
 
     [Fact]
+    public void A_refill_granted_nothing_is_not_asked_again_by_every_request_that_spends_what_is_left()
+    {
+        var lease = new TokenLease(Ingest, _time);
+        Assert.Equal(100, Begin(lease, 1).Complete(Granted(held: 100, bucketLeft: 1500)));
+        LeaseFetch? refill = null;
+        while (refill is null)
+        {
+            Assert.True(lease.TryTake(1, out _, out refill));
+        }
+
+        // The bucket is nearly empty: Redis grants nothing to hold. The 25 tokens still held are spent without a
+        // Redis call each; the next fetch is asked when they are gone.
+        Assert.Equal(25, refill.Complete(Granted(held: 0, bucketLeft: 1)));
+        for (var taken = 1; taken < 25; taken++)
+        {
+            Assert.True(lease.TryTake(1, out _, out var another));
+            Assert.Null(another);
+        }
+
+        Assert.True(lease.TryTake(1, out _, out var whenSpent));
+        Assert.NotNull(whenSpent);
+    }
+
+    [Fact]
     public void A_cost_beyond_what_is_held_is_paid_with_every_held_token_and_the_rest_from_redis()
     {
         var lease = new TokenLease(Ingest, _time);
