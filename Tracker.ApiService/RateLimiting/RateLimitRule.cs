@@ -31,11 +31,13 @@ public sealed record FixedWindowRule(string Policy, int PermitLimit, TimeSpan Wi
 /// request spends one, and can be charged more (<see cref="IRateLimitCharge"/>). Advertised as a quota of the whole
 /// burst over the time it takes to refill it (q=2000;w=2 for 1000/s, burst 2000).
 /// A busy partition's tokens are taken from Redis ahead and held for at most <see cref="LeaseLifetime"/>, a slow
-/// one's for <see cref="SlowKeyLeaseLifetime"/> (see <see cref="TokenLease"/>); zero decides every request by its
-/// own round trip.
+/// one's for <see cref="SlowKeyLeaseLifetime"/>, or for <see cref="QuietKeyLeaseLifetime"/> while Redis grants it
+/// (see <see cref="TokenLease"/> and <see cref="LeaseLength"/>); zero decides every request by its own round trip,
+/// and a slow or quiet lifetime no longer than the one before it is not used.
 /// </summary>
 public sealed record TokenBucketRule(
-    string Policy, int BurstLimit, double TokensPerSecond, TimeSpan LeaseLifetime = default, TimeSpan SlowKeyLeaseLifetime = default)
+    string Policy, int BurstLimit, double TokensPerSecond, TimeSpan LeaseLifetime = default, TimeSpan SlowKeyLeaseLifetime = default,
+    TimeSpan QuietKeyLeaseLifetime = default)
     : RateLimitRule(Policy)
 {
     public override string PolicyHeader { get; } =
@@ -59,6 +61,9 @@ public sealed record RateDecision(bool Allowed, long Remaining, TimeSpan ResetAf
     /// end in Redis's milliseconds (permits go back only to the window they came from); zero for a token bucket.
     /// </summary>
     public long Period { get; init; }
+
+    /// <summary>How long the held tokens were granted for: what the request asked, or a shorter lease Redis chose.</summary>
+    public LeaseLength Lease { get; init; }
 
     /// <summary>The <c>RateLimit</c> header value: remaining quota and seconds until it resets.</summary>
     public string Header(RateLimitRule rule) =>

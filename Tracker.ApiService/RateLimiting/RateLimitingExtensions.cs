@@ -35,7 +35,8 @@ public static class RateLimitingExtensions
             var usage = new FixedWindowRule(RateLimitPolicies.Usage, options.Usage.PermitLimit, TimeSpan.FromSeconds(options.Usage.WindowSeconds),
                 TimeSpan.FromMilliseconds(options.Usage.LeaseMilliseconds));
             var ingest = new TokenBucketRule(RateLimitPolicies.Ingest, options.Ingest.BurstLimit, options.Ingest.TokensPerSecond,
-                TimeSpan.FromMilliseconds(options.Ingest.LeaseMilliseconds), TimeSpan.FromMilliseconds(options.Ingest.SlowKeyLeaseMilliseconds));
+                TimeSpan.FromMilliseconds(options.Ingest.LeaseMilliseconds), TimeSpan.FromMilliseconds(options.Ingest.SlowKeyLeaseMilliseconds),
+                TimeSpan.FromMilliseconds(options.Ingest.QuietKeyLeaseMilliseconds));
 
             Add(limiter, auth, options.KeyPrefix, provider, http => ClientPartition.Of(http.Connection.RemoteIpAddress));
             Add(limiter, usage, options.KeyPrefix, provider, http => http.User.GetClientId().ToString("N"));

@@ -81,30 +81,34 @@ public sealed class RedisRateStore(IConnectionMultiplexer redis)
     /// </summary>
     public async Task<RateDecision[]> DecideAsync(TokenBucketRule rule, RedisKey[] keys, TokenRequest[] requests)
     {
-        var arguments = new RedisValue[4 + 4 * keys.Length];
+        var arguments = new RedisValue[5 + 4 * keys.Length];
         arguments[0] = rule.BurstLimit;
         arguments[1] = (rule.TokensPerSecond / 1000).ToString("R", CultureInfo.InvariantCulture);
-        arguments[2] = (long)Math.Ceiling(rule.LeaseLifetime.TotalMilliseconds);
-        arguments[3] = (long)Math.Ceiling(rule.SlowKeyLeaseLifetime.TotalMilliseconds);
+        arguments[2] = Milliseconds(rule.LeaseLifetime);
+        arguments[3] = Milliseconds(rule.SlowKeyLeaseLifetime);
+        arguments[4] = Milliseconds(rule.QuietKeyLeaseLifetime);
         for (var index = 0; index < keys.Length; index++)
         {
-            arguments[4 + 4 * index] = requests[index].Cost;
-            arguments[5 + 4 * index] = requests[index].Hold;
-            arguments[6 + 4 * index] = requests[index].Returned;
-            arguments[7 + 4 * index] = requests[index].SlowKeyLease ? 1 : 0;
+            arguments[5 + 4 * index] = requests[index].Cost;
+            arguments[6 + 4 * index] = requests[index].Hold;
+            arguments[7 + 4 * index] = requests[index].Returned;
+            arguments[8 + 4 * index] = (int)requests[index].Lease;
         }
 
         var result = (RedisResult[])(await redis.GetDatabase().ScriptEvaluateAsync(TokenBucketScript, keys, arguments))!;
         var decisions = new RateDecision[keys.Length];
         for (var index = 0; index < keys.Length; index++)
         {
-            var tokensLeft = double.Parse((string)result[3 * index + 2]!, CultureInfo.InvariantCulture);
-            decisions[index] = RateMath.TokenBucket(rule, (long)result[3 * index] == 1, tokensLeft, requests[index].Cost)
-                with { Held = (int)(long)result[3 * index + 1] };
+            var answer = 4 * index;
+            var tokensLeft = double.Parse((string)result[answer + 2]!, CultureInfo.InvariantCulture);
+            decisions[index] = RateMath.TokenBucket(rule, (long)result[answer] == 1, tokensLeft, requests[index].Cost)
+                with { Held = (int)(long)result[answer + 1], Lease = (LeaseLength)(int)(long)result[answer + 3] };
         }
 
         return decisions;
     }
+
+    private static long Milliseconds(TimeSpan lifetime) => (long)Math.Ceiling(lifetime.TotalMilliseconds);
 
     private static string Script(string name)
     {
@@ -118,11 +122,31 @@ public sealed class RedisRateStore(IConnectionMultiplexer redis)
 /// <summary>
 /// One request against a token bucket or a fixed window: the tokens (permits) it spends now (all or none), those its
 /// instance would hold for the partition's next requests, and held ones it hands back unspent, with the period they
-/// were taken in (<see cref="RateDecision.Period"/>; see <see cref="TokenLease"/>). A slow key's tokens are held
-/// for <see cref="TokenBucketRule.SlowKeyLeaseLifetime"/> (<see cref="SlowKeyLease"/>).
+/// were taken in (<see cref="RateDecision.Period"/>; see <see cref="TokenLease"/>), and how long the tokens held are
+/// to be held (<see cref="Lease"/>; Redis may grant a shorter lease, <see cref="RateDecision.Lease"/>).
 /// </summary>
-public readonly record struct TokenRequest(int Cost, int Hold = 0, int Returned = 0, long ReturnedPeriod = 0, bool SlowKeyLease = false)
+public readonly record struct TokenRequest(int Cost, int Hold = 0, int Returned = 0, long ReturnedPeriod = 0, LeaseLength Lease = LeaseLength.Busy)
 {
     /// <summary>One token, for one request, and nothing held.</summary>
     public static TokenRequest OneToken => new(1);
+}
+
+/// <summary>
+/// How long an instance holds a token bucket's tokens granted ahead of requests, and so how long Redis counts them
+/// against the burst: <see cref="TokenBucketRule.LeaseLifetime"/>, <see cref="TokenBucketRule.SlowKeyLeaseLifetime"/>
+/// or <see cref="TokenBucketRule.QuietKeyLeaseLifetime"/>. A fixed window's permits are always <see cref="Busy"/>.
+/// </summary>
+public enum LeaseLength
+{
+    /// <summary>A key spending several tokens per lease: the shortest lease.</summary>
+    Busy = 0,
+
+    /// <summary>A key spending fewer than four tokens per busy lease.</summary>
+    Slow = 1,
+
+    /// <summary>
+    /// A slow key, held longer still while the quiet leases of the key (all instances) count at most an eighth of its
+    /// burst as held; past that share, Redis grants a slow key's lease instead.
+    /// </summary>
+    Quiet = 2,
 }

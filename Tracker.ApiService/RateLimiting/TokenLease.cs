@@ -52,6 +52,9 @@ public sealed class TokenLease(RateLimitRule rule, TimeProvider time)
     private readonly long _slowKeyLifetimeTicks = rule is TokenBucketRule bucket
         ? (long)(bucket.SlowKeyLeaseLifetime.TotalSeconds * time.TimestampFrequency)
         : 0;
+    private readonly long _quietKeyLifetimeTicks = rule is TokenBucketRule quiet
+        ? (long)(quiet.QuietKeyLeaseLifetime.TotalSeconds * time.TimestampFrequency)
+        : 0;
     private int _tokens;
     private long _expiresAt;
 
@@ -275,16 +278,22 @@ public sealed class TokenLease(RateLimitRule rule, TimeProvider time)
         // and they are dropped here before that. What it costs is under-admission, bounded: a key is slow only while
         // it spends fewer than four tokens in a short lifetime, so it holds, and Redis counts against its burst, at
         // most what it spends in one to two slow-key lifetimes.
+        // Longer still, the quiet-key lifetime saves the round trips of keys sending a request every second or two. Each
+        // instance serving the key asks for it on its own, so Redis grants it only within a share of the burst (all
+        // instances together) and the slow-key lifetime past that: the answer says which (RateDecision.Lease).
+        var lease = LeaseLength.Busy;
         if (_slowKeyLifetimeTicks > lifetime && want < SlowKeyTokens)
         {
-            lifetime = _slowKeyLifetimeTicks;
+            (lease, lifetime) = _quietKeyLifetimeTicks > _slowKeyLifetimeTicks
+                ? (LeaseLength.Quiet, _quietKeyLifetimeTicks)
+                : (LeaseLength.Slow, _slowKeyLifetimeTicks);
             want = Wanted(lifetime, window);
         }
 
         _demand = 0;
         _demandSince = now;
         var hold = Math.Max(0, Math.Clamp(want, 1, MaxTokens) - cost);
-        var request = new TokenRequest(cost - paidFromHeld, hold, _unspent, _period, SlowKeyLease: lifetime != _lifetimeTicks);
+        var request = new TokenRequest(cost - paidFromHeld, hold, _unspent, _period, lease);
         _inFlight = new LeaseFetch(this, now, lifetime, paidFromHeld, paidExpiresAt, request);
         _unspent = 0;
         _leastObserved = long.MaxValue;
@@ -297,9 +306,15 @@ public sealed class TokenLease(RateLimitRule rule, TimeProvider time)
     // A window's permits are held for a lifetime at most, and never past the window's end: Redis measured what was
     // left of it after the fetch started, so counted from the start it ends here no later than in Redis, less the
     // margin by which Redis's millisecond clock (PTTL against a truncated time) may overstate it.
+    // A token bucket's tokens are held for the lease Redis granted them for, which may be shorter than the one asked.
     private long HeldFor(LeaseFetch fetch, RateDecision decision) => rule is FixedWindowRule
         ? Math.Min(fetch.Lifetime, (long)((decision.ResetAfter - WindowEndMargin).TotalSeconds * time.TimestampFrequency))
-        : fetch.Lifetime;
+        : Math.Min(fetch.Lifetime, decision.Lease switch
+        {
+            LeaseLength.Quiet => _quietKeyLifetimeTicks,
+            LeaseLength.Slow => _slowKeyLifetimeTicks,
+            _ => _lifetimeTicks,
+        });
 
     // The script works a window's end out afresh on each call (its clock plus the key's PTTL), so the same window's
     // end comes back a millisecond or two apart; a later window ends at least a whole window later. Half a window

@@ -143,7 +143,7 @@ public sealed class RedisRateStoreTests(ServersFixture servers) : IAsyncLifetime
         RedisKey a = _prefix + "a";
         var granted = System.Diagnostics.Stopwatch.StartNew();
 
-        Assert.Equal(39, Assert.Single(await store.DecideAsync(rule, [a], [new(1, 39, SlowKeyLease: true)])).Held);
+        Assert.Equal(39, Assert.Single(await store.DecideAsync(rule, [a], [new(1, 39, Lease: LeaseLength.Slow)])).Held);
 
         // Well past two short leases, the 39 still hold the refilled bucket down.
         await Task.Delay(TimeSpan.FromMilliseconds(300));
@@ -152,6 +152,48 @@ public sealed class RedisRateStoreTests(ServersFixture servers) : IAsyncLifetime
 
         await Task.Delay(2 * rule.SlowKeyLeaseLifetime + TimeSpan.FromMilliseconds(300));
         Assert.Equal(99, Assert.Single(await store.DecideAsync(rule, [a], Ones(1))).Remaining);
+    }
+
+    [Fact]
+    public async Task A_quiet_key_s_tokens_count_against_the_burst_for_the_quiet_key_lease()
+    {
+        var store = new RedisRateStore(_redis);
+        // Busy keys' leases last 50 ms, slow keys' 200 ms, quiet keys' 1.5 s; the burst refills in 100 ms.
+        var rule = new TokenBucketRule("ingest", 100, 1000, TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(200), TimeSpan.FromMilliseconds(1500));
+        RedisKey a = _prefix + "a";
+        var granted = System.Diagnostics.Stopwatch.StartNew();
+
+        var quiet = Assert.Single(await store.DecideAsync(rule, [a], [new(1, 12, Lease: LeaseLength.Quiet)]));
+        Assert.Equal((12, LeaseLength.Quiet), (quiet.Held, quiet.Lease));
+
+        // Well past two slow leases, the 12 still hold the refilled bucket down.
+        await Task.Delay(TimeSpan.FromMilliseconds(500));
+        Assert.Equal(87, Assert.Single(await store.DecideAsync(rule, [a], Ones(1))).Remaining);
+        Assert.True(granted.Elapsed < rule.QuietKeyLeaseLifetime, $"The check ran {granted.ElapsedMilliseconds} ms after the grant, beyond its lease.");
+
+        await Task.Delay(2 * rule.QuietKeyLeaseLifetime + TimeSpan.FromMilliseconds(300));
+        Assert.Equal(99, Assert.Single(await store.DecideAsync(rule, [a], Ones(1))).Remaining);
+    }
+
+    [Fact]
+    public async Task Quiet_leases_of_every_instance_together_hold_at_most_an_eighth_of_the_burst_and_slow_leases_past_it()
+    {
+        var store = new RedisRateStore(_redis);
+        // A burst of 160 (a share of 20) that does not refill during the test; slow leases of 6 s, quiet ones of 60 s.
+        var rule = new TokenBucketRule("ingest", 160, 0.001, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(6), TimeSpan.FromSeconds(60));
+        RedisKey a = _prefix + "a";
+
+        // Eight instances each judge the key quiet and ask to hold 12 for a minute: the first is granted them; 24 would
+        // be past the share, so the others are granted the slow-key lease, and what they would spend in it (a tenth).
+        var decisions = await store.DecideAsync(rule, [.. Enumerable.Repeat(a, 8)], [.. Enumerable.Repeat(new TokenRequest(1, 12, Lease: LeaseLength.Quiet), 8)]);
+        Assert.All(decisions, decision => Assert.True(decision.Allowed));
+        Assert.Equal([12, 2, 2, 2, 2, 2, 2, 2], decisions.Select(decision => decision.Held));
+        Assert.Equal([LeaseLength.Quiet, .. Enumerable.Repeat(LeaseLength.Slow, 7)], decisions.Select(decision => decision.Lease));
+        Assert.Equal(160 - 8 - 12 - 7 * 2, decisions[^1].Remaining);
+
+        // What still fits in the share is granted as asked.
+        var small = Assert.Single(await store.DecideAsync(rule, [a], [new(1, 8, Lease: LeaseLength.Quiet)]));
+        Assert.Equal((8, LeaseLength.Quiet), (small.Held, small.Lease));
     }
 
     [Fact]

@@ -235,8 +235,8 @@ public sealed class TokenLeaseTests
         Assert.False(lease.TryTake(1, out _, out _));
         // One request in 200 ms: less than one per 100 ms lifetime, 25 per 5 s.
         var slow = Begin(lease, 1);
-        Assert.Equal(new TokenRequest(1, 24, SlowKeyLease: true), slow.Request);
-        Assert.Equal(24, slow.Complete(Granted(held: 24, bucketLeft: 1900)));
+        Assert.Equal(new TokenRequest(1, 24, Lease: LeaseLength.Slow), slow.Request);
+        Assert.Equal(24, slow.Complete(Granted(held: 24, bucketLeft: 1900, LeaseLength.Slow)));
 
         _time.Advance(TimeSpan.FromMilliseconds(4999));
         Assert.Equal(24, lease.Tokens);
@@ -253,8 +253,38 @@ public sealed class TokenLeaseTests
         }
 
         var busy = Begin(lease, 1);
-        Assert.False(busy.Request.SlowKeyLease);
+        Assert.Equal(LeaseLength.Busy, busy.Request.Lease);
         Assert.Equal(100, busy.Request.Cost + busy.Request.Hold);
+    }
+
+    [Fact]
+    public void A_slow_key_asks_for_the_quiet_key_lifetime_and_holds_its_tokens_for_the_lease_redis_granted()
+    {
+        var rule = Ingest with { SlowKeyLeaseLifetime = TimeSpan.FromSeconds(5), QuietKeyLeaseLifetime = TimeSpan.FromSeconds(30) };
+        var quiet = new TokenLease(rule, _time);
+        var pastTheShare = new TokenLease(rule, _time);
+        _time.Advance(TimeSpan.FromMilliseconds(200));
+
+        // One request in 200 ms: 150 per 30 s.
+        Assert.False(quiet.TryTake(1, out _, out _));
+        var asked = Begin(quiet, 1);
+        Assert.Equal(new TokenRequest(1, 149, Lease: LeaseLength.Quiet), asked.Request);
+        Assert.Equal(149, asked.Complete(Granted(held: 149, bucketLeft: 1800, LeaseLength.Quiet)));
+
+        // Redis may grant the slow-key lease instead (past the quiet leases' share): held for that, not 30 s.
+        Assert.False(pastTheShare.TryTake(1, out _, out _));
+        var shorter = Begin(pastTheShare, 1);
+        Assert.Equal(LeaseLength.Quiet, shorter.Request.Lease);
+        Assert.Equal(25, shorter.Complete(Granted(held: 25, bucketLeft: 1800, LeaseLength.Slow)));
+
+        _time.Advance(TimeSpan.FromMilliseconds(4999));
+        Assert.Equal((149, 25), (quiet.Tokens, pastTheShare.Tokens));
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal((149, 0), (quiet.Tokens, pastTheShare.Tokens));
+        _time.Advance(TimeSpan.FromSeconds(25) - TimeSpan.FromMilliseconds(1));
+        Assert.Equal(149, quiet.Tokens);
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal(0, quiet.Tokens);
     }
 
     [Fact]
@@ -362,6 +392,6 @@ public sealed class TokenLeaseTests
 
     private static LeaseFetch Begin(TokenLease lease, int cost) => lease.BeginFetch(cost) ?? throw new Xunit.Sdk.XunitException("A fetch is in flight.");
 
-    private static RateDecision Granted(int held, long bucketLeft) =>
-        new(true, bucketLeft, TimeSpan.Zero, TimeSpan.Zero) { Held = held };
+    private static RateDecision Granted(int held, long bucketLeft, LeaseLength lease = LeaseLength.Busy) =>
+        new(true, bucketLeft, TimeSpan.Zero, TimeSpan.Zero) { Held = held, Lease = lease };
 }
