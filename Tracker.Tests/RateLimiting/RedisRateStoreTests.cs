@@ -197,6 +197,23 @@ public sealed class RedisRateStoreTests(ServersFixture servers) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_instance_with_shorter_leases_does_not_age_out_what_another_holds_for_longer()
+    {
+        var store = new RedisRateStore(_redis);
+        // Two instances during a rolling change of settings: quiet leases of a minute, and none.
+        var quiet = new TokenBucketRule("ingest", 160, 0.001, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(6), TimeSpan.FromSeconds(60));
+        var none = quiet with { QuietKeyLeaseLifetime = TimeSpan.Zero };
+        RedisKey a = _prefix + "a";
+
+        Assert.Equal(LeaseLength.Quiet, Assert.Single(await store.DecideAsync(quiet, [a], [new(1, 12, Lease: LeaseLength.Quiet)])).Lease);
+        Assert.True(Assert.Single(await store.DecideAsync(none, [a], Ones(1))).Allowed);
+
+        // The 12 still count: 12 more would be past the share (20), so the slow-key lease is granted.
+        var again = Assert.Single(await store.DecideAsync(quiet, [a], [new(1, 12, Lease: LeaseLength.Quiet)]));
+        Assert.Equal((2, LeaseLength.Slow), (again.Held, again.Lease));
+    }
+
+    [Fact]
     public async Task Tokens_handed_back_return_to_the_bucket_within_the_burst_less_what_is_still_held()
     {
         var store = new RedisRateStore(_redis);

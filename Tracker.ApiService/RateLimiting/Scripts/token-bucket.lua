@@ -18,7 +18,9 @@
 -- Tokens granted to hold still count against the burst while an instance may hold them (a lease from the grant;
 -- the instance drops them sooner): the bucket refills only up to the capacity less the tokens granted in the current
 -- and the previous lease-long window, so held tokens never add to a bucket that refilled meanwhile. Each lease is
--- counted apart, in windows of its own length.
+-- counted apart, in windows of its own length: the longest any caller brought while the key lived, kept in the key,
+-- so that an instance with shorter (or no) leases, during a rolling change of settings, does not age out what
+-- another still holds.
 local capacity = tonumber(ARGV[1])
 local tokens_per_ms = tonumber(ARGV[2])
 local lengths = { tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]) }
@@ -47,15 +49,21 @@ end
 
 local function load(key)
   local state = redis.call('HMGET', key, 'tokens', 'at', 'leased', 'leased_before', 'leased_since',
-    'long_leased', 'long_leased_before', 'long_leased_since', 'quiet_leased', 'quiet_leased_before', 'quiet_leased_since')
+    'long_leased', 'long_leased_before', 'long_leased_since', 'quiet_leased', 'quiet_leased_before', 'quiet_leased_since',
+    'lease_ms', 'long_lease_ms', 'quiet_lease_ms')
   local tokens, at = tonumber(state[1]), tonumber(state[2])
   if tokens == nil then
     tokens, at = capacity, now
   end
-  local bucket = { leases = {
-    held_for(state[3], state[4], state[5], lengths[1]),
-    held_for(state[6], state[7], state[8], lengths[2]),
-    held_for(state[9], state[10], state[11], lengths[3]),
+  local counted_for = {
+    math.max(lengths[1], tonumber(state[12]) or 0),
+    math.max(lengths[2], tonumber(state[13]) or 0),
+    math.max(lengths[3], tonumber(state[14]) or 0),
+  }
+  local bucket = { counted_for = counted_for, leases = {
+    held_for(state[3], state[4], state[5], counted_for[1]),
+    held_for(state[6], state[7], state[8], counted_for[2]),
+    held_for(state[9], state[10], state[11], counted_for[3]),
   } }
   -- Held tokens stop the refill short of the capacity but take nothing away; nothing stays above the capacity,
   -- which a bucket filled under a larger burst (before the limit was lowered) would otherwise keep.
@@ -89,11 +97,11 @@ for i, key in ipairs(KEYS) do
     allowed = 1
     bucket.tokens = bucket.tokens - cost
     granted = math.min(hold, math.floor(bucket.tokens / 2))
-    if lease == 2 and counted(bucket.leases[3]) + granted > quiet_share then
+    if lease == 2 and (lengths[3] <= lengths[2] or counted(bucket.leases[3]) + granted > quiet_share) then
       -- Every instance serving a quiet key judges it quiet on its own: past the quiet leases' share of the burst,
-      -- they hold its tokens for the slow keys' shorter lease, as many as they spend in that time.
+      -- they hold its tokens for the slow keys' shorter lease, what they asked for scaled down to it.
       lease = 1
-      granted = math.min(math.ceil(hold * lengths[2] / lengths[3]), math.floor(bucket.tokens / 2))
+      granted = math.min(math.ceil(hold * lengths[2] / math.max(lengths[2], lengths[3])), math.floor(bucket.tokens / 2))
     end
     bucket.tokens = bucket.tokens - granted
     local counting = bucket.leases[lease + 1]
@@ -105,13 +113,14 @@ for i, key in ipairs(KEYS) do
   results[4 * i] = lease
 end
 
-local longest = math.max(lengths[1], lengths[2], lengths[3])
 for key, bucket in pairs(buckets) do
   local busy, slow, quiet = bucket.leases[1], bucket.leases[2], bucket.leases[3]
+  local counted_for = bucket.counted_for
   redis.call('HSET', key, 'tokens', tostring(bucket.tokens), 'at', now,
     'leased', busy.held, 'leased_before', busy.before, 'leased_since', busy.since,
     'long_leased', slow.held, 'long_leased_before', slow.before, 'long_leased_since', slow.since,
-    'quiet_leased', quiet.held, 'quiet_leased_before', quiet.before, 'quiet_leased_since', quiet.since)
-  redis.call('PEXPIRE', key, math.ceil(capacity / tokens_per_ms) + 2 * longest + 1000)
+    'quiet_leased', quiet.held, 'quiet_leased_before', quiet.before, 'quiet_leased_since', quiet.since,
+    'lease_ms', counted_for[1], 'long_lease_ms', counted_for[2], 'quiet_lease_ms', counted_for[3])
+  redis.call('PEXPIRE', key, math.ceil(capacity / tokens_per_ms) + 2 * math.max(counted_for[1], counted_for[2], counted_for[3]) + 1000)
 end
 return results
