@@ -78,9 +78,9 @@ public sealed class TokenBucketLimit
 
     /// <summary>
     /// How long an instance may hold tokens of a slow key (one that spends fewer than four tokens in
-    /// <see cref="LeaseMilliseconds"/>), so that its next requests find them; 0 treats it as any other key. Longer
-    /// saves round trips for keys sending a request every second or two (docs/performance.md, run 53: 10,000 such keys
-    /// 33% faster with 30 s) and costs burst headroom on every instance that serves the key (README).
+    /// <see cref="LeaseMilliseconds"/>), so that its next requests find them; 0 treats it as any other key (and turns
+    /// quiet-key leases off). Longer costs burst headroom on every instance that serves the key (README); keys sending
+    /// a request every second or two are served by <see cref="QuietKeyLeaseMilliseconds"/> instead.
     /// </summary>
     [Range(0, 60_000)]
     public int SlowKeyLeaseMilliseconds { get; set; } = 5000;
@@ -88,9 +88,8 @@ public sealed class TokenBucketLimit
     /// <summary>
     /// How long an instance may hold tokens of a slow key while the key is quiet: Redis grants this lease only while the
     /// key's quiet leases, all instances together, count at most an eighth of its burst as held, and the slow-key lease
-    /// past that. Saves the round trips of keys sending a request every second or two (docs/performance.md, run 57:
-    /// 10,000 such keys 54% faster with 30 s than with the slow-key lease alone); 0, or no longer than
-    /// <see cref="SlowKeyLeaseMilliseconds"/>, turns it off.
+    /// past that. Saves the round trips of keys sending a request every second or two (docs/performance.md, runs 57–59);
+    /// 0, or no longer than <see cref="SlowKeyLeaseMilliseconds"/>, turns it off.
     /// </summary>
     [Range(0, 300_000)]
     public int QuietKeyLeaseMilliseconds { get; set; } = 30_000;

@@ -14,10 +14,10 @@ namespace Tracker.ApiService.RateLimiting;
 /// <see cref="LeaseFetch"/> is sent to Redis and then settled exactly once; at most one is in flight.
 /// <para>
 /// Never over-admits: every token spent here was first taken from the shared bucket, and Redis counts tokens
-/// granted to be held against the burst for at least <see cref="TokenBucketRule.LeaseLifetime"/> (a slow key's for
-/// <see cref="TokenBucketRule.SlowKeyLeaseLifetime"/>), so they never add to a bucket that refilled meanwhile. Held
-/// tokens are therefore spent only within a lifetime of the start of the fetch that brought them (which is before
-/// Redis granted them); unspent ones are then handed back with the key's next fetch.
+/// granted to be held against the burst for at least the lifetime of the lease they were granted for
+/// (<see cref="LeaseLength"/>), so they never add to a bucket that refilled meanwhile. Held tokens are therefore spent
+/// only within that lifetime of the start of the fetch that brought them (which is before Redis granted them);
+/// unspent ones are then handed back with the key's next fetch.
 /// </para>
 /// <para>
 /// A fixed window's permits are the same, with the window for the bucket: Redis counts permits granted to be held
