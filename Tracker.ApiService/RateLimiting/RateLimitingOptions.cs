@@ -88,7 +88,7 @@ public sealed class TokenBucketLimit
     /// <summary>
     /// How long an instance may hold tokens of a slow key while the key is quiet: Redis grants this lease only while the
     /// key's quiet leases, all instances together, count at most an eighth of its burst as held, and the slow-key lease
-    /// past that. Saves the round trips of keys sending a request every second or two (docs/performance.md, runs 57–59);
+    /// past that. Saves the round trips of keys sending a request every second or two (docs/performance.md, runs 57–60);
     /// 0, or no longer than <see cref="SlowKeyLeaseMilliseconds"/>, turns it off.
     /// </summary>
     [Range(0, 300_000)]

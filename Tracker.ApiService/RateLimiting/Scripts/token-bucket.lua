@@ -11,7 +11,7 @@
 --   lease     how long the tokens are to be held: 0 for the busy keys' lease, 1 for the slow keys', 2 for the quiet
 --             keys'. A quiet lease is granted only while the quiet leases of the key, all instances together, count
 --             at most an eighth of the capacity as held; past that the tokens are granted for the slow keys' lease
---             instead, as many as that shorter lease spends at the same rate.
+--             instead, what was asked scaled down to that shorter lease.
 -- Returns, per request: allowed (1 or 0), tokens granted to hold, tokens left (a string: Lua numbers become
 -- integers on the way out), and the lease the tokens were granted for (0, 1 or 2).
 --
