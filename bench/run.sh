@@ -77,7 +77,33 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
+# A free loopback port for one of the servers, distinct from every port picked before and outside the kernel's
+# ephemeral range: a port the kernel hands out (bind to 0) can be taken by an outgoing connection's local end, or be
+# handed out twice, before its server binds it (CI met "address already in use" once).
+free_port() {
+  python3 - "$work/ports" <<'PY'
+import random, socket, sys
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+try:
+    taken = set(map(int, open(sys.argv[1]).read().split()))
+except FileNotFoundError:
+    taken = set()
+pool = [port for port in (range(10000, low) if low > 11000 else range(1024, 65536)) if port not in taken]
+random.shuffle(pool)
+for port in pool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+    with open(sys.argv[1], "a") as picked:
+        picked.write(f"{port}\n")
+    print(port)
+    break
+else:
+    sys.exit("no free loopback port")
+PY
+}
 
 # --- what the benchmark needs -------------------------------------------------------------------------------
 if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || ! command -v redis-server >/dev/null || ! command -v wrk >/dev/null; then
