@@ -25,11 +25,15 @@ public static class AuthExtensions
         services.AddSingleton<AccessTokenIssuer>();
         services.AddSingleton<PasswordHashing>();
         services.AddSingleton<ClientDirectory>();
-        services.AddSingleton<RememberingTokenHandler>();
+        services.AddSingleton<RememberedTokens>();
 
-        services.AddAuthentication().AddJwtBearer();
+        // AddJwtBearer's registrations with Tracker's handler, which remembers the tokens it validated. Its options are
+        // Tracker's JwtOptions, not the Authentication:Schemes:Bearer section AddJwtBearer would also bind.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IPostConfigureOptions<JwtBearerOptions>, JwtBearerPostConfigureOptions>());
+        services.AddAuthentication()
+            .AddScheme<JwtBearerOptions, RememberingBearerHandler>(JwtBearerDefaults.AuthenticationScheme, displayName: null, configureOptions: null);
         services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
-            .Configure<IOptions<JwtOptions>, RememberingTokenHandler>((bearer, jwt, handler) => ConfigureBearer(bearer, jwt.Value, handler));
+            .Configure<IOptions<JwtOptions>>((bearer, jwt) => ConfigureBearer(bearer, jwt.Value));
 
         services.AddAuthorizationBuilder()
             .AddPolicy(AuthPolicies.Client, policy => policy
@@ -41,27 +45,12 @@ public static class AuthExtensions
         return builder;
     }
 
-    private static void ConfigureBearer(JwtBearerOptions bearer, JwtOptions jwt, RememberingTokenHandler handler)
+    private static void ConfigureBearer(JwtBearerOptions bearer, JwtOptions jwt)
     {
+        // Claims keep the names they have in the token ("sub").
         bearer.MapInboundClaims = false;
-        // The only handler: it remembers valid tokens.
-        bearer.TokenHandlers.Clear();
-        bearer.TokenHandlers.Add(handler);
-        bearer.Events = new JwtBearerEvents
-        {
-            // A valid signature is not enough: the token must name a client that exists (cached lookup). Here, not in
-            // the handler: an exception here (the database down) reaches the storage exception handler as a 503.
-            OnTokenValidated = async context =>
-            {
-                var directory = context.HttpContext.RequestServices.GetRequiredService<ClientDirectory>();
-                var subject = context.Principal?.FindFirst(JwtRegisteredClaimNames.Sub)?.Value;
-                if (!Guid.TryParse(subject, out var clientId)
-                    || !await directory.ExistsAsync(clientId, context.HttpContext.RequestAborted))
-                {
-                    context.Fail("The token names no existing client.");
-                }
-            },
-        };
+        // Nothing reads the token back from the ticket; storing it cost two dictionary entries per request.
+        bearer.SaveToken = false;
         // Why a token failed (expired, bad signature, ...) is not told to the caller.
         bearer.IncludeErrorDetails = false;
         bearer.TokenValidationParameters = new TokenValidationParameters

@@ -1,0 +1,113 @@
+using System.Net;
+using Microsoft.Extensions.DependencyInjection;
+using Tracker.ApiService.Auth;
+using Tracker.Tests.Infrastructure;
+
+namespace Tracker.Tests.Api;
+
+/// <summary>
+/// The bearer scheme remembers the tokens it validated: the same Authorization header is answered from memory until
+/// its token expires, and nothing else is (a token that fails, or any other string, is validated in full every time);
+/// either way the token must name an existing client. The API's own scheme, with its client directory on the real
+/// database.
+/// </summary>
+[Collection(nameof(RealServers))]
+public sealed class RememberedTokensTests(ServersFixture servers) : ApiTest(servers)
+{
+    private RememberedTokens _remembered = null!;
+    private RegisteredClient _client = null!;
+
+    public override async Task InitializeAsync()
+    {
+        await base.InitializeAsync();
+        _client = await Http.RegisterNewAsync();
+        _remembered = Factory.Services.GetRequiredService<RememberedTokens>();
+    }
+
+    [Fact]
+    public async Task A_valid_token_is_remembered_with_its_identity_and_client_and_answers_again_from_memory()
+    {
+        var token = Token(_client.Id, DateTime.UtcNow.AddMinutes(10));
+        Assert.False(_remembered.TryGet("Bearer " + token, out _));
+
+        await AssertAnswersAsync(token, HttpStatusCode.OK);
+        Assert.True(_remembered.TryGet("Bearer " + token, out var remembered));
+        Assert.Equal(_client.Id, remembered.ClientId);
+        Assert.Equal(_client.Id.ToString(), remembered.Identity.FindFirst("sub")?.Value);
+
+        // Answered from memory: the usage read is the client's own, as with a full validation.
+        using var second = await Http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/usages/daily", token);
+        Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+        Assert.Same(remembered, _remembered.TryGet("Bearer " + token, out var again) ? again : null);
+    }
+
+    [Fact]
+    public async Task A_remembered_token_is_forgotten_once_it_expired()
+    {
+        var expires = DateTime.UtcNow.AddSeconds(2);
+        var token = Token(_client.Id, expires);
+        await AssertAnswersAsync(token, HttpStatusCode.OK);
+        Assert.True(_remembered.TryGet("Bearer " + token, out _));
+
+        // The token's exp is in whole seconds, at most the time asked for.
+        await Task.Delay(expires - DateTime.UtcNow + TimeSpan.FromMilliseconds(300));
+
+        // Past its expiry only a full validation (with its clock skew) can accept it.
+        Assert.False(_remembered.TryGet("Bearer " + token, out _));
+    }
+
+    [Fact]
+    public async Task A_token_that_failed_is_not_remembered_and_a_tampered_copy_of_a_remembered_one_is_refused()
+    {
+        var token = Token(_client.Id, DateTime.UtcNow.AddMinutes(10));
+        await AssertAnswersAsync(token, HttpStatusCode.OK);
+        var tampered = token[..^2] + (token[^2] == 'A' ? "B" : "A") + token[^1];
+
+        await AssertAnswersAsync(tampered, HttpStatusCode.Unauthorized);
+        await AssertAnswersAsync(tampered, HttpStatusCode.Unauthorized);
+
+        Assert.False(_remembered.TryGet("Bearer " + tampered, out _));
+    }
+
+    [Fact]
+    public async Task A_token_that_expired_within_the_clock_skew_is_accepted_but_not_remembered()
+    {
+        var token = Token(_client.Id, DateTime.UtcNow.AddSeconds(-20));
+
+        await AssertAnswersAsync(token, HttpStatusCode.OK);
+
+        Assert.False(_remembered.TryGet("Bearer " + token, out _));
+    }
+
+    [Fact]
+    public async Task A_well_signed_token_of_a_client_that_does_not_exist_is_refused_every_time_and_not_remembered()
+    {
+        var token = Token(Guid.NewGuid(), DateTime.UtcNow.AddMinutes(10));
+
+        await AssertAnswersAsync(token, HttpStatusCode.Unauthorized);
+        await AssertAnswersAsync(token, HttpStatusCode.Unauthorized);
+
+        Assert.False(_remembered.TryGet("Bearer " + token, out _));
+    }
+
+    [Fact]
+    public async Task Two_authorization_headers_are_refused_even_when_one_of_them_is_remembered()
+    {
+        var token = Token(_client.Id, DateTime.UtcNow.AddMinutes(10));
+        await AssertAnswersAsync(token, HttpStatusCode.OK);
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/v1/usages/daily");
+        request.Headers.TryAddWithoutValidation("Authorization", ["Bearer " + token, "Bearer " + token]);
+        using var response = await Http.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+    }
+
+    private async Task AssertAnswersAsync(string token, HttpStatusCode expected)
+    {
+        using var response = await Http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/usages/daily", token);
+        Assert.Equal(expected, response.StatusCode);
+    }
+
+    private string Token(Guid clientId, DateTime expires) => AccessTokens.Expiring(Factory.JwtSigningKey, clientId, expires);
+}
