@@ -41,8 +41,23 @@ internal sealed class SecurityHeadersMiddleware(RequestDelegate next)
     }
 
     // The docs page is /api, its assets and the page of one document (/api/v1); routes below /api/v1/ are the API.
-    private static bool IsDocsPage(PathString path) =>
-        path.StartsWithSegments(DocsPathPrefix, StringComparison.OrdinalIgnoreCase, out var rest)
-        && (!rest.StartsWithSegments("/v1", StringComparison.OrdinalIgnoreCase, out var belowVersion)
-            || !belowVersion.HasValue || belowVersion == "/");
+    // Spans, not PathString.StartsWithSegments with its remainder, which allocated two strings for every request.
+    internal static bool IsDocsPage(PathString path)
+    {
+        var rest = path.Value.AsSpan();
+        return StartsWithSegment(ref rest, DocsPathPrefix) && (!StartsWithSegment(ref rest, "/v1") || rest is "" or "/");
+    }
+
+    /// <summary>Whether <paramref name="path"/> begins with the whole segment(s) <paramref name="segments"/> (any case);
+    /// if so, leaves in it what follows them.</summary>
+    private static bool StartsWithSegment(ref ReadOnlySpan<char> path, string segments)
+    {
+        if (!path.StartsWith(segments, StringComparison.OrdinalIgnoreCase) || (path.Length > segments.Length && path[segments.Length] != '/'))
+        {
+            return false;
+        }
+
+        path = path[segments.Length..];
+        return true;
+    }
 }
