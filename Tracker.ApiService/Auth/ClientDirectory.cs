@@ -27,7 +27,7 @@ public sealed class ClientDirectory(TieredCache cache, IServiceScopeFactory scop
 
     public async ValueTask<bool> ExistsAsync(Guid clientId, CancellationToken cancellationToken)
     {
-        var key = $"client-exists:{clientId:N}";
+        var key = CacheKey(clientId);
         var presence = await cache.GetOrCreateAsync("client", key, clientId, LoadAsync, Known, cancellationToken);
         if (!presence.Exists)
         {
@@ -37,6 +37,9 @@ public sealed class ClientDirectory(TieredCache cache, IServiceScopeFactory scop
 
         return presence.Exists;
     }
+
+    /// <summary>Where the answer for <paramref name="clientId"/> is cached.</summary>
+    internal static string CacheKey(Guid clientId) => $"client-exists:{clientId:N}";
 
     private async ValueTask<ClientPresence> LoadAsync(Guid clientId, CancellationToken cancellationToken)
     {

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Security.Claims;
 using Microsoft.Extensions.Caching.Memory;
 
@@ -19,6 +20,11 @@ internal sealed class RememberedTokens(TimeProvider time) : IDisposable
     /// <summary>A remembered token is validated afresh after this long even if it is still valid.</summary>
     internal static readonly TimeSpan MaxAge = TimeSpan.FromMinutes(5);
 
+    /// <summary>The longest header remembered: Tracker's tokens are a few hundred characters.</summary>
+    internal const int MaxHeaderLength = 2_048;
+
+    private const string Scheme = "Bearer ";
+
     private readonly MemoryCache _valid = new(new MemoryCacheOptions { SizeLimit = MaxTokens });
 
     /// <summary>The identity a header's token proved, and the client it names; false if the header is not remembered.</summary>
@@ -36,10 +42,18 @@ internal sealed class RememberedTokens(TimeProvider time) : IDisposable
 
     /// <summary>
     /// Remembers a header whose token was validated in full, until <paramref name="expires"/> (the token's own expiry,
-    /// without the clock skew validation allows: remembering stops earlier than validation would, never later).
+    /// without the clock skew validation allows: remembering stops earlier than validation would, never later). Only
+    /// the one canonical header of a token is remembered, <c>Bearer</c>, one space and the token: JwtBearer also
+    /// accepts any case of the scheme and any whitespace around the token, and remembering each such variant would
+    /// let one token fill the memory with copies of itself padded to the size of the request's headers.
     /// </summary>
     public void Remember(string header, RememberedToken token, DateTimeOffset expires)
     {
+        if (!IsCanonical(header))
+        {
+            return;
+        }
+
         var now = time.GetUtcNow();
         var until = expires < now + MaxAge ? expires : now + MaxAge;
         if (until > now)
@@ -49,6 +63,14 @@ internal sealed class RememberedTokens(TimeProvider time) : IDisposable
     }
 
     public void Dispose() => _valid.Dispose();
+
+    // A compact JWT is base64url parts and dots: whitespace anywhere after the scheme's one space is padding.
+    private static readonly SearchValues<char> Whitespace = SearchValues.Create(" \t\r\n\v\f");
+
+    private static bool IsCanonical(string header) =>
+        header.Length <= MaxHeaderLength
+        && header.StartsWith(Scheme, StringComparison.Ordinal)
+        && !header.AsSpan(Scheme.Length).ContainsAny(Whitespace);
 }
 
 /// <summary>What a remembered token proved. The identity is shared by every request of that token; nothing in this API

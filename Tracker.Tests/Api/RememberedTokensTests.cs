@@ -1,6 +1,11 @@
 using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Tracker.ApiService.Auth;
+using Tracker.ApiService.Caching;
+using Tracker.Data;
 using Tracker.Tests.Infrastructure;
 
 namespace Tracker.Tests.Api;
@@ -91,16 +96,63 @@ public sealed class RememberedTokensTests(ServersFixture servers) : ApiTest(serv
     }
 
     [Fact]
-    public async Task Two_authorization_headers_are_refused_even_when_one_of_them_is_remembered()
+    public async Task A_padded_header_is_answered_but_only_the_canonical_one_is_remembered()
+    {
+        var token = Token(_client.Id, DateTime.UtcNow.AddMinutes(10));
+
+        // JwtBearer accepts any case of the scheme and any whitespace before the token; each would be a header of its own.
+        foreach (var padded in new[] { "Bearer    " + token, "bearer " + token, "Bearer \t" + token })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/api/v1/usages/daily");
+            request.Headers.TryAddWithoutValidation("Authorization", padded);
+            using var response = await Http.SendAsync(request);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.False(_remembered.TryGet(padded, out _), padded);
+        }
+
+        await AssertAnswersAsync(token, HttpStatusCode.OK);
+        Assert.True(_remembered.TryGet("Bearer " + token, out _));
+    }
+
+    [Fact]
+    public async Task A_remembered_token_of_a_client_that_no_longer_exists_is_refused_from_memory()
+    {
+        var token = Token(_client.Id, DateTime.UtcNow.AddMinutes(10));
+        await AssertAnswersAsync(token, HttpStatusCode.OK);
+        Assert.True(_remembered.TryGet("Bearer " + token, out var remembered));
+
+        // Clients are not deleted by the API; gone from the database and from the cache, as if they had never been.
+        using (var scope = Factory.Services.CreateScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<TrackerDbContext>();
+            Assert.Equal(1, await db.Clients.Where(client => client.Id == _client.Id).ExecuteDeleteAsync());
+        }
+
+        await Factory.Services.GetRequiredService<TieredCache>().RemoveAsync(ClientDirectory.CacheKey(_client.Id), CancellationToken.None);
+
+        await AssertAnswersAsync(token, HttpStatusCode.Unauthorized);
+        // Refused by the remembered path: a full validation would have replaced the entry.
+        Assert.True(_remembered.TryGet("Bearer " + token, out var after));
+        Assert.Same(remembered, after);
+    }
+
+    [Fact]
+    public async Task Two_authorization_header_lines_are_refused_even_when_one_of_them_is_remembered()
     {
         var token = Token(_client.Id, DateTime.UtcNow.AddMinutes(10));
         await AssertAnswersAsync(token, HttpStatusCode.OK);
 
-        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/v1/usages/daily");
-        request.Headers.TryAddWithoutValidation("Authorization", ["Bearer " + token, "Bearer " + token]);
-        using var response = await Http.SendAsync(request);
+        // Over a socket of its own: HttpClient would join the two values into one line.
+        var server = Http.BaseAddress!;
+        using var socket = new TcpClient();
+        await socket.ConnectAsync(server.Host, server.Port);
+        var stream = socket.GetStream();
+        var request = $"GET /api/v1/usages/daily HTTP/1.1\r\nHost: {server.Authority}\r\nAuthorization: Bearer {token}\r\n"
+            + $"Authorization: Bearer {token}\r\nConnection: close\r\n\r\n";
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(request));
+        using var reader = new StreamReader(stream, Encoding.ASCII);
 
-        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.StartsWith("HTTP/1.1 401 ", await reader.ReadLineAsync(), StringComparison.Ordinal);
     }
 
     private async Task AssertAnswersAsync(string token, HttpStatusCode expected)
