@@ -30,7 +30,7 @@ internal sealed class RememberedTokens(TimeProvider time) : IDisposable
     /// <summary>The identity a header's token proved, and the client it names; false if the header is not remembered.</summary>
     public bool TryGet(string header, out RememberedToken token)
     {
-        if (_valid.TryGetValue(header, out RememberedToken? found) && found is not null)
+        if (header.Length <= MaxHeaderLength && _valid.TryGetValue(header, out RememberedToken? found) && found is not null)
         {
             token = found;
             return true;
@@ -44,8 +44,8 @@ internal sealed class RememberedTokens(TimeProvider time) : IDisposable
     /// Remembers a header whose token was validated in full, until <paramref name="expires"/> (the token's own expiry,
     /// without the clock skew validation allows: remembering stops earlier than validation would, never later). Only
     /// the one canonical header of a token is remembered, <c>Bearer</c>, one space and the token: JwtBearer also
-    /// accepts any case of the scheme and any whitespace around the token, and remembering each such variant would
-    /// let one token fill the memory with copies of itself padded to the size of the request's headers.
+    /// accepts any case of the scheme and any whitespace around the token (Unicode's too), and remembering each such
+    /// variant would let one token fill the memory with copies of itself padded to the size of the request's headers.
     /// </summary>
     public void Remember(string header, RememberedToken token, DateTimeOffset expires)
     {
@@ -58,19 +58,22 @@ internal sealed class RememberedTokens(TimeProvider time) : IDisposable
         var until = expires < now + MaxAge ? expires : now + MaxAge;
         if (until > now)
         {
-            _ = _valid.Set(header, token, new MemoryCacheEntryOptions { AbsoluteExpiration = until, Size = 1 });
+            // Relative: the cache's own clock decides when an entry has expired, whatever the time provider says.
+            _ = _valid.Set(header, token, new MemoryCacheEntryOptions { AbsoluteExpirationRelativeToNow = until - now, Size = 1 });
         }
     }
 
     public void Dispose() => _valid.Dispose();
 
-    // A compact JWT is base64url parts and dots: whitespace anywhere after the scheme's one space is padding.
-    private static readonly SearchValues<char> Whitespace = SearchValues.Create(" \t\r\n\v\f");
+    // A compact JWT is base64url parts and dots: anything else after the scheme's one space is padding. An allowlist,
+    // not a list of whitespace: JwtBearer trims Unicode's whitespace too, which Kestrel decodes from UTF-8 headers.
+    private static readonly SearchValues<char> TokenCharacters =
+        SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.");
 
     private static bool IsCanonical(string header) =>
         header.Length <= MaxHeaderLength
         && header.StartsWith(Scheme, StringComparison.Ordinal)
-        && !header.AsSpan(Scheme.Length).ContainsAny(Whitespace);
+        && !header.AsSpan(Scheme.Length).ContainsAnyExcept(TokenCharacters);
 }
 
 /// <summary>What a remembered token proved. The identity is shared by every request of that token; nothing in this API

@@ -49,7 +49,8 @@ public sealed class RememberedTokensTests(ServersFixture servers) : ApiTest(serv
     [Fact]
     public async Task A_remembered_token_is_forgotten_once_it_expired()
     {
-        var expires = DateTime.UtcNow.AddSeconds(2);
+        // Far enough ahead that a cold first request still finds the token unexpired, so it is remembered.
+        var expires = DateTime.UtcNow.AddSeconds(5);
         var token = Token(_client.Id, expires);
         await AssertAnswersAsync(token, HttpStatusCode.OK);
         Assert.True(_remembered.TryGet("Bearer " + token, out _));
@@ -115,7 +116,7 @@ public sealed class RememberedTokensTests(ServersFixture servers) : ApiTest(serv
     }
 
     [Fact]
-    public async Task A_remembered_token_of_a_client_that_no_longer_exists_is_refused_from_memory()
+    public async Task A_remembered_token_of_a_client_that_no_longer_exists_is_refused()
     {
         var token = Token(_client.Id, DateTime.UtcNow.AddMinutes(10));
         await AssertAnswersAsync(token, HttpStatusCode.OK);
@@ -130,10 +131,10 @@ public sealed class RememberedTokensTests(ServersFixture servers) : ApiTest(serv
 
         await Factory.Services.GetRequiredService<TieredCache>().RemoveAsync(ClientDirectory.CacheKey(_client.Id), CancellationToken.None);
 
+        // Still remembered, and refused all the same: remembering a token does not skip the client check.
+        Assert.True(_remembered.TryGet("Bearer " + token, out var before));
+        Assert.Same(remembered, before);
         await AssertAnswersAsync(token, HttpStatusCode.Unauthorized);
-        // Refused by the remembered path: a full validation would have replaced the entry.
-        Assert.True(_remembered.TryGet("Bearer " + token, out var after));
-        Assert.Same(remembered, after);
     }
 
     [Fact]
@@ -143,16 +144,36 @@ public sealed class RememberedTokensTests(ServersFixture servers) : ApiTest(serv
         await AssertAnswersAsync(token, HttpStatusCode.OK);
 
         // Over a socket of its own: HttpClient would join the two values into one line.
+        var status = await StatusOverSocketAsync(Encoding.ASCII.GetBytes($"Authorization: Bearer {token}\r\nAuthorization: Bearer {token}\r\n"));
+
+        Assert.StartsWith("HTTP/1.1 401 ", status, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_header_padded_with_unicode_whitespace_is_answered_but_not_remembered()
+    {
+        var token = Token(_client.Id, DateTime.UtcNow.AddMinutes(10));
+
+        // A no-break space after the token, in UTF-8 (HttpClient sends only ASCII): JwtBearer trims it as whitespace.
+        var status = await StatusOverSocketAsync([.. Encoding.ASCII.GetBytes($"Authorization: Bearer {token}"), 0xC2, 0xA0, .. "\r\n"u8]);
+
+        Assert.StartsWith("HTTP/1.1 200 ", status, StringComparison.Ordinal);
+        Assert.False(_remembered.TryGet($"Bearer {token}\u00A0", out _));
+        Assert.False(_remembered.TryGet($"Bearer {token}", out _));
+    }
+
+    /// <summary>The status line of a usage read sent with exactly these header lines, over a connection of its own.</summary>
+    private async Task<string?> StatusOverSocketAsync(byte[] headerLines)
+    {
         var server = Http.BaseAddress!;
         using var socket = new TcpClient();
         await socket.ConnectAsync(server.Host, server.Port);
         var stream = socket.GetStream();
-        var request = $"GET /api/v1/usages/daily HTTP/1.1\r\nHost: {server.Authority}\r\nAuthorization: Bearer {token}\r\n"
-            + $"Authorization: Bearer {token}\r\nConnection: close\r\n\r\n";
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(request));
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"GET /api/v1/usages/daily HTTP/1.1\r\nHost: {server.Authority}\r\nConnection: close\r\n"));
+        await stream.WriteAsync(headerLines);
+        await stream.WriteAsync("\r\n"u8.ToArray());
         using var reader = new StreamReader(stream, Encoding.ASCII);
-
-        Assert.StartsWith("HTTP/1.1 401 ", await reader.ReadLineAsync(), StringComparison.Ordinal);
+        return await reader.ReadLineAsync();
     }
 
     private async Task AssertAnswersAsync(string token, HttpStatusCode expected)

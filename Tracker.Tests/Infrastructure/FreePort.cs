@@ -12,7 +12,7 @@ namespace Tracker.Tests.Infrastructure;
 /// connection's local end also comes from, and it may answer the same port again before the first caller's server
 /// has bound it. Between the probe and the server's own bind either can take the port ("address already in use",
 /// met by the benchmark's twin of this in CI run 41). Ports below the ephemeral range are never used for outgoing
-/// connections, and the set below keeps two servers of this process from being given the same one.
+/// connections, and the ports already given keep two servers of this process from being given the same one.
 /// </remarks>
 internal static class FreePort
 {
@@ -30,10 +30,12 @@ internal static class FreePort
                 {
                     continue;
                 }
+
                 Given.Add(port);
                 return port;
             }
         }
+
         throw new InvalidOperationException($"No free loopback port in {low}–{high} after 1,000 attempts.");
     }
 
@@ -46,6 +48,7 @@ internal static class FreePort
         {
             ephemeralLow = int.Parse(File.ReadAllText(range).Split((char[])['\t', ' ', '\n'], StringSplitOptions.RemoveEmptyEntries)[0], System.Globalization.CultureInfo.InvariantCulture);
         }
+
         return ephemeralLow > 11_000 ? (10_000, ephemeralLow) : (1_024, 65_536);
     }
 
