@@ -40,7 +40,7 @@ public sealed class RememberedTokensTests(ServersFixture servers) : ApiTest(serv
         Assert.Equal(_client.Id, remembered.ClientId);
         Assert.Equal(_client.Id.ToString(), remembered.Identity.FindFirst("sub")?.Value);
 
-        // Answered from memory: the usage read is the client's own, as with a full validation.
+        // Answered again, from memory: the entry is the same one (a full validation would have stored a new one).
         using var second = await Http.SendWithTokenAsync(HttpMethod.Get, "/api/v1/usages/daily", token);
         Assert.Equal(HttpStatusCode.OK, second.StatusCode);
         Assert.Same(remembered, _remembered.TryGet("Bearer " + token, out var again) ? again : null);
