@@ -48,14 +48,16 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
 
-# counted: the seconds of LoadGen's counted run before each write scenario's measured one.
-seconds=10 warmup=3 counted=5 load_clients=10000 load_logs=10000000 key_clients=20 key_clients_10k=1000
+# counted: the seconds of LoadGen's counted run before each write scenario's measured one; warm: each server's
+# warm-up; fill: each read path's warm-up and cache fill before the first usage row. --quick only checks that every
+# scenario runs and counts exactly (the harness's test), so it warms up for form's sake.
+seconds=10 warmup=3 counted=5 warm=20 fill=10 load_clients=10000 load_logs=10000000 key_clients=20 key_clients_10k=1000
 # 89 days: the retention window (90) less the day whose partition the retention job may be dropping.
 load_days=${TRACKER_BENCH_LOAD_DAYS:-89}
 scenarios=()
 for argument in "$@"; do
   case "$argument" in
-    --quick) seconds=2 warmup=1 counted=1 load_clients=1000 load_logs=100000 key_clients=2 key_clients_10k=100 ;;
+    --quick) seconds=2 warmup=1 counted=1 warm=1 fill=1 load_clients=1000 load_logs=100000 key_clients=2 key_clients_10k=100 ;;
     *) scenarios+=("$argument") ;;
   esac
 done
@@ -266,7 +268,7 @@ wrk_run() { # seconds, connections, url, bench/wrk.lua's options...
 # Each server process is warmed up first: under full load on two cores the JIT takes 20 s and more to reach its
 # optimised code, and the first scenario would otherwise measure that instead of the server.
 warm_up() { # port
-  wrk_run "$((seconds * 2))" 64 "http://127.0.0.1:$1/api/v1/logs" scenario=warm-up method=POST \
+  wrk_run "$warm" 64 "http://127.0.0.1:$1/api/v1/logs" scenario=warm-up method=POST \
     'header=X-API-Key: ' values="$api_key" body="$(body)" logs=1 >/dev/null
 }
 echo "Warming up..." >&2
@@ -302,12 +304,12 @@ load_history() {
   # cache fill: a cached answer expires a minute after it was computed, and the cached rows come soon after the fill.
   if [ -n "$uncached_pid" ]; then
     for endpoint in daily top endpoints series; do
-      wrk_run "$seconds" 8 "http://127.0.0.1:$uncached_port$(usage_path "$endpoint")" scenario=warm-up method=GET \
+      wrk_run "$fill" 8 "http://127.0.0.1:$uncached_port$(usage_path "$endpoint")" scenario=warm-up method=GET \
         'header=Authorization: Bearer ' values="$tokens.cached" >/dev/null
     done
   fi
   for endpoint in daily top endpoints series; do
-    wrk_run "$seconds" 8 "http://127.0.0.1:$api_port$(usage_path "$endpoint")" scenario=cache-fill method=GET \
+    wrk_run "$fill" 8 "http://127.0.0.1:$api_port$(usage_path "$endpoint")" scenario=cache-fill method=GET \
       'header=Authorization: Bearer ' values="$tokens.cached" >/dev/null
   done
 }

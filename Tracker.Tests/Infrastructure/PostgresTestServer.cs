@@ -116,12 +116,14 @@ public sealed class PostgresTestServer : IAsyncDisposable
         await command.ExecuteNonQueryAsync();
     }
 
-    public async Task<string> CreateDatabaseAsync(string prefix)
+    /// <summary>Creates a database named after <paramref name="prefix"/>: empty, or a copy of <paramref name="template"/>.</summary>
+    public async Task<string> CreateDatabaseAsync(string prefix, string? template = null)
     {
         var name = $"{prefix}_{Guid.NewGuid():N}"[..Math.Min(prefix.Length + 33, 63)];
         await using var connection = new NpgsqlConnection(AdminConnectionString);
         await connection.OpenAsync();
-        await using var command = new NpgsqlCommand($"CREATE DATABASE \"{name}\"", connection);
+        var copy = template is null ? "" : $" TEMPLATE \"{template}\"";
+        await using var command = new NpgsqlCommand($"CREATE DATABASE \"{name}\"{copy}", connection);
         await command.ExecuteNonQueryAsync();
         return name;
     }
