@@ -41,9 +41,9 @@ internal static class TestDatabase
             await _gate.WaitAsync();
             try
             {
-                var today = DateOnly.FromDateTime(DateTime.UtcNow);
-                if (_current is not { } current || current.Day != today)
+                while (_current is not { } current || current.Day != DateOnly.FromDateTime(DateTime.UtcNow))
                 {
+                    var today = DateOnly.FromDateTime(DateTime.UtcNow);
                     var name = await server.CreateDatabaseAsync("template");
                     // Unpooled: a copy cannot be made while any session is connected to its template.
                     var connectionString = new NpgsqlConnectionStringBuilder(server.ConnectionStringFor(name)) { Pooling = false }.ConnectionString;
@@ -52,8 +52,8 @@ internal static class TestDatabase
                         await dbContext.Database.MigrateAsync();
                     }
 
-                    // The day may have changed while it migrated: the partitions are then those of the new day.
-                    _current = (name, DateOnly.FromDateTime(DateTime.UtcNow) == today ? today : DateOnly.MinValue);
+                    // If the day changed while it migrated, its partitions may be around either day: make another.
+                    _current = DateOnly.FromDateTime(DateTime.UtcNow) == today ? (name, today) : null;
                 }
 
                 return _current.Value.Name;
