@@ -16,6 +16,8 @@ public sealed class TrackerDbContext(DbContextOptions<TrackerDbContext> options)
 
     public DbSet<HourlyUsage> HourlyUsage => Set<HourlyUsage>();
 
+    public DbSet<HourlyUsageMark> HourlyUsageMarks => Set<HourlyUsageMark>();
+
     public DbSet<HourlyUsageDetail> HourlyUsageDetails => Set<HourlyUsageDetail>();
 
     public DbSet<HourlyEndpointName> HourlyEndpointNames => Set<HourlyEndpointName>();

@@ -60,20 +60,23 @@ public sealed class AmbiguousCommitException(UncertainTransaction transaction, C
 internal sealed class CommitFaultException(Exception fault) : Exception("Writing the batch met a fault in Tracker's own code.", fault);
 
 /// <summary>
-/// Writes a batch in one transaction: the logs with binary COPY, then one round trip that adds them to the hourly
-/// usage rollups (the per-client totals and the detailed cells of <see cref="DetailedRollup"/>) and reads the
-/// transaction's id. Either all of it is committed or none is.
+/// Writes a batch in one transaction: the logs with binary COPY, then one round trip that adds them to the detailed
+/// hourly rollups (<see cref="DetailedRollup"/>), marks the client-hours whose totals the fold must write again
+/// (<c>usage_hourly_marks</c>; see <see cref="Usage.HourlyTotalsFold"/>) and reads the transaction's id. Either all
+/// of it is committed or none is.
 /// </summary>
 public sealed class LogBatchCommitter(NpgsqlDataSource dataSource, AdmittedEndpoints admitted, TimeProvider time) : ILogBatchCommitter
 {
     private const string CopyCommand =
         "COPY logs (client_id, api_key_id, occurred_at, ip_address, method, endpoint, status_code, duration_ms) FROM STDIN (FORMAT BINARY)";
 
-    // Rows are sorted by key so that concurrent writers lock rollup rows in the same order and cannot deadlock.
-    private const string RollupUpsert = """
-        INSERT INTO usage_hourly (client_id, hour_start, request_count)
-        SELECT * FROM unnest(@client_ids, @hour_starts, @counts)
-        ON CONFLICT (client_id, hour_start) DO UPDATE SET request_count = usage_hourly.request_count + excluded.request_count
+    // Marks the client-hours the batch added cells to, in key order as every rollup row is written. Last in the
+    // transaction: from this statement until COMMIT the transaction holds the marks table in ROW EXCLUSIVE mode, which
+    // the fold's EXCLUSIVE lock waits for (HourlyTotalsFold), so the fold waits no longer than a commit's round trip.
+    private const string MarkHours = """
+        INSERT INTO usage_hourly_marks (client_id, hour_start)
+        SELECT * FROM unnest(@client_ids, @hour_starts) ORDER BY 1, 2
+        ON CONFLICT DO NOTHING
         """;
 
     // A log with an id goes through INSERT instead of COPY, which cannot skip a row that is already there. Several
@@ -356,7 +359,8 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource, AdmittedEndpo
     }
 
     /// <summary>
-    /// Adds the stored logs to both hourly rollups and returns the transaction's id, in one round trip; counts, per
+    /// Adds the stored logs to the detailed hourly rollups, marks their client-hours and returns the transaction's id,
+    /// in one round trip; counts, per
     /// request, the logs with ids that were not stored (the first of several copies in a batch is the stored one);
     /// returns the endpoint names the detailed cells were stored under, if the cap was applied.
     /// </summary>
@@ -365,7 +369,7 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource, AdmittedEndpo
         HashSet<LogKey> stored, AdmittedEndpoints admitted, DateTimeOffset utcNow, CancellationToken cancellationToken)
     {
         var duplicates = new int[requests.Count];
-        var rollup = new Dictionary<(Guid ClientId, DateTime HourStart), long>();
+        var hours = new HashSet<(Guid ClientId, DateTime HourStart)>();
         var details = new DetailedRollup();
         for (var index = 0; index < requests.Count; index++)
         {
@@ -384,23 +388,25 @@ public sealed class LogBatchCommitter(NpgsqlDataSource dataSource, AdmittedEndpo
 
                 var utc = log.OccurredAt.UtcDateTime;
                 var hour = new DateTime(utc.Year, utc.Month, utc.Day, utc.Hour, 0, 0, DateTimeKind.Utc);
-                rollup[(log.ClientId, hour)] = rollup.GetValueOrDefault((log.ClientId, hour)) + 1;
+                hours.Add((log.ClientId, hour));
                 details.Add(log, hour);
             }
         }
 
-        var rows = rollup.OrderBy(row => row.Key.ClientId).ThenBy(row => row.Key.HourStart).ToList();
         await using var statements = new NpgsqlBatch(connection, transaction);
         // Asked before COMMIT because afterwards, if the connection dies, it is the only way to learn the outcome.
         statements.BatchCommands.Add(new NpgsqlBatchCommand("SELECT pg_current_xact_id()::text"));
-        var upsert = new NpgsqlBatchCommand(RollupUpsert);
-        upsert.Parameters.Add(new NpgsqlParameter<Guid[]>("client_ids", rows.Select(row => row.Key.ClientId).ToArray()));
-        upsert.Parameters.Add(new NpgsqlParameter<DateTime[]>("hour_starts", rows.Select(row => row.Key.HourStart).ToArray()));
-        upsert.Parameters.Add(new NpgsqlParameter<long[]>("counts", rows.Select(row => row.Value).ToArray()));
-        statements.BatchCommands.Add(upsert);
         foreach (var detailed in details.ToCommands(admitted, utcNow))
         {
             statements.BatchCommands.Add(detailed);
+        }
+
+        if (hours.Count > 0)
+        {
+            var mark = new NpgsqlBatchCommand(MarkHours);
+            mark.Parameters.Add(new NpgsqlParameter<Guid[]>("client_ids", [.. hours.Select(hour => hour.ClientId)]));
+            mark.Parameters.Add(new NpgsqlParameter<DateTime[]>("hour_starts", [.. hours.Select(hour => hour.HourStart)]));
+            statements.BatchCommands.Add(mark);
         }
 
         await using var reader = await statements.ExecuteReaderAsync(cancellationToken);

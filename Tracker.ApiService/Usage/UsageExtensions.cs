@@ -30,6 +30,8 @@ public static class UsageExtensions
         services.AddHostedService(provider => provider.GetRequiredService<UsageChangePublisher>());
         services.AddSingleton<DailyCompaction>();
         services.AddHostedService(provider => provider.GetRequiredService<DailyCompaction>());
+        services.AddSingleton<HourlyTotalsFold>();
+        services.AddHostedService(provider => provider.GetRequiredService<HourlyTotalsFold>());
         return builder;
     }
 }

@@ -1,13 +1,15 @@
 using System.Diagnostics;
 using Npgsql;
 using Tracker.ApiService.Auth;
+using Tracker.Data.Entities;
 
 namespace Tracker.ApiService.Usage;
 
 /// <summary>
-/// The analytics queries: single SQL statements over the hourly rollups (<c>usage_hourly</c>), never over the
-/// logs, so their cost depends on the window asked for, not on how many logs exist. Day and hour boundaries are
-/// UTC whatever the session's time zone.
+/// The analytics queries: single SQL statements over the hourly totals (<c>usage_hourly_totals</c>: the folded totals of
+/// <c>usage_hourly</c>, and the sums of the detailed cells of the hours marked since, see
+/// <see cref="HourlyTotalsFold"/>), never over the logs, so their cost depends on the window asked for, not on how
+/// many logs exist. Day and hour boundaries are UTC whatever the session's time zone.
 /// </summary>
 public sealed class UsageQueries(NpgsqlDataSource dataSource, UsageMetrics metrics)
 {
@@ -15,20 +17,22 @@ public sealed class UsageQueries(NpgsqlDataSource dataSource, UsageMetrics metri
     public const int MaxHours = 720;
     public const int MaxLimit = 100;
 
-    // Served by the primary key (client_id, hour_start): a range scan of at most MaxDays * 24 rows.
-    private const string DailySql = """
+    // Served by the primary keys (client_id, hour_start): a range scan of at most MaxDays * 24 rows, and the cells of
+    // the client's marked hours.
+    private static readonly string DailySql = $"""
         SELECT (hour_start AT TIME ZONE 'UTC')::date AS day, sum(request_count)::bigint
-        FROM usage_hourly
+        FROM {HourlyUsageMark.TotalsView}
         WHERE client_id = $1 AND hour_start >= $2 AND hour_start < $3
         GROUP BY day
         """;
 
-    // Served by ix_usage_hourly_hour_start (INCLUDE client_id, request_count): an index-only scan of the window.
-    private const string TopSql = """
+    // Served by ix_usage_hourly_hour_start (INCLUDE client_id, request_count): an index-only scan of the window, and
+    // the cells of the window's marked hours.
+    private static readonly string TopSql = $"""
         SELECT totals.client_id, clients.name, clients.email, totals.total
         FROM (
             SELECT client_id, sum(request_count)::bigint AS total
-            FROM usage_hourly
+            FROM {HourlyUsageMark.TotalsView}
             WHERE hour_start >= $1 AND hour_start <= $2
             GROUP BY client_id
             ORDER BY total DESC, client_id

@@ -296,6 +296,25 @@ namespace Tracker.Data.Migrations
                         });
                 });
 
+            modelBuilder.Entity("Tracker.Data.Entities.HourlyUsageMark", b =>
+                {
+                    b.Property<Guid>("ClientId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("client_id");
+
+                    b.Property<DateTimeOffset>("HourStart")
+                        .HasColumnType("timestamptz")
+                        .HasColumnName("hour_start");
+
+                    b.HasKey("ClientId", "HourStart")
+                        .HasName("pk_usage_hourly_marks");
+
+                    b.ToTable("usage_hourly_marks", null, t =>
+                        {
+                            t.HasCheckConstraint("ck_usage_hourly_marks_hour_start_whole_hour", "hour_start = date_trunc('hour', hour_start, 'UTC')");
+                        });
+                });
+
             modelBuilder.Entity("Tracker.Data.Entities.StaleDailyUsage", b =>
                 {
                     b.Property<Guid>("ClientId")
@@ -369,6 +388,16 @@ namespace Tracker.Data.Migrations
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
                         .HasConstraintName("fk_usage_hourly_details_clients_client_id");
+                });
+
+            modelBuilder.Entity("Tracker.Data.Entities.HourlyUsageMark", b =>
+                {
+                    b.HasOne("Tracker.Data.Entities.Client", null)
+                        .WithMany()
+                        .HasForeignKey("ClientId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_usage_hourly_marks_clients_client_id");
                 });
 
             modelBuilder.Entity("Tracker.Data.Entities.StaleDailyUsage", b =>

@@ -23,7 +23,7 @@ public sealed class CommitGate : IAsyncDisposable
         await ExecuteAsync(connectionString, $"""
             CREATE OR REPLACE FUNCTION hold_commit() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN IF {held} THEN PERFORM pg_advisory_xact_lock_shared({LockKey}); END IF; RETURN NULL; END $$;
-            CREATE CONSTRAINT TRIGGER hold_commit AFTER INSERT OR UPDATE ON usage_hourly
+            CREATE CONSTRAINT TRIGGER hold_commit AFTER INSERT OR UPDATE ON usage_hourly_details
                 DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION hold_commit();
             """);
         var holder = new NpgsqlConnection(connectionString);

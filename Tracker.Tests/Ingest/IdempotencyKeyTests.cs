@@ -42,7 +42,7 @@ public sealed class IdempotencyKeyTests(ServersFixture servers) : ApiTest(server
         Assert.Equal(["true"], repeat.Headers.GetValues(Ingestion.ReplayedHeader));
         Assert.False(first.Headers.Contains(Ingestion.ReplayedHeader));
         Assert.Equal(3, await CountLogsAsync(Factory.DatabaseConnectionString));
-        Assert.Equal(3, await ScalarAsync(Factory.DatabaseConnectionString, "SELECT sum(request_count) FROM usage_hourly"));
+        Assert.Equal(3, await ScalarAsync(Factory.DatabaseConnectionString, "SELECT sum(request_count) FROM usage_hourly_totals"));
     }
 
     [Fact]
@@ -69,7 +69,7 @@ public sealed class IdempotencyKeyTests(ServersFixture servers) : ApiTest(server
         Assert.Equal(0, data.GetProperty("stored").GetInt32());
         Assert.Equal(3, data.GetProperty("duplicates").GetInt32());
         Assert.Equal(3, await CountLogsAsync(Factory.DatabaseConnectionString));
-        Assert.Equal(3, await ScalarAsync(Factory.DatabaseConnectionString, "SELECT sum(request_count) FROM usage_hourly"));
+        Assert.Equal(3, await ScalarAsync(Factory.DatabaseConnectionString, "SELECT sum(request_count) FROM usage_hourly_totals"));
     }
 
     [Fact]

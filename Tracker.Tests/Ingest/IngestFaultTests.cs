@@ -124,7 +124,7 @@ public sealed class IngestFaultTests(ServersFixture servers, ITestOutputHelper o
         // be stored or not; nothing else is.
         var rows = await CountLogsAsync(factory.DatabaseConnectionString);
         Assert.InRange(rows, acknowledged, acknowledged + uncertain);
-        Assert.Equal(rows, await ScalarAsync(factory.DatabaseConnectionString, "SELECT sum(request_count) FROM usage_hourly"));
+        Assert.Equal(rows, await ScalarAsync(factory.DatabaseConnectionString, "SELECT sum(request_count) FROM usage_hourly_totals"));
     }
 
     [Fact]

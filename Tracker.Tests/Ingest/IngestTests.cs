@@ -41,7 +41,7 @@ public sealed class IngestTests(ServersFixture servers)
               AND ip_address = '2001:db8::7'::inet AND occurred_at = to_timestamp({at.ToUnixTimeMilliseconds()} / 1000.0)
             """));
         Assert.Equal(1, await ScalarAsync(cs, $"""
-            SELECT request_count FROM usage_hourly WHERE client_id = '{_client.Id}' AND hour_start = date_trunc('hour', to_timestamp({at.ToUnixTimeMilliseconds()} / 1000.0), 'UTC')
+            SELECT request_count FROM usage_hourly_totals WHERE client_id = '{_client.Id}' AND hour_start = date_trunc('hour', to_timestamp({at.ToUnixTimeMilliseconds()} / 1000.0), 'UTC')
             """));
     }
 
@@ -53,7 +53,7 @@ public sealed class IngestTests(ServersFixture servers)
         var data = await ApiClient.DataAsync(response, HttpStatusCode.Created);
         Assert.Equal(100, data.GetProperty("accepted").GetInt32());
         Assert.Equal(100, await CountLogsAsync(Factory.DatabaseConnectionString));
-        Assert.Equal(100, await ScalarAsync(Factory.DatabaseConnectionString, "SELECT sum(request_count) FROM usage_hourly"));
+        Assert.Equal(100, await ScalarAsync(Factory.DatabaseConnectionString, "SELECT sum(request_count) FROM usage_hourly_totals"));
     }
 
     [Fact]
@@ -167,7 +167,7 @@ public sealed class IngestTests(ServersFixture servers)
         Assert.Equal("The database refused the logs.", poisonProblem.GetProperty("title").GetString());
         Assert.All(answers.Where(answer => answer != poison.Result), response => Assert.Equal(HttpStatusCode.Created, response.StatusCode));
         Assert.Equal(31, await CountLogsAsync(cs));
-        Assert.Equal(31, await ScalarAsync(cs, "SELECT sum(request_count) FROM usage_hourly"));
+        Assert.Equal(31, await ScalarAsync(cs, "SELECT sum(request_count) FROM usage_hourly_totals"));
         Assert.Equal(0, await ScalarAsync(cs, "SELECT count(*) FROM logs WHERE endpoint LIKE '/poison/%'"));
         // The good requests shared the poison's batch, and were still committed together, in one transaction: the
         // refusal cost no other request a commit of its own.

@@ -38,7 +38,7 @@ public sealed class LogIdTests(ServersFixture servers, ITestOutputHelper output)
         var cs = first.DatabaseConnectionString;
         Assert.Equal(1, await ScalarAsync(cs, "SELECT count(*) FROM logs WHERE log_id = 'call-1'"));
         Assert.Equal(21, await CountLogsAsync(cs));
-        Assert.Equal(21, await ScalarAsync(cs, "SELECT sum(request_count) FROM usage_hourly"));
+        Assert.Equal(21, await ScalarAsync(cs, "SELECT sum(request_count) FROM usage_hourly_totals"));
     }
 
     [Fact]
@@ -58,7 +58,7 @@ public sealed class LogIdTests(ServersFixture servers, ITestOutputHelper output)
         var cs = factory.DatabaseConnectionString;
         // Logs without an id are stored every time, as before.
         Assert.Equal(5, await CountLogsAsync(cs));
-        Assert.Equal(5, await ScalarAsync(cs, "SELECT sum(request_count) FROM usage_hourly"));
+        Assert.Equal(5, await ScalarAsync(cs, "SELECT sum(request_count) FROM usage_hourly_totals"));
         Assert.Equal(3, await ScalarAsync(cs, "SELECT count(DISTINCT log_id) FROM logs"));
     }
 
@@ -162,7 +162,7 @@ public sealed class LogIdTests(ServersFixture servers, ITestOutputHelper output)
         output.WriteLine($"acknowledged logs: {acknowledged}, retried requests: {retries}");
         Assert.Equal(acknowledged, await CountLogsAsync(cs));
         Assert.Equal(acknowledged, await ScalarAsync(cs, "SELECT count(DISTINCT log_id) FROM logs"));
-        Assert.Equal(acknowledged, await ScalarAsync(cs, "SELECT sum(request_count) FROM usage_hourly"));
+        Assert.Equal(acknowledged, await ScalarAsync(cs, "SELECT sum(request_count) FROM usage_hourly_totals"));
     }
 
     [Fact]
@@ -218,7 +218,7 @@ public sealed class LogIdTests(ServersFixture servers, ITestOutputHelper output)
         Assert.Equal(16 * 150, acknowledged);
         Assert.Equal(16 * 150, await CountLogsAsync(cs));
         Assert.Equal(16 * 150, await ScalarAsync(cs, "SELECT count(DISTINCT log_id) FROM logs"));
-        Assert.Equal(16 * 150, await ScalarAsync(cs, "SELECT sum(request_count) FROM usage_hourly"));
+        Assert.Equal(16 * 150, await ScalarAsync(cs, "SELECT sum(request_count) FROM usage_hourly_totals"));
     }
 
     private static object WithId(string id, DateTimeOffset? at = null) => new

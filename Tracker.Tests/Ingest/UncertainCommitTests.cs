@@ -26,7 +26,7 @@ public sealed class UncertainCommitTests(ServersFixture servers) : IAsyncLifetim
         // everyone else, for two seconds after the client sent COMMIT.
         await ExecuteAsync(_setup.DatabaseConnectionString, """
             CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(2); RETURN NULL; END $$;
-            CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT OR UPDATE ON usage_hourly
+            CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT OR UPDATE ON usage_hourly_details
                 DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit();
             """);
     }
@@ -58,7 +58,7 @@ public sealed class UncertainCommitTests(ServersFixture servers) : IAsyncLifetim
         // committing: retrying then would store it twice. (It ends that backend first, then asks.)
         await Task.Delay(TimeSpan.FromSeconds(3));
         Assert.Equal(1, await CountLogsAsync(_setup.DatabaseConnectionString));
-        Assert.Equal(1, await ScalarAsync(_setup.DatabaseConnectionString, "SELECT sum(request_count) FROM usage_hourly"));
+        Assert.Equal(1, await ScalarAsync(_setup.DatabaseConnectionString, "SELECT sum(request_count) FROM usage_hourly_totals"));
     }
 
     [Fact]

@@ -1,0 +1,122 @@
+using System.Data;
+using Npgsql;
+using Tracker.ApiService.Storage;
+
+namespace Tracker.ApiService.Usage;
+
+/// <summary>
+/// Writes the per-client hourly totals (<c>usage_hourly</c>) of the hours ingest has marked (<c>usage_hourly_marks</c>)
+/// as the sums of their detailed cells, and removes the marks, in one transaction per
+/// <see cref="MarksPerTransaction"/> marks. Ingest marks an hour (<c>INSERT … ON CONFLICT DO NOTHING</c>) in the
+/// transaction that adds its cells, instead of adding to its total there: with many clients an upsert of the total per
+/// client-hour and batch cost PostgreSQL as much again as the cells themselves, a mark already there only a lookup.
+/// Reads (the view <c>usage_hourly_totals</c>) take a marked hour's total from its cells, so no answer waits for
+/// this job: it keeps the reads of hours no longer written to cheap.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Each transaction first takes the marks table in <c>EXCLUSIVE</c> mode, which waits for every ingest transaction
+/// that has inserted or found a mark and not yet ended (each holds the table in <c>ROW EXCLUSIVE</c> mode from its
+/// mark statement, the last before its COMMIT), and keeps new ones out until it commits. Its later statements then see
+/// every cell whose transaction marked, or found marked, an hour it removes. Without the lock, a transaction whose
+/// <c>DO NOTHING</c> found a mark (which takes no row lock) could commit cells after the fold had summed the hour and
+/// removed that mark: the hour would then read its stale total. A transaction that adds cells after the fold's
+/// commit marks the hour again. So in any snapshot an hour is either marked or its total is its cells' sum.
+/// </para>
+/// <para>
+/// Ingest waits only while a fold transaction runs (<see cref="MarksPerTransaction"/> bounds it), or for
+/// <see cref="LockTimeout"/> at most while the fold waits for the lock behind a long ingest transaction; the fold
+/// then gives up until the next run. Several instances may run it at once: the lock serialises them.
+/// </para>
+/// </remarks>
+public sealed partial class HourlyTotalsFold(NpgsqlDataSource dataSource, TimeProvider time, ILogger<HourlyTotalsFold> logger)
+    : PeriodicDatabaseJob(Interval, time)
+{
+    /// <summary>How often marked hours are folded. A busy client's current hour is marked again within moments of
+    /// each fold, and read from its cells meanwhile; the fold is for hours that are no longer written to.</summary>
+    public static readonly TimeSpan Interval = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a fold waits for the lock, ingest queued behind it, before it leaves the marks for the next run.</summary>
+    public static readonly TimeSpan LockTimeout = TimeSpan.FromMilliseconds(200);
+
+    // Marks folded per transaction, at most: ingest waits for each transaction, so a backlog of marks (after an outage
+    // of the job) is folded in short steps, not in one long wait.
+    private const int MarksPerTransaction = 1000;
+
+    private static readonly string Lock = $"""
+        SELECT set_config('lock_timeout', '{(int)LockTimeout.TotalMilliseconds}ms', true);
+        LOCK TABLE usage_hourly_marks IN EXCLUSIVE MODE
+        """;
+
+    // The hours' totals replace what usage_hourly held: the cells are every log of the hour, so their sum is its total.
+    // An hour without cells (its retention has passed) keeps its row, which retention removes too.
+    private static readonly string Fold = $"""
+        WITH folded AS (
+            DELETE FROM usage_hourly_marks
+            WHERE (client_id, hour_start) IN (
+                SELECT client_id, hour_start FROM usage_hourly_marks ORDER BY client_id, hour_start LIMIT {MarksPerTransaction})
+            RETURNING client_id, hour_start),
+        totals AS (
+            INSERT INTO usage_hourly (client_id, hour_start, request_count)
+            SELECT detail.client_id, detail.hour_start, sum(detail.request_count)::bigint
+            FROM folded
+            JOIN usage_hourly_details AS detail ON detail.client_id = folded.client_id AND detail.hour_start = folded.hour_start
+            GROUP BY 1, 2
+            ORDER BY 1, 2
+            ON CONFLICT (client_id, hour_start) DO UPDATE SET request_count = excluded.request_count)
+        SELECT count(*)::int FROM folded
+        """;
+
+    /// <summary>Folds every marked hour; returns how many.</summary>
+    public async Task<int> RunOnceAsync(CancellationToken cancellationToken)
+    {
+        var total = 0;
+        int folded;
+        do
+        {
+            folded = await FoldAsync(cancellationToken);
+            total += folded;
+        }
+        while (folded == MarksPerTransaction);
+
+        return total;
+    }
+
+    protected override async Task RunScheduledAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await RunOnceAsync(cancellationToken);
+        }
+        catch (PostgresException exception) when (exception.SqlState == PostgresErrorCodes.LockNotAvailable)
+        {
+            // A long ingest transaction held the marks: they are folded next time, and read from the cells until then.
+            LogLockNotTaken();
+        }
+    }
+
+    // Until an hour is folded, reads take its total from its cells: slower, never wrong.
+    protected override void OnRunFailed(Exception exception) => LogFoldFailed(exception);
+
+    private async Task<int> FoldAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        // Read committed: the fold's statement must see what committed while it waited for the lock.
+        await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
+        await using (var lockMarks = new NpgsqlCommand(Lock, connection, transaction))
+        {
+            await lockMarks.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await using var fold = new NpgsqlCommand(Fold, connection, transaction);
+        var folded = (int)(await fold.ExecuteScalarAsync(cancellationToken))!;
+        await transaction.CommitAsync(cancellationToken);
+        return folded;
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "The hourly totals' fold did not get the marks' lock in time; it tries again at its next run")]
+    private partial void LogLockNotTaken();
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Folding the marked hours' totals failed; it runs again within seconds")]
+    private partial void LogFoldFailed(Exception exception);
+}

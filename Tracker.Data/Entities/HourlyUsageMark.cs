@@ -1,0 +1,20 @@
+namespace Tracker.Data.Entities;
+
+/// <summary>
+/// A client's UTC hour whose total in <c>usage_hourly</c> may be behind its detailed cells: ingest marks every hour it
+/// adds cells to, in the same transaction, instead of adding to the total (a mark already there costs a lookup and no
+/// write). Reads take a marked hour's total from its cells (the view <see cref="TotalsView"/>); a fold in the
+/// background writes the totals of the marked hours and removes their marks, in one transaction.
+/// </summary>
+public sealed class HourlyUsageMark
+{
+    /// <summary>
+    /// Every hour's exact total: <c>usage_hourly</c>'s row for an hour without a mark, the sum of the hour's detailed
+    /// cells for one with a mark.
+    /// </summary>
+    public const string TotalsView = "usage_hourly_totals";
+
+    public Guid ClientId { get; set; }
+
+    public DateTimeOffset HourStart { get; set; }
+}
