@@ -1,17 +1,20 @@
 using System.Data;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using Tracker.ApiService.Storage;
 
 namespace Tracker.ApiService.Usage;
 
 /// <summary>
-/// Writes the per-client hourly totals (<c>usage_hourly</c>) of the hours ingest has marked (<c>usage_hourly_marks</c>)
-/// as the sums of their detailed cells, and removes the marks, in one transaction per
+/// Writes the per-client hourly totals (<c>usage_hourly</c>) of the past hours ingest has marked
+/// (<c>usage_hourly_marks</c>) as the sums of their detailed cells, and removes the marks, in one transaction per
 /// <see cref="MarksPerTransaction"/> marks. Ingest marks an hour (<c>INSERT … ON CONFLICT DO NOTHING</c>) in the
 /// transaction that adds its cells, instead of adding to its total there: with many clients an upsert of the total per
 /// client-hour and batch cost PostgreSQL as much again as the cells themselves, a mark already there only a lookup.
 /// Reads (the view <c>usage_hourly_totals</c>) take a marked hour's total from its cells, so no answer waits for
-/// this job: it keeps the reads of hours no longer written to cheap.
+/// this job: it keeps the reads of hours no longer written to cheap. The current UTC hour (and any later one a clock
+/// ahead of PostgreSQL's stamped) is left marked: an active client's next batch would mark it again within moments,
+/// so summing its cells under the lock every run would buy nothing; it is folded once it has ended.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -25,19 +28,22 @@ namespace Tracker.ApiService.Usage;
 /// </para>
 /// <para>
 /// Ingest waits only while a fold transaction runs (<see cref="MarksPerTransaction"/> bounds it), or for
-/// <see cref="LockTimeout"/> at most while the fold waits for the lock behind a long ingest transaction; the fold
-/// then gives up until the next run. Several instances may run it at once: the lock serialises them.
+/// <see cref="LockTimeout"/> at most while the fold waits for the lock (behind an ingest transaction whose outcome is
+/// unknown, or autovacuum); the fold then gives up until the next run. A run folds at most
+/// <see cref="TransactionsPerRun"/> transactions' worth, leaving a backlog to the runs after it. Several instances may
+/// run it at once: the lock serialises them.
 /// </para>
 /// </remarks>
-public sealed partial class HourlyTotalsFold(NpgsqlDataSource dataSource, TimeProvider time, ILogger<HourlyTotalsFold> logger)
-    : PeriodicDatabaseJob(Interval, time)
+public sealed partial class HourlyTotalsFold(
+    NpgsqlDataSource dataSource, IOptions<UsageOptions> options, TimeProvider time, ILogger<HourlyTotalsFold> logger)
+    : PeriodicDatabaseJob(options.Value.HourlyTotalsFoldInterval, time)
 {
-    /// <summary>How often marked hours are folded. A busy client's current hour is marked again within moments of
-    /// each fold, and read from its cells meanwhile; the fold is for hours that are no longer written to.</summary>
-    public static readonly TimeSpan Interval = TimeSpan.FromSeconds(5);
-
     /// <summary>How long a fold waits for the lock, ingest queued behind it, before it leaves the marks for the next run.</summary>
-    public static readonly TimeSpan LockTimeout = TimeSpan.FromMilliseconds(200);
+    public static readonly TimeSpan LockTimeout = TimeSpan.FromMilliseconds(100);
+
+    // Transactions per run, at most: marks that ingest adds faster than this folds wait for the next run, rather than
+    // keep the run (and ingest, at each of its transactions) going.
+    private const int TransactionsPerRun = 10;
 
     // Marks folded per transaction, at most: ingest waits for each transaction, so a backlog of marks (after an outage
     // of the job) is folded in short steps, not in one long wait.
@@ -54,7 +60,10 @@ public sealed partial class HourlyTotalsFold(NpgsqlDataSource dataSource, TimePr
         WITH folded AS (
             DELETE FROM usage_hourly_marks
             WHERE (client_id, hour_start) IN (
-                SELECT client_id, hour_start FROM usage_hourly_marks ORDER BY client_id, hour_start LIMIT {MarksPerTransaction})
+                SELECT client_id, hour_start FROM usage_hourly_marks
+                WHERE hour_start < date_trunc('hour', statement_timestamp(), 'UTC')
+                ORDER BY client_id, hour_start
+                LIMIT {MarksPerTransaction})
             RETURNING client_id, hour_start),
         totals AS (
             INSERT INTO usage_hourly (client_id, hour_start, request_count)
@@ -67,17 +76,19 @@ public sealed partial class HourlyTotalsFold(NpgsqlDataSource dataSource, TimePr
         SELECT count(*)::int FROM folded
         """;
 
-    /// <summary>Folds every marked hour; returns how many.</summary>
+    /// <summary>Folds the marked hours that have ended, up to <see cref="TransactionsPerRun"/> transactions' worth; returns how many.</summary>
     public async Task<int> RunOnceAsync(CancellationToken cancellationToken)
     {
         var total = 0;
-        int folded;
-        do
+        for (var transactions = 0; transactions < TransactionsPerRun; transactions++)
         {
-            folded = await FoldAsync(cancellationToken);
+            var folded = await FoldAsync(cancellationToken);
             total += folded;
+            if (folded < MarksPerTransaction)
+            {
+                break;
+            }
         }
-        while (folded == MarksPerTransaction);
 
         return total;
     }

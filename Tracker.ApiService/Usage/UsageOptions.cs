@@ -18,7 +18,16 @@ public sealed class UsageOptions
     /// </summary>
     public bool CacheAnswers { get; set; } = true;
 
+    /// <summary>
+    /// How often each instance folds the totals of the past hours ingest has marked (<see cref="HourlyTotalsFold"/>).
+    /// Answers never wait for it; a marked hour is read from its detailed cells until it is folded.
+    /// </summary>
+    [Range(1, 3_600)]
+    public int HourlyTotalsFoldSeconds { get; set; } = 5;
+
     internal TimeSpan Freshness => TimeSpan.FromMilliseconds(FreshnessMilliseconds);
+
+    internal TimeSpan HourlyTotalsFoldInterval => TimeSpan.FromSeconds(HourlyTotalsFoldSeconds);
 
     /// <summary>How often an instance tells Redis which clients' usage it changed; changes in between coalesce.</summary>
     internal TimeSpan PublishInterval => Freshness / 4;

@@ -31,6 +31,29 @@ namespace Tracker.Data.Migrations
                         onDelete: ReferentialAction.Cascade);
                 });
 
+            // From here on an hour's total is its cells' sum, but logs stored before the detailed rollups existed are
+            // in the totals only: each such hour gets a cell holding the difference (endpoint "{other}", method OTHER,
+            // status "none", no latency and no key), so a fold keeps its total, and the breakdowns count those logs
+            // too. The past days among them are marked stale, so the daily tier folds them again with that cell.
+            migrationBuilder.Sql($$"""
+                WITH missing AS (
+                    SELECT hourly.client_id, hourly.hour_start, hourly.request_count - coalesce(cells.total, 0) AS request_count
+                    FROM usage_hourly AS hourly
+                    LEFT JOIN (SELECT client_id, hour_start, sum(request_count) AS total FROM usage_hourly_details GROUP BY 1, 2) AS cells
+                        USING (client_id, hour_start)
+                    WHERE hourly.request_count > coalesce(cells.total, 0)),
+                added AS (
+                    INSERT INTO usage_hourly_details (client_id, hour_start, endpoint, method, status_class, api_key_id, request_count, latency)
+                    SELECT client_id, hour_start, '{{HourlyUsageDetail.OtherEndpoint}}', 'OTHER', 0, '00000000-0000-0000-0000-000000000000', request_count, '{}'
+                    FROM missing
+                    ON CONFLICT (client_id, hour_start, endpoint, method, status_class, api_key_id) DO UPDATE SET
+                        request_count = usage_hourly_details.request_count + excluded.request_count)
+                INSERT INTO usage_daily_stale (client_id, day, version)
+                SELECT DISTINCT client_id, (hour_start AT TIME ZONE 'UTC')::date, 1 FROM missing
+                WHERE hour_start < date_trunc('day', now(), 'UTC')
+                ON CONFLICT (client_id, day) DO UPDATE SET version = usage_daily_stale.version + 1;
+                """);
+
             // Every hour's exact total, in any one snapshot: ingest commits an hour's cells together with its mark,
             // and the fold writes an hour's total together with removing its mark (HourlyUsageMark).
             migrationBuilder.Sql($"""

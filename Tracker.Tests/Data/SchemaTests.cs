@@ -171,6 +171,40 @@ public sealed class SchemaTests(ServersFixture servers) : IAsyncLifetime
         await command.ExecuteNonQueryAsync();
     }
 
+    [Fact]
+    public async Task Daily_and_top_over_the_totals_view_read_usage_hourly_through_its_indexes_and_count_marked_hours_from_their_cells()
+    {
+        await ExecuteAsync("""
+            INSERT INTO clients (id, name, email, normalized_email, password_hash, created_at, updated_at)
+            VALUES ('00000000-0000-0000-0000-000000000001', 'c', 'c@example.com', 'c@example.com', 'x', now(), now());
+            INSERT INTO usage_hourly SELECT '00000000-0000-0000-0000-000000000001', hour, 1
+            FROM generate_series(date_trunc('hour', now(), 'UTC') - interval '89 days', date_trunc('hour', now(), 'UTC'), interval '1 hour') AS hour;
+            INSERT INTO usage_hourly_marks VALUES ('00000000-0000-0000-0000-000000000001', date_trunc('hour', now(), 'UTC'));
+            INSERT INTO usage_hourly_details VALUES ('00000000-0000-0000-0000-000000000001', date_trunc('hour', now(), 'UTC'),
+                '/v1/orders', 'GET', 2, '00000000-0000-0000-0000-000000000002', 4, '{}');
+            """);
+        foreach (var table in new[] { "usage_hourly", "usage_hourly_marks", "usage_hourly_details" })
+        {
+            await ExecuteAsync($"VACUUM ANALYZE {table}");
+        }
+
+        var daily = await PlanAsync("""
+            SELECT (hour_start AT TIME ZONE 'UTC')::date AS day, sum(request_count) FROM usage_hourly_totals
+            WHERE client_id = '00000000-0000-0000-0000-000000000001' AND hour_start >= now() - interval '7 days' AND hour_start < now() + interval '1 hour'
+            GROUP BY day
+            """);
+        Assert.True(daily.Contains("Index Only Scan using pk_usage_hourly on usage_hourly", StringComparison.Ordinal), daily);
+        var top = await PlanAsync("""
+            SELECT client_id, sum(request_count) FROM usage_hourly_totals
+            WHERE hour_start >= now() - interval '24 hours' AND hour_start <= now()
+            GROUP BY client_id ORDER BY 2 DESC LIMIT 3
+            """);
+        Assert.True(top.Contains("Index Only Scan using ix_usage_hourly_hour_start on usage_hourly", StringComparison.Ordinal), top);
+
+        // The marked hour counts its cells (4), not its folded total (1).
+        Assert.Equal(89L * 24 + 4, await ScalarAsync<long>("SELECT sum(request_count)::bigint FROM usage_hourly_totals"));
+    }
+
     private async Task<string> PlanAsync(string sql)
     {
         await using var connection = await OpenAsync();
