@@ -12,9 +12,10 @@ using Tracker.ApiService.Usage;
 using Tracker.Data;
 
 // Loads history for the analytics benchmark: N clients and M logs over the last D days, written with binary COPY (two
-// streams in parallel), with the rollups ingest would have written for them (usage_hourly, and the detailed cells of
-// usage_hourly_details with their latency sketches and usage_hourly_endpoints, named by the API's own RollupDimensions),
-// then VACUUM ANALYZE so the planner and index-only scans see the real volume and autovacuum has nothing left to do.
+// streams in parallel), with the rollups ingest and the hourly totals' fold would have written for them (usage_hourly,
+// and the detailed cells of usage_hourly_details with their latency sketches and usage_hourly_endpoints, named by the
+// API's own RollupDimensions), then VACUUM ANALYZE so the planner and index-only scans see the real volume and
+// autovacuum has nothing left to do.
 // Clients are not equally busy: client k (from 1) sends in proportion to 1/sqrt(k), so the busiest sends about 50
 // times what the quietest does (10,000 clients, 10 million logs: from about 50,000 logs down to 1,000). Each sends
 // with one to three API keys, to a dozen endpoints with ids in their paths, with status codes and durations spread
