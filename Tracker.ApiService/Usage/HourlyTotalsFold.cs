@@ -41,6 +41,11 @@ public sealed partial class HourlyTotalsFold(
     /// <summary>How long a fold waits for the lock, ingest queued behind it, before it leaves the marks for the next run.</summary>
     public static readonly TimeSpan LockTimeout = TimeSpan.FromMilliseconds(100);
 
+    // Runs in a row that did not get the lock before it is logged as a warning.
+    private const int LockNotTakenWarningRuns = 12;
+
+    private int _lockNotTaken;
+
     // Transactions per run, at most: marks that ingest adds faster than this folds wait for the next run, rather than
     // keep the run (and ingest, at each of its transactions) going.
     private const int TransactionsPerRun = 10;
@@ -108,8 +113,21 @@ public sealed partial class HourlyTotalsFold(
         catch (PostgresException exception) when (exception.SqlState == PostgresErrorCodes.LockNotAvailable)
         {
             // A long ingest transaction held the marks: they are folded next time, and read from the cells until then.
-            LogLockNotTaken();
+            // Answers stay exact however long that lasts, but reads grow slower as marks pile up, so a lock that is
+            // never free (commits slower than the timeout, every time) is worth a warning after a while.
+            if (++_lockNotTaken % LockNotTakenWarningRuns == 0)
+            {
+                LogLockNotTakenRepeatedly(_lockNotTaken);
+            }
+            else
+            {
+                LogLockNotTaken();
+            }
+
+            return;
         }
+
+        _lockNotTaken = 0;
     }
 
     // Until an hour is folded, reads take its total from its cells: slower, never wrong.
@@ -141,6 +159,9 @@ public sealed partial class HourlyTotalsFold(
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "The hourly totals' fold did not get the marks' lock in time; it tries again at its next run")]
     private partial void LogLockNotTaken();
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The hourly totals' fold has not got the marks' lock in {Runs} runs in a row (commits take longer than its lock timeout); marked hours are read from their cells meanwhile")]
+    private partial void LogLockNotTakenRepeatedly(int runs);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Folding the marked hours' totals failed; it runs again within seconds")]
     private partial void LogFoldFailed(Exception exception);

@@ -12,29 +12,12 @@ namespace Tracker.Data.Migrations
         /// <inheritdoc />
         protected override void Up(MigrationBuilder migrationBuilder)
         {
-            migrationBuilder.CreateTable(
-                name: "usage_hourly_marks",
-                columns: table => new
-                {
-                    client_id = table.Column<Guid>(type: "uuid", nullable: false),
-                    hour_start = table.Column<DateTimeOffset>(type: "timestamptz", nullable: false)
-                },
-                constraints: table =>
-                {
-                    table.PrimaryKey("pk_usage_hourly_marks", x => new { x.client_id, x.hour_start });
-                    table.CheckConstraint("ck_usage_hourly_marks_hour_start_whole_hour", "hour_start = date_trunc('hour', hour_start, 'UTC')");
-                    table.ForeignKey(
-                        name: "fk_usage_hourly_marks_clients_client_id",
-                        column: x => x.client_id,
-                        principalTable: "clients",
-                        principalColumn: "id",
-                        onDelete: ReferentialAction.Cascade);
-                });
-
             // From here on an hour's total is its cells' sum, but logs stored before the detailed rollups existed are
             // in the totals only: each such hour gets a cell holding the difference (endpoint "{other}", method OTHER,
             // status "none", no latency and no key), so a fold keeps its total, and the breakdowns count those logs
-            // too. The past days among them are marked stale, so the daily tier folds them again with that cell.
+            // too. The past days among them are marked stale, so the daily tier folds them again with that cell. First,
+            // before the new table's foreign key locks clients until the migration commits: these scans may be long,
+            // and the ingest of instances still running checks its own foreign keys against clients.
             migrationBuilder.Sql($$"""
                 WITH missing AS (
                     SELECT hourly.client_id, hourly.hour_start, hourly.request_count - coalesce(cells.total, 0) AS request_count
@@ -53,6 +36,25 @@ namespace Tracker.Data.Migrations
                 WHERE hour_start < date_trunc('day', now(), 'UTC')
                 ON CONFLICT (client_id, day) DO UPDATE SET version = usage_daily_stale.version + 1;
                 """);
+
+            migrationBuilder.CreateTable(
+                name: "usage_hourly_marks",
+                columns: table => new
+                {
+                    client_id = table.Column<Guid>(type: "uuid", nullable: false),
+                    hour_start = table.Column<DateTimeOffset>(type: "timestamptz", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_usage_hourly_marks", x => new { x.client_id, x.hour_start });
+                    table.CheckConstraint("ck_usage_hourly_marks_hour_start_whole_hour", "hour_start = date_trunc('hour', hour_start, 'UTC')");
+                    table.ForeignKey(
+                        name: "fk_usage_hourly_marks_clients_client_id",
+                        column: x => x.client_id,
+                        principalTable: "clients",
+                        principalColumn: "id",
+                        onDelete: ReferentialAction.Cascade);
+                });
 
             // Every hour's exact total, in any one snapshot: ingest commits an hour's cells together with its mark,
             // and the fold writes an hour's total together with removing its mark (HourlyUsageMark).
@@ -73,6 +75,15 @@ namespace Tracker.Data.Migrations
         /// <inheritdoc />
         protected override void Down(MigrationBuilder migrationBuilder)
         {
+            // The marked hours' totals first: the version before reads usage_hourly alone.
+            migrationBuilder.Sql("""
+                INSERT INTO usage_hourly (client_id, hour_start, request_count)
+                SELECT detail.client_id, detail.hour_start, sum(detail.request_count)::bigint
+                FROM usage_hourly_marks AS mark
+                JOIN usage_hourly_details AS detail ON detail.client_id = mark.client_id AND detail.hour_start = mark.hour_start
+                GROUP BY 1, 2
+                ON CONFLICT (client_id, hour_start) DO UPDATE SET request_count = excluded.request_count;
+                """);
             migrationBuilder.Sql($"DROP VIEW {HourlyUsageMark.TotalsView};");
 
             migrationBuilder.DropTable(

@@ -33,7 +33,8 @@ public sealed class HourlyMarksMigrationTests(ServersFixture servers)
 
             // Three hours two days ago: one from before the cells (5 logs, no cells), one partly (7 logs, 3 in cells),
             // one whole (2 logs, 2 in cells); the day folded into the daily tier before the upgrade.
-            var day = "(date_trunc('day', now(), 'UTC') - interval '2 days')";
+            // In hours, not days: a day of interval is a calendar day of the session's time zone, which may have 23 or 25 hours.
+            var day = "(date_trunc('day', now(), 'UTC') - interval '48 hours')";
             await ExecuteAsync(cs, $$"""
                 INSERT INTO clients (id, name, email, normalized_email, password_hash, created_at, updated_at)
                 VALUES ('{{Client}}', 'c', 'c@example.com', 'c@example.com', 'x', now(), now());
