@@ -80,7 +80,8 @@ public sealed partial class PartitionMaintenance(
     private async Task DeleteExpiredRollupsAsync(DateOnly oldestKept, CancellationToken cancellationToken)
     {
         await using var statements = dataSource.CreateBatch();
-        foreach (var table in (string[])["usage_hourly", "usage_hourly_details", "usage_hourly_endpoints"])
+        // An expired hour's mark goes with its cells in this one transaction: nothing is left to fold.
+        foreach (var table in (string[])["usage_hourly", "usage_hourly_details", "usage_hourly_endpoints", "usage_hourly_marks"])
         {
             var delete = new NpgsqlBatchCommand($"DELETE FROM {table} WHERE hour_start < @oldest");
             delete.Parameters.AddWithValue("oldest", oldestKept.ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc));

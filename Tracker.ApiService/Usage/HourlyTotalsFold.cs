@@ -54,11 +54,15 @@ public sealed partial class HourlyTotalsFold(
     // of the job) is folded in short steps, not in one long wait.
     private const int MarksPerTransaction = 1000;
 
+    // The marks a fold takes: hours that have ended by the database's clock (see the summary for why not the current one).
+    private const string PastMarks = """
+        SELECT client_id, hour_start FROM usage_hourly_marks
+        WHERE hour_start < date_trunc('hour', statement_timestamp(), 'UTC')
+        """;
+
     // Read without the lock: taking it when there is nothing to fold would still hold ingest up, every run, for as
     // long as the commits in flight take (tens of milliseconds under a flood of large batches).
-    private const string AnyPastMark = """
-        SELECT EXISTS (SELECT FROM usage_hourly_marks WHERE hour_start < date_trunc('hour', statement_timestamp(), 'UTC'))
-        """;
+    private const string AnyPastMark = $"SELECT EXISTS ({PastMarks})";
 
     private static readonly string Lock = $"""
         SELECT set_config('lock_timeout', '{(int)LockTimeout.TotalMilliseconds}ms', true);
@@ -70,11 +74,7 @@ public sealed partial class HourlyTotalsFold(
     private static readonly string Fold = $"""
         WITH folded AS (
             DELETE FROM usage_hourly_marks
-            WHERE (client_id, hour_start) IN (
-                SELECT client_id, hour_start FROM usage_hourly_marks
-                WHERE hour_start < date_trunc('hour', statement_timestamp(), 'UTC')
-                ORDER BY client_id, hour_start
-                LIMIT {MarksPerTransaction})
+            WHERE (client_id, hour_start) IN ({PastMarks} ORDER BY client_id, hour_start LIMIT {MarksPerTransaction})
             RETURNING client_id, hour_start),
         totals AS (
             INSERT INTO usage_hourly (client_id, hour_start, request_count)

@@ -72,12 +72,4 @@ public sealed class HourlyMarksMigrationTests(ServersFixture servers)
             await TestDatabase.DropAsync(servers.Postgres, cs);
         }
     }
-
-    private static async Task<string> TextAsync(string cs, string sql)
-    {
-        await using var connection = new NpgsqlConnection(cs);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        return (string)(await command.ExecuteScalarAsync())!;
-    }
 }

@@ -30,10 +30,10 @@ public sealed class RicherLogTests(ServersFixture servers) : ApiTest(servers)
         Assert.Equal(HttpStatusCode.Created, batch.StatusCode);
 
         var cs = Factory.DatabaseConnectionString;
-        var keyId = await ScalarTextAsync(cs, $"SELECT id::text FROM api_keys WHERE client_id = '{client.Id}'");
+        var keyId = await TextAsync(cs, $"SELECT id::text FROM api_keys WHERE client_id = '{client.Id}'");
         Assert.Equal(
             "/copy/batch 503 3600000 | /copy/plain - - | /copy/single 204 12.5 | /insert/batch 100 0 | /insert/plain - -",
-            await ScalarTextAsync(cs, """
+            await TextAsync(cs, """
                 SELECT string_agg(endpoint || ' ' || coalesce(status_code::text, '-') || ' ' || coalesce(duration_ms::text, '-'), ' | ' ORDER BY endpoint)
                 FROM logs
                 """));
@@ -118,13 +118,5 @@ public sealed class RicherLogTests(ServersFixture servers) : ApiTest(servers)
         request.Headers.TryAddWithoutValidation("X-API-Key", apiKey);
         request.Headers.TryAddWithoutValidation("Idempotency-Key", "richer-1");
         return await Http.SendAsync(request);
-    }
-
-    private static async Task<string> ScalarTextAsync(string connectionString, string sql)
-    {
-        await using var connection = new Npgsql.NpgsqlConnection(connectionString);
-        await connection.OpenAsync();
-        await using var command = new Npgsql.NpgsqlCommand(sql, connection);
-        return (string)(await command.ExecuteScalarAsync())!;
     }
 }

@@ -114,7 +114,7 @@ public sealed class RedisClusterTests(ServersFixture servers, RedisClusterFixtur
         await using var factory = await TrackerApiFactory.CreateAsync(servers, OnCluster());
         using var http = factory.CreateClient();
         var clients = await Task.WhenAll(Enumerable.Range(0, 12).Select(_ => http.RegisterNewAsync()));
-        var keyId = await ScalarTextAsync(factory.DatabaseConnectionString, $"SELECT id::text FROM api_keys WHERE client_id = '{clients[0].Id}'");
+        var keyId = await TextAsync(factory.DatabaseConnectionString, $"SELECT id::text FROM api_keys WHERE client_id = '{clients[0].Id}'");
         var (master, _) = await cluster.Cluster.NodesOfAsync($"{factory.RateLimitKeyPrefix}ingest:{Guid.Parse(keyId):N}");
         using var metrics = new MetricRecorder(factory, "tracker.rate_limit.decisions");
 
@@ -200,13 +200,5 @@ public sealed class RedisClusterTests(ServersFixture servers, RedisClusterFixtur
         }
 
         await cluster.Cluster.WaitUntilServingAsync(TimeSpan.FromSeconds(60));
-    }
-
-    private static async Task<string> ScalarTextAsync(string connectionString, string sql)
-    {
-        await using var connection = new Npgsql.NpgsqlConnection(connectionString);
-        await connection.OpenAsync();
-        await using var command = new Npgsql.NpgsqlCommand(sql, connection);
-        return (string)(await command.ExecuteScalarAsync())!;
     }
 }

@@ -17,6 +17,8 @@ public sealed class RollupRetentionTests(ServersFixture servers)
         {
             ["Retention:Days"] = "30",
             ["Retention:RollupDays"] = "60",
+            // Past marks are left for retention, not folded away by a run between the inserts and maintenance.
+            ["Usage:HourlyTotalsFoldSeconds"] = "3600",
         });
         using var http = factory.CreateClient();
         var client = await http.RegisterNewAsync();
@@ -30,6 +32,7 @@ public sealed class RollupRetentionTests(ServersFixture servers)
                 INSERT INTO usage_hourly_details (client_id, hour_start, endpoint, method, status_class, api_key_id, request_count, latency)
                 VALUES ('{client.Id}', {hour}, '/x', 'GET', 2, '{Guid.NewGuid()}', 3, ARRAY[]::bigint[]);
                 INSERT INTO usage_hourly_endpoints (client_id, hour_start, endpoint) VALUES ('{client.Id}', {hour}, '/x');
+                INSERT INTO usage_hourly_marks (client_id, hour_start) VALUES ('{client.Id}', {hour});
                 INSERT INTO usage_daily_details (client_id, day, endpoint, method, status_class, api_key_id, request_count, latency)
                 VALUES ('{client.Id}', '{today.AddDays(-daysAgo):yyyy-MM-dd}', '/x', 'GET', 2, '{Guid.NewGuid()}', 3, ARRAY[]::bigint[]);
                 INSERT INTO usage_daily_stale (client_id, day, version) VALUES ('{client.Id}', '{today.AddDays(-daysAgo):yyyy-MM-dd}', 1);
@@ -38,7 +41,7 @@ public sealed class RollupRetentionTests(ServersFixture servers)
 
         await factory.Services.GetRequiredService<PartitionMaintenance>().RunOnceAsync(CancellationToken.None);
 
-        foreach (var table in new[] { "usage_hourly", "usage_hourly_details", "usage_hourly_endpoints" })
+        foreach (var table in new[] { "usage_hourly", "usage_hourly_details", "usage_hourly_endpoints", "usage_hourly_marks" })
         {
             Assert.Equal(2, await ScalarAsync(cs, $"SELECT count(*) FROM {table}"));
             Assert.Equal(0, await ScalarAsync(cs, $"SELECT count(*) FROM {table} WHERE hour_start < '{today.AddDays(-60):yyyy-MM-dd}'"));
