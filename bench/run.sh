@@ -5,6 +5,8 @@
 #              usage-daily-32 usage-daily-64 usage-top-32 usage-top-64 usage-daily-uncached usage-top-uncached
 #              usage-endpoints-64 usage-series-64 usage-endpoints-uncached usage-series-uncached (the breakdowns: the
 #              busiest endpoints of 30 days, and 30 daily buckets per endpoint with percentiles)
+#              usage-series-64-gzip (the same from a client that accepts gzip, as browsers do: an answer of 8 KiB or
+#              more is cached gzipped and sent so; usage-series-64 gets it decompressed)
 #              limiter-on limiter-off (cached daily on one connection, with and without rate limiting: its added latency)
 #              ingest-single-64-unlimited usage-top-64-unlimited (the same without rate limiting: what the limiter costs)
 #              ingest-single-64-keys (single-event ingest spread over 1,000 API keys of 20 clients: each key is a
@@ -66,7 +68,7 @@ load_logs=${TRACKER_BENCH_LOAD_LOGS:-$load_logs}
   ingest-single-64-unlimited ingest-single-64-keys ingest-single-64-keys-10k ingest-batch-100 ingest-batch-100-ids
   ingest-noisy-neighbour ingest-noisy-neighbour-limited
   usage-daily-32 usage-daily-64 usage-top-32 usage-top-64 usage-top-64-unlimited usage-daily-uncached usage-top-uncached
-  usage-endpoints-64 usage-series-64 usage-endpoints-uncached usage-series-uncached limiter-on limiter-off)
+  usage-endpoints-64 usage-series-64 usage-series-64-gzip usage-endpoints-uncached usage-series-uncached limiter-on limiter-off)
 
 # TRACKER_BENCH_TMPDIR: where the work directory goes (the tests give it one of their own, to find its servers).
 work=$(mktemp -d "${TRACKER_BENCH_TMPDIR:-/tmp}/tracker-bench.XXXXXX")
@@ -348,7 +350,7 @@ for name in "${scenarios[@]}"; do
   echo "Running $name..." >&2
   scenario=${name%@compare}
   # What the scenario sends, where, and as whom.
-  port=$api_port measured_pid=$api_pid path=/api/v1/logs method=POST connections=64 body_options=() logs=1
+  port=$api_port measured_pid=$api_pid path=/api/v1/logs method=POST connections=64 body_options=() logs=1 accept_encoding=
   measured_pids=() spread=()
   auth=(--api-key-file "$api_key") header='X-API-Key: ' values=$api_key
   case "$scenario" in
@@ -368,10 +370,13 @@ for name in "${scenarios[@]}"; do
       path=/api/v1/logs/batch connections=32 logs=100 body_options=(--batch 100)
       [ "$scenario" = ingest-batch-100 ] || body_options+=(--ids) ;;
     usage-daily-32|usage-daily-64|usage-top-32|usage-top-64|usage-top-64-unlimited|usage-daily-uncached|usage-top-uncached|\
-    usage-endpoints-64|usage-series-64|usage-endpoints-uncached|usage-series-uncached|limiter-on|limiter-off)
+    usage-endpoints-64|usage-series-64|usage-series-64-gzip|usage-endpoints-uncached|usage-series-uncached|\
+    limiter-on|limiter-off)
       load_history
       method=GET logs=0 header='Authorization: Bearer ' values="$tokens.cached"
       endpoint=${scenario#usage-}; endpoint=${endpoint%%-*} connections=${scenario#usage-*-}; connections=${connections%-unlimited}
+      connections=${connections%-gzip}
+      [[ "$scenario" != *-gzip ]] || accept_encoding=gzip
       case "$scenario" in
         limiter-*) endpoint=daily connections=1 ;;
         *-uncached) connections=1 ;;
@@ -392,7 +397,8 @@ for name in "${scenarios[@]}"; do
   ports_list=$(IFS=,; echo "${spread[*]}")
   [ -z "$values" ] || auth=("$([ "$method" = GET ] && echo --bearer-file || echo --api-key-file)" "$values")
   url="http://127.0.0.1:$port$path"
-  wrk_options=(scenario="$name" method="$method" ${values:+"header=$header" "values=$values"} logs="$logs")
+  wrk_options=(scenario="$name" method="$method" ${values:+"header=$header" "values=$values"} logs="$logs"
+    ${accept_encoding:+"accept-encoding=$accept_encoding"})
 
   # A write scenario's counted run: LoadGen's exact count of acknowledged logs against the new rows.
   if [[ "$scenario" == ingest-* && "$scenario" != ingest-noisy-neighbour* ]]; then

@@ -2,7 +2,7 @@
 -- file of API keys or bearer tokens, a fresh id over each log's id placeholder), from a generator that costs a
 -- fraction of LoadGen's CPU per request. Ends by printing one line of JSON in LoadGen's shape.
 --   wrk -s bench/wrk.lua URL -- scenario=NAME connections=N method=POST|GET [header='X-API-Key: ' values=FILE]
---                               [body=FILE logs=LOGS_PER_REQUEST]
+--                               [body=FILE logs=LOGS_PER_REQUEST] [accept-encoding=CODINGS]
 -- A values file holds one API key or bearer token per line, each line ended by a newline.
 -- TRACKER_WRK_PORTS=P1,P2,... (with -t as many threads) sends each thread to its own API process on the URL's host:
 -- setup() runs before wrk hands the script its arguments, so the ports come from the environment.
@@ -64,6 +64,9 @@ function init(args)
     end
     if body then
       headers["Content-Type"] = "application/json"
+    end
+    if options["accept-encoding"] then
+      headers["Accept-Encoding"] = options["accept-encoding"]
     end
     local request = wrk.format(options.method, wrk.path, headers, body)
     table.insert(requests, request)

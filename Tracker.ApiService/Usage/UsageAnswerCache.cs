@@ -41,12 +41,12 @@ public sealed class UsageAnswerCache(
         CancellationToken cancellationToken)
         where T : class
     {
-        var serialized = new SerializingLoad<TState, T>(state, load, TypeInfo<T>());
+        var serialized = new SerializingLoad<TState, T>(state, load, TypeInfo<T>(), _cacheAnswers);
         var answer = _cacheAnswers
             ? await cache.GetOrCreateAsync(cacheName, await ClientKeyAsync(cacheName, clientId, key, cancellationToken), serialized,
                 static (load, token) => load.RunAsync(token), EntryOptions, cancellationToken)
             : await serialized.RunAsync(cancellationToken);
-        return new SerializedOk<T>(answer.Utf8Json);
+        return new SerializedOk<T>(answer.Body);
     }
 
     /// <summary>
@@ -58,12 +58,12 @@ public sealed class UsageAnswerCache(
         CancellationToken cancellationToken)
         where T : class
     {
-        var serialized = new SerializingLoad<TState, T?>(state, load, TypeInfo<T?>());
+        var serialized = new SerializingLoad<TState, T?>(state, load, TypeInfo<T?>(), _cacheAnswers);
         var answer = _cacheAnswers
             ? await cache.GetOrCreateSharingOnlyFoundAsync(cacheName, await ClientKeyAsync(cacheName, clientId, key, cancellationToken), serialized,
                 static (load, token) => load.RunIfFoundAsync(token), EntryOptions, AbsentLifetime, cancellationToken)
             : await serialized.RunIfFoundAsync(cancellationToken);
-        return answer is null ? null : new SerializedOk<T>(answer.Utf8Json);
+        return answer is null ? null : new SerializedOk<T>(answer.Body);
     }
 
     /// <summary>The answer <paramref name="key"/> about every client's usage taken together, from the cache or <paramref name="load"/>.</summary>
@@ -71,18 +71,18 @@ public sealed class UsageAnswerCache(
         string cacheName, string key, TState state, Func<TState, CancellationToken, ValueTask<T>> load, CancellationToken cancellationToken)
         where T : class
     {
-        var serialized = new SerializingLoad<TState, T>(state, load, TypeInfo<T>());
+        var serialized = new SerializingLoad<TState, T>(state, load, TypeInfo<T>(), _cacheAnswers);
         var answer = _cacheAnswers
             ? await cache.GetOrCreateAsync(cacheName, $"{cacheName}:{EntryFormat}:{key}:{await generations.OfAllAsync(cancellationToken)}", serialized,
                 static (load, token) => load.RunAsync(token), EntryOptions, cancellationToken)
             : await serialized.RunAsync(cancellationToken);
-        return new SerializedOk<T>(answer.Utf8Json);
+        return new SerializedOk<T>(answer.Body);
     }
 
-    // Entries are response bodies (SerializedAnswer). Their format is in the key so that, during a rolling deploy,
-    // an instance never reads an entry an earlier version stored in another format (HybridCache's JSON of the
-    // answer object) as a body, nor the reverse.
-    private const string EntryFormat = "body";
+    // Entries are response bodies, the large ones gzipped (SerializedAnswer). Their format is in the key so that,
+    // during a rolling deploy, an instance never reads an entry an earlier version stored in another format
+    // (HybridCache's JSON of the answer object, or bodies never gzipped) as a body, nor the reverse.
+    private const string EntryFormat = "body-gz";
 
     private async ValueTask<string> ClientKeyAsync(string cacheName, Guid clientId, string key, CancellationToken cancellationToken) =>
         $"{cacheName}:{EntryFormat}:{clientId:N}:{key}:{await generations.OfClientAsync(clientId, cancellationToken)}";
@@ -91,13 +91,16 @@ public sealed class UsageAnswerCache(
     private JsonTypeInfo<T> TypeInfo<T>()
         where T : class? => (JsonTypeInfo<T>)_json.GetTypeInfo(typeof(T));
 
-    private sealed class SerializingLoad<TState, T>(TState state, Func<TState, CancellationToken, ValueTask<T>> load, JsonTypeInfo<T> typeInfo)
+    // An answer loaded for the cache is gzipped if large, once for all its readers; one loaded for a single request
+    // (CacheAnswers off) is not: compressing it would cost more than sending it.
+    private sealed class SerializingLoad<TState, T>(
+        TState state, Func<TState, CancellationToken, ValueTask<T>> load, JsonTypeInfo<T> typeInfo, bool gzipLarge)
         where T : class?
     {
         public async ValueTask<SerializedAnswer> RunAsync(CancellationToken cancellationToken) =>
             await RunIfFoundAsync(cancellationToken) ?? throw new InvalidOperationException($"The load of a {typeof(T).Name} answered null.");
 
         public async ValueTask<SerializedAnswer?> RunIfFoundAsync(CancellationToken cancellationToken) =>
-            await load(state, cancellationToken) is { } answer ? new SerializedAnswer(JsonSerializer.SerializeToUtf8Bytes(answer, typeInfo)) : null;
+            await load(state, cancellationToken) is { } answer ? SerializedAnswer.Of(JsonSerializer.SerializeToUtf8Bytes(answer, typeInfo), gzipLarge) : null;
     }
 }

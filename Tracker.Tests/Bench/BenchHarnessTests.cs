@@ -31,7 +31,7 @@ public sealed class BenchHarnessTests(ITestOutputHelper output)
             "ingest-batch-100-ids", "usage-daily-32", "usage-daily-64", "usage-top-32", "usage-top-64", "usage-daily-uncached",
             "usage-top-uncached", "limiter-on", "limiter-off", "ingest-single-64-unlimited", "usage-top-64-unlimited",
             "ingest-single-64-keys", "ingest-single-64-keys-10k", "ingest-noisy-neighbour", "ingest-noisy-neighbour-limited",
-            "usage-endpoints-64", "usage-series-64",
+            "usage-endpoints-64", "usage-series-64", "usage-series-64-gzip",
             "usage-endpoints-uncached", "usage-series-uncached",
         })
         {

@@ -20,6 +20,20 @@ public static class ApiClientExtensions
         // documented way to give one client its own resilience.)
 #pragma warning disable EXTEXP0001
         builder.Services.AddHttpClient<TrackerApiClient>(client => client.BaseAddress = new Uri(ApiBaseAddress))
+            // The API keeps its large answers gzipped and sends them so to a client that accepts gzip; to any other
+            // it decompresses them on every request.
+            .ConfigurePrimaryHttpMessageHandler((handler, _) =>
+            {
+                switch (handler)
+                {
+                    case SocketsHttpHandler sockets:
+                        sockets.AutomaticDecompression = DecompressionMethods.GZip;
+                        break;
+                    case HttpClientHandler client:
+                        client.AutomaticDecompression = DecompressionMethods.GZip;
+                        break;
+                }
+            })
             .RemoveAllResilienceHandlers()
 #pragma warning restore EXTEXP0001
             .AddStandardResilienceHandler(options =>
