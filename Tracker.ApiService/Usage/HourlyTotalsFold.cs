@@ -1,4 +1,5 @@
 using System.Data;
+using System.Diagnostics;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using Tracker.ApiService.Storage;
@@ -7,8 +8,8 @@ namespace Tracker.ApiService.Usage;
 
 /// <summary>
 /// Writes the per-client hourly totals (<c>usage_hourly</c>) of the past hours ingest has marked
-/// (<c>usage_hourly_marks</c>) as the sums of their detailed cells, and removes the marks, in one transaction per
-/// <see cref="MarksPerTransaction"/> marks. Ingest marks an hour (<c>INSERT … ON CONFLICT DO NOTHING</c>) in the
+/// (<c>usage_hourly_marks</c>) as the sums of their detailed cells, and removes the marks, in transactions of as many
+/// marks as keep each one short (<see cref="FoldTransactionSize"/>). Ingest marks an hour (<c>INSERT … ON CONFLICT DO NOTHING</c>) in the
 /// transaction that adds its cells, instead of adding to its total there: with many clients an upsert of the total per
 /// client-hour and batch cost PostgreSQL as much again as the cells themselves, a mark already there only a lookup.
 /// Reads (the view <c>usage_hourly_totals</c>) take a marked hour's total from its cells, so no answer waits for
@@ -27,7 +28,7 @@ namespace Tracker.ApiService.Usage;
 /// commit marks the hour again. So in any snapshot an hour is either marked or its total is its cells' sum.
 /// </para>
 /// <para>
-/// Ingest waits only while a fold transaction runs (<see cref="MarksPerTransaction"/> bounds it), or for
+/// Ingest waits only while a fold transaction runs (<see cref="FoldTransactionSize"/> keeps it near 20 ms), or for
 /// <see cref="LockTimeout"/> at most while the fold waits for the lock (behind an ingest transaction whose outcome is
 /// unknown, or autovacuum); the fold then gives up until the next run. A run folds at most
 /// <see cref="TransactionsPerRun"/> transactions' worth, leaving a backlog to the runs after it. Several instances may
@@ -50,9 +51,9 @@ public sealed partial class HourlyTotalsFold(
     // keep the run (and ingest, at each of its transactions) going.
     private const int TransactionsPerRun = 10;
 
-    // Marks folded per transaction, at most: ingest waits for each transaction, so a backlog of marks (after an outage
-    // of the job) is folded in short steps, not in one long wait.
-    private const int MarksPerTransaction = 1000;
+    // Ingest waits for each transaction, so a backlog of marks (at an hour's end, or after an outage of the job) is
+    // folded in short steps, not in one long wait.
+    private readonly FoldTransactionSize _size = new();
 
     // The marks a fold takes: hours that have ended by the database's clock (see the summary for why not the current one).
     private const string PastMarks = """
@@ -74,7 +75,7 @@ public sealed partial class HourlyTotalsFold(
     private static readonly string Fold = $"""
         WITH folded AS (
             DELETE FROM usage_hourly_marks
-            WHERE (client_id, hour_start) IN ({PastMarks} ORDER BY client_id, hour_start LIMIT {MarksPerTransaction})
+            WHERE (client_id, hour_start) IN ({PastMarks} ORDER BY client_id, hour_start LIMIT @marks)
             RETURNING client_id, hour_start),
         totals AS (
             INSERT INTO usage_hourly (client_id, hour_start, request_count)
@@ -93,9 +94,10 @@ public sealed partial class HourlyTotalsFold(
         var total = 0;
         for (var transactions = 0; transactions < TransactionsPerRun; transactions++)
         {
-            var folded = await FoldAsync(cancellationToken);
+            var marks = _size.Marks;
+            var folded = await FoldAsync(marks, cancellationToken);
             total += folded;
-            if (folded < MarksPerTransaction)
+            if (folded < marks)
             {
                 break;
             }
@@ -133,7 +135,7 @@ public sealed partial class HourlyTotalsFold(
     // Until an hour is folded, reads take its total from its cells: slower, never wrong.
     protected override void OnRunFailed(Exception exception) => LogFoldFailed(exception);
 
-    private async Task<int> FoldAsync(CancellationToken cancellationToken)
+    private async Task<int> FoldAsync(int marks, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using (var any = new NpgsqlCommand(AnyPastMark, connection))
@@ -151,9 +153,12 @@ public sealed partial class HourlyTotalsFold(
             await lockMarks.ExecuteNonQueryAsync(cancellationToken);
         }
 
+        var locked = Stopwatch.GetTimestamp();
         await using var fold = new NpgsqlCommand(Fold, connection, transaction);
+        fold.Parameters.Add(new NpgsqlParameter<int>("marks", marks));
         var folded = (int)(await fold.ExecuteScalarAsync(cancellationToken))!;
         await transaction.CommitAsync(cancellationToken);
+        _size.Observe(folded, Stopwatch.GetElapsedTime(locked));
         return folded;
     }
 
