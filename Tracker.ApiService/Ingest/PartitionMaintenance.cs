@@ -80,12 +80,9 @@ public sealed partial class PartitionMaintenance(
     private async Task DeleteExpiredRollupsAsync(DateOnly oldestKept, CancellationToken cancellationToken)
     {
         await using var statements = dataSource.CreateBatch();
-        // An expired hour's mark goes with its cells in this one transaction: nothing is left to fold.
-        foreach (var table in (string[])["usage_hourly", "usage_hourly_details", "usage_hourly_endpoints", "usage_hourly_marks"])
+        foreach (var table in (string[])["usage_hourly", "usage_hourly_details", "usage_hourly_endpoints"])
         {
-            var delete = new NpgsqlBatchCommand($"DELETE FROM {table} WHERE hour_start < @oldest");
-            delete.Parameters.AddWithValue("oldest", oldestKept.ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc));
-            statements.BatchCommands.Add(delete);
+            statements.BatchCommands.Add(DeleteHoursBefore(table, oldestKept));
         }
 
         foreach (var table in (string[])["usage_daily_details", "usage_daily_stale"])
@@ -95,12 +92,23 @@ public sealed partial class PartitionMaintenance(
             statements.BatchCommands.Add(delete);
         }
 
+        // An expired hour's mark goes with its cells in this one transaction: nothing is left to fold. Last, so that
+        // the marks table (which the fold locks, ingest queued behind it) is held only until the commit.
+        statements.BatchCommands.Add(DeleteHoursBefore("usage_hourly_marks", oldestKept));
+
         await statements.ExecuteNonQueryAsync(cancellationToken);
         var deleted = statements.BatchCommands.Sum((NpgsqlBatchCommand command) => (long)command.Rows);
         if (deleted > 0)
         {
             LogRollupsDeleted(deleted, retention.Value.RollupDays);
         }
+    }
+
+    private static NpgsqlBatchCommand DeleteHoursBefore(string table, DateOnly oldestKept)
+    {
+        var delete = new NpgsqlBatchCommand($"DELETE FROM {table} WHERE hour_start < @oldest");
+        delete.Parameters.AddWithValue("oldest", oldestKept.ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc));
+        return delete;
     }
 
     private async Task<List<DateOnly>> MissingDaysAsync(DateOnly first, DateOnly last, CancellationToken cancellationToken)

@@ -28,7 +28,8 @@ namespace Tracker.ApiService.Usage;
 /// commit marks the hour again. So in any snapshot an hour is either marked or its total is its cells' sum.
 /// </para>
 /// <para>
-/// Ingest waits only while a fold transaction runs (<see cref="FoldTransactionSize"/> keeps it near 20 ms), or for
+/// Ingest waits only while a fold transaction runs (<see cref="FoldTransactionSize"/> sizes each by the last one's
+/// cost), or for
 /// <see cref="LockTimeout"/> at most while the fold waits for the lock (behind an ingest transaction whose outcome is
 /// unknown, or autovacuum); the fold then gives up until the next run. A run folds at most
 /// <see cref="TransactionsPerRun"/> transactions' worth, leaving a backlog to the runs after it. Several instances may
@@ -51,9 +52,6 @@ public sealed partial class HourlyTotalsFold(
     // keep the run (and ingest, at each of its transactions) going.
     private const int TransactionsPerRun = 10;
 
-    // Ingest waits for each transaction, so a backlog of marks (at an hour's end, or after an outage of the job) is
-    // folded in short steps, not in one long wait.
-    private readonly FoldTransactionSize _size = new();
 
     // The marks a fold takes: hours that have ended by the database's clock (see the summary for why not the current one).
     private const string PastMarks = """
@@ -91,11 +89,14 @@ public sealed partial class HourlyTotalsFold(
     /// <summary>Folds the marked hours that have ended, up to <see cref="TransactionsPerRun"/> transactions' worth; returns how many.</summary>
     public async Task<int> RunOnceAsync(CancellationToken cancellationToken)
     {
+        // Ingest waits for each transaction, so a backlog of marks (at an hour's end, or after an outage of the job) is
+        // folded in short steps, not in one long wait.
+        var size = new FoldTransactionSize();
         var total = 0;
         for (var transactions = 0; transactions < TransactionsPerRun; transactions++)
         {
-            var marks = _size.Marks;
-            var folded = await FoldAsync(marks, cancellationToken);
+            var marks = size.Marks;
+            var folded = await FoldAsync(size, cancellationToken);
             total += folded;
             if (folded < marks)
             {
@@ -135,7 +136,7 @@ public sealed partial class HourlyTotalsFold(
     // Until an hour is folded, reads take its total from its cells: slower, never wrong.
     protected override void OnRunFailed(Exception exception) => LogFoldFailed(exception);
 
-    private async Task<int> FoldAsync(int marks, CancellationToken cancellationToken)
+    private async Task<int> FoldAsync(FoldTransactionSize size, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using (var any = new NpgsqlCommand(AnyPastMark, connection))
@@ -153,12 +154,12 @@ public sealed partial class HourlyTotalsFold(
             await lockMarks.ExecuteNonQueryAsync(cancellationToken);
         }
 
-        var locked = Stopwatch.GetTimestamp();
         await using var fold = new NpgsqlCommand(Fold, connection, transaction);
-        fold.Parameters.Add(new NpgsqlParameter<int>("marks", marks));
+        fold.Parameters.Add(new NpgsqlParameter<int>("marks", size.Marks));
+        var started = Stopwatch.GetTimestamp();
         var folded = (int)(await fold.ExecuteScalarAsync(cancellationToken))!;
+        size.Observe(folded, Stopwatch.GetElapsedTime(started));
         await transaction.CommitAsync(cancellationToken);
-        _size.Observe(folded, Stopwatch.GetElapsedTime(locked));
         return folded;
     }
 

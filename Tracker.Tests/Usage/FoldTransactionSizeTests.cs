@@ -2,47 +2,59 @@ using Tracker.ApiService.Usage;
 
 namespace Tracker.Tests.Usage;
 
-/// <summary>The fold's transactions follow what the last one cost, so ingest never waits long for one.</summary>
+/// <summary>Each fold transaction takes as many marks as the last one's cost per mark fits in the target.</summary>
 public sealed class FoldTransactionSizeTests
 {
-    private static readonly TimeSpan Slow = FoldTransactionSize.Target * 3;
-    private static readonly TimeSpan Quick = FoldTransactionSize.Target / 4;
+    private static TimeSpan Ms(double milliseconds) => TimeSpan.FromMilliseconds(milliseconds);
 
-    [Fact]
-    public void A_slow_transaction_halves_the_next_down_to_the_minimum()
+    [Theory]
+    [InlineData(40, 50)] // 0.4 ms a mark: 50 fit in 20 ms
+    [InlineData(16, 125)] // 0.16 ms a mark: 125
+    [InlineData(200, 50)] // 2 ms a mark would fit 10, but a step at most halves
+    [InlineData(2, 200)] // 0.02 ms a mark would fit 1,000, but a step at most doubles
+    [InlineData(0, 200)]
+    public void A_full_transaction_sizes_the_next_by_its_cost_per_mark_within_half_and_double(double took, int next)
     {
         var size = new FoldTransactionSize();
-        var sizes = new List<int>();
-        for (var step = 0; step < 6; step++)
-        {
-            size.Observe(size.Marks, Slow);
-            sizes.Add(size.Marks);
-        }
-
-        Assert.Equal([50, 25, 12, FoldTransactionSize.Min, FoldTransactionSize.Min, FoldTransactionSize.Min], sizes);
+        size.Observe(FoldTransactionSize.Start, Ms(took));
+        Assert.Equal(next, size.Marks);
     }
 
     [Fact]
-    public void Quick_full_transactions_double_the_next_up_to_the_maximum()
+    public void Cheap_marks_grow_the_size_to_the_maximum_and_dear_ones_shrink_it_to_the_minimum()
     {
         var size = new FoldTransactionSize();
         var sizes = new List<int>();
-        for (var step = 0; step < 6; step++)
+        for (var step = 0; step < 5; step++)
         {
-            size.Observe(size.Marks, Quick);
+            size.Observe(size.Marks, Ms(size.Marks * 0.001));
             sizes.Add(size.Marks);
         }
 
-        Assert.Equal([200, 400, 800, FoldTransactionSize.Max, FoldTransactionSize.Max, FoldTransactionSize.Max], sizes);
+        for (var step = 0; step < 8; step++)
+        {
+            size.Observe(size.Marks, Ms(size.Marks * 10.0));
+            sizes.Add(size.Marks);
+        }
+
+        Assert.Equal([200, 400, 800, 1000, 1000, 500, 250, 125, 62, 31, 15, 10, 10], sizes);
     }
 
     [Fact]
-    public void A_transaction_that_found_fewer_marks_or_took_near_the_target_leaves_the_size_alone()
+    public void A_transaction_that_found_fewer_marks_may_shrink_the_size_but_not_grow_it()
     {
         var size = new FoldTransactionSize();
-        size.Observe(size.Marks - 1, Quick);
-        Assert.Equal(100, size.Marks);
-        size.Observe(size.Marks, FoldTransactionSize.Target * 0.75);
-        Assert.Equal(100, size.Marks);
+        size.Observe(50, Ms(1));
+        Assert.Equal(FoldTransactionSize.Start, size.Marks);
+        size.Observe(50, Ms(40));
+        Assert.Equal(50, size.Marks);
+    }
+
+    [Fact]
+    public void A_few_marks_slowed_by_something_else_do_not_count()
+    {
+        var size = new FoldTransactionSize();
+        size.Observe(FoldTransactionSize.Min - 1, TimeSpan.FromSeconds(1));
+        Assert.Equal(FoldTransactionSize.Start, size.Marks);
     }
 }
