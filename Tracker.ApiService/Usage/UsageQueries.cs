@@ -6,8 +6,8 @@ using Tracker.Data.Entities;
 namespace Tracker.ApiService.Usage;
 
 /// <summary>
-/// The analytics queries: single SQL statements over the hourly totals (<c>usage_hourly_totals</c>: the folded totals of
-/// <c>usage_hourly</c>, and the sums of the detailed cells of the hours marked since, see
+/// The analytics queries: single SQL statements summing the hourly totals (<c>usage_hourly_totals</c>: the folded
+/// totals of <c>usage_hourly</c>, and what the detailed cells of each hour marked since add to them, see
 /// <see cref="HourlyTotalsFold"/>), never over the logs, so their cost depends on the window asked for, not on how
 /// many logs exist. Day and hour boundaries are UTC whatever the session's time zone.
 /// </summary>

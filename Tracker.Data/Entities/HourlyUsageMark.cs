@@ -9,8 +9,8 @@ namespace Tracker.Data.Entities;
 public sealed class HourlyUsageMark
 {
     /// <summary>
-    /// Every hour's exact total: <c>usage_hourly</c>'s row for an hour without a mark, the sum of the hour's detailed
-    /// cells for one with a mark.
+    /// Every hour's exact total, once summed by hour (or day, or client): <c>usage_hourly</c>'s row for every hour,
+    /// and for an hour with a mark a second row, its detailed cells' sum less that total.
     /// </summary>
     public const string TotalsView = "usage_hourly_totals";
 

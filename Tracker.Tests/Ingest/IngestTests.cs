@@ -41,7 +41,7 @@ public sealed class IngestTests(ServersFixture servers)
               AND ip_address = '2001:db8::7'::inet AND occurred_at = to_timestamp({at.ToUnixTimeMilliseconds()} / 1000.0)
             """));
         Assert.Equal(1, await ScalarAsync(cs, $"""
-            SELECT request_count FROM usage_hourly_totals WHERE client_id = '{_client.Id}' AND hour_start = date_trunc('hour', to_timestamp({at.ToUnixTimeMilliseconds()} / 1000.0), 'UTC')
+            SELECT sum(request_count) FROM usage_hourly_totals WHERE client_id = '{_client.Id}' AND hour_start = date_trunc('hour', to_timestamp({at.ToUnixTimeMilliseconds()} / 1000.0), 'UTC')
             """));
     }
 

@@ -28,7 +28,8 @@ public sealed class HourlyTotalsFoldTests(ServersFixture servers)
     private const string Mismatches = """
         SELECT count(*) FROM (
             SELECT client_id, date_trunc('hour', occurred_at, 'UTC') AS hour_start, count(*) AS logs FROM logs GROUP BY 1, 2) AS logged
-        FULL JOIN usage_hourly_totals AS total USING (client_id, hour_start)
+        FULL JOIN (SELECT client_id, hour_start, sum(request_count) AS request_count FROM usage_hourly_totals GROUP BY 1, 2) AS total
+            USING (client_id, hour_start)
         WHERE logged.logs IS DISTINCT FROM total.request_count
         """;
 
