@@ -15,19 +15,22 @@ namespace Tracker.Data.Migrations
             // none yet): summed by hour, day or client, every hour counts its cells' sum if marked, its total if not.
             // The view before kept one row per hour by checking every total of a window against the marks, an
             // anti-join that cost an uncached top 257 ms of PostgreSQL with ten million logs of history; here each
-            // mark costs two lookups by client and hour. Readers must sum: an hour may have two rows.
+            // mark costs two lookups by client and hour, both inside the LATERAL subquery so that no plan can turn
+            // them into a scan of every total (a join would let it). Readers must sum: an hour may have two rows.
             migrationBuilder.Sql($"""
                 CREATE OR REPLACE VIEW {HourlyUsageMark.TotalsView} AS
                 SELECT hourly.client_id, hourly.hour_start, hourly.request_count
                 FROM usage_hourly AS hourly
                 UNION ALL
-                SELECT mark.client_id, mark.hour_start, cells.total - coalesce(folded.request_count, 0)
+                SELECT mark.client_id, mark.hour_start, cells.added
                 FROM usage_hourly_marks AS mark
                 CROSS JOIN LATERAL (
-                    SELECT sum(detail.request_count)::bigint AS total FROM usage_hourly_details AS detail
-                    WHERE detail.client_id = mark.client_id AND detail.hour_start = mark.hour_start) AS cells
-                LEFT JOIN usage_hourly AS folded ON folded.client_id = mark.client_id AND folded.hour_start = mark.hour_start
-                WHERE cells.total IS NOT NULL;
+                    SELECT sum(detail.request_count)::bigint - coalesce((
+                        SELECT folded.request_count FROM usage_hourly AS folded
+                        WHERE folded.client_id = mark.client_id AND folded.hour_start = mark.hour_start), 0) AS added
+                    FROM usage_hourly_details AS detail
+                    WHERE detail.client_id = mark.client_id AND detail.hour_start = mark.hour_start
+                    HAVING count(*) > 0) AS cells;
                 """);
         }
 
