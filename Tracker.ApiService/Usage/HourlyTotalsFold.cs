@@ -9,10 +9,11 @@ namespace Tracker.ApiService.Usage;
 /// <summary>
 /// Writes the per-client hourly totals (<c>usage_hourly</c>) of the past hours ingest has marked
 /// (<c>usage_hourly_marks</c>) as the sums of their detailed cells, and removes the marks, in transactions of as many
-/// marks as keep each one short (<see cref="FoldTransactionSize"/>). Ingest marks an hour (<c>INSERT … ON CONFLICT DO NOTHING</c>) in the
-/// transaction that adds its cells, instead of adding to its total there: with many clients an upsert of the total per
-/// client-hour and batch cost PostgreSQL as much again as the cells themselves, a mark already there only a lookup.
-/// Reads (the view <c>usage_hourly_totals</c>) take a marked hour's total from its cells, so no answer waits for
+/// marks as keep each one short (<see cref="FoldTransactionSize"/>). Ingest marks an hour
+/// (<c>INSERT … ON CONFLICT DO NOTHING</c>) in the transaction that adds its cells, instead of adding to its total
+/// there: with many clients an upsert of the total per client-hour and batch cost PostgreSQL as much again as the
+/// cells themselves, a mark already there only a lookup. Reads (the view <c>usage_hourly_totals</c>) take a marked
+/// hour's total from its cells, so no answer waits for
 /// this job: it keeps the reads of hours no longer written to cheap. The current UTC hour (and any later one a clock
 /// ahead of PostgreSQL's stamped) is left marked: an active client's next batch would mark it again within moments,
 /// so summing its cells under the lock every run would buy nothing; it is folded once it has ended.
@@ -29,9 +30,8 @@ namespace Tracker.ApiService.Usage;
 /// </para>
 /// <para>
 /// Ingest waits only while a fold transaction runs (<see cref="FoldTransactionSize"/> sizes each by the last one's
-/// cost), or for
-/// <see cref="LockTimeout"/> at most while the fold waits for the lock (behind an ingest transaction whose outcome is
-/// unknown, or autovacuum); the fold then gives up until the next run. A run folds at most
+/// cost), or for <see cref="LockTimeout"/> at most while the fold waits for the lock (behind an ingest transaction
+/// whose outcome is unknown, or autovacuum); the fold then gives up until the next run. A run folds at most
 /// <see cref="TransactionsPerRun"/> transactions' worth, leaving a backlog to the runs after it. Several instances may
 /// run it at once: the lock serialises them.
 /// </para>
@@ -51,7 +51,6 @@ public sealed partial class HourlyTotalsFold(
     // Transactions per run, at most: marks that ingest adds faster than this folds wait for the next run, rather than
     // keep the run (and ingest, at each of its transactions) going.
     private const int TransactionsPerRun = 10;
-
 
     // The marks a fold takes: hours that have ended by the database's clock (see the summary for why not the current one).
     private const string PastMarks = """
