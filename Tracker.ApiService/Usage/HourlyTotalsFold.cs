@@ -95,7 +95,8 @@ public sealed partial class HourlyTotalsFold(
         for (var transactions = 0; transactions < TransactionsPerRun; transactions++)
         {
             var marks = size.Marks;
-            var folded = await FoldAsync(size, cancellationToken);
+            var (folded, took) = await FoldAsync(marks, cancellationToken);
+            size.Observe(folded, took);
             total += folded;
             if (folded < marks)
             {
@@ -135,14 +136,15 @@ public sealed partial class HourlyTotalsFold(
     // Until an hour is folded, reads take its total from its cells: slower, never wrong.
     protected override void OnRunFailed(Exception exception) => LogFoldFailed(exception);
 
-    private async Task<int> FoldAsync(FoldTransactionSize size, CancellationToken cancellationToken)
+    // Folds up to the given number of marks in one transaction: how many it folded, and how long its fold statement took.
+    private async Task<(int Folded, TimeSpan Took)> FoldAsync(int marks, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using (var any = new NpgsqlCommand(AnyPastMark, connection))
         {
             if (await any.ExecuteScalarAsync(cancellationToken) is not true)
             {
-                return 0;
+                return (0, TimeSpan.Zero);
             }
         }
 
@@ -154,12 +156,12 @@ public sealed partial class HourlyTotalsFold(
         }
 
         await using var fold = new NpgsqlCommand(Fold, connection, transaction);
-        fold.Parameters.Add(new NpgsqlParameter<int>("marks", size.Marks));
+        fold.Parameters.Add(new NpgsqlParameter<int>("marks", marks));
         var started = Stopwatch.GetTimestamp();
         var folded = (int)(await fold.ExecuteScalarAsync(cancellationToken))!;
-        size.Observe(folded, Stopwatch.GetElapsedTime(started));
+        var took = Stopwatch.GetElapsedTime(started);
         await transaction.CommitAsync(cancellationToken);
-        return folded;
+        return (folded, took);
     }
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "The hourly totals' fold did not get the marks' lock in time; it tries again at its next run")]

@@ -149,13 +149,6 @@ public sealed class SerializedAnswerTests(ServersFixture servers) : ApiTest(serv
         return json.ToArray();
     }
 
-    private static async Task<byte[]> BodyAsync(HttpClient http, string path, string token)
-    {
-        using var response = await http.SendWithTokenAsync(HttpMethod.Get, path, token);
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Equal("application/json; charset=utf-8", response.Content.Headers.ContentType?.ToString());
-        var body = await response.Content.ReadAsByteArrayAsync();
-        Assert.Equal(body.Length, response.Content.Headers.ContentLength);
-        return body;
-    }
+    private static async Task<byte[]> BodyAsync(HttpClient http, string path, string token) =>
+        (await GetAsync(http, path, token, acceptEncoding: null)).Body;
 }
