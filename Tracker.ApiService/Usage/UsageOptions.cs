@@ -25,6 +25,14 @@ public sealed class UsageOptions
     [Range(1, 3_600)]
     public int HourlyTotalsFoldSeconds { get; set; } = 5;
 
+    /// <summary>
+    /// How old a mark of the current UTC hour must be for the fold to take it (<see cref="HourlyTotalsFold"/>): a
+    /// client that went quiet has its hour read from its cells for about this long, not until the hour ends; a busy
+    /// client's hour is summed about this often.
+    /// </summary>
+    [Range(1, 3_600)]
+    public int CurrentHourFoldSeconds { get; set; } = 60;
+
     internal TimeSpan Freshness => TimeSpan.FromMilliseconds(FreshnessMilliseconds);
 
     internal TimeSpan HourlyTotalsFoldInterval => TimeSpan.FromSeconds(HourlyTotalsFoldSeconds);

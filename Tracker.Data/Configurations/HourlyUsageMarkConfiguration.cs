@@ -14,6 +14,8 @@ internal sealed class HourlyUsageMarkConfiguration : IEntityTypeConfiguration<Ho
         // Ingest's INSERT … ON CONFLICT DO NOTHING probes it; reads join a client's marks to its totals.
         builder.HasKey(mark => new { mark.ClientId, mark.HourStart }).HasName("pk_usage_hourly_marks");
         builder.Property(mark => mark.HourStart).HasColumnType("timestamptz");
+        // Ingest inserts only the key: the database's clock stamps the mark, the clock the fold compares it with.
+        builder.Property(mark => mark.MarkedAt).HasColumnType("timestamptz").HasDefaultValueSql("now()");
 
         builder.HasOne<Client>()
             .WithMany()

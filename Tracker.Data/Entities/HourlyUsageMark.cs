@@ -17,4 +17,11 @@ public sealed class HourlyUsageMark
     public Guid ClientId { get; set; }
 
     public DateTimeOffset HourStart { get; set; }
+
+    /// <summary>
+    /// When the mark was made (the start of the transaction that made it, by the database's clock). A batch that finds
+    /// the hour marked leaves it as it is, so it tells how long the hour has been read from its cells; the fold takes
+    /// the current hour's marks by it.
+    /// </summary>
+    public DateTimeOffset MarkedAt { get; set; }
 }

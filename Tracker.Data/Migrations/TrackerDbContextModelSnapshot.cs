@@ -306,6 +306,12 @@ namespace Tracker.Data.Migrations
                         .HasColumnType("timestamptz")
                         .HasColumnName("hour_start");
 
+                    b.Property<DateTimeOffset>("MarkedAt")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("timestamptz")
+                        .HasColumnName("marked_at")
+                        .HasDefaultValueSql("now()");
+
                     b.HasKey("ClientId", "HourStart")
                         .HasName("pk_usage_hourly_marks");
 

@@ -119,6 +119,41 @@ public sealed class HourlyTotalsFoldTests(ServersFixture servers)
     }
 
     [Fact]
+    public async Task A_mark_of_the_current_hour_is_folded_once_it_is_as_old_as_the_setting_and_not_before()
+    {
+        await using var factory = await TrackerApiFactory.CreateAsync(servers, new Dictionary<string, string?>(Settings)
+        {
+            ["Usage:CurrentHourFoldSeconds"] = "5",
+        });
+        using var http = factory.CreateClient();
+        var fold = factory.Services.GetRequiredService<HourlyTotalsFold>();
+        var cs = factory.DatabaseConnectionString;
+        var client = await http.RegisterNewAsync();
+        var marks = $"SELECT count(*) FROM usage_hourly_marks WHERE client_id = '{client.Id}'";
+        // The hour must stay current until the second fold, seconds from here.
+        await UsageClient.AvoidHourBoundaryAsync();
+
+        await PostAsync(http, client.ApiKey, DateTimeOffset.UtcNow.AddSeconds(-1), 3);
+        Assert.Equal(0, await FoldAsync(fold));
+        Assert.Equal(1, await ScalarAsync(cs, marks));
+
+        // Once the mark is 5 s old by the database's clock, the next fold writes the hour's total and removes it.
+        var folded = 0;
+        await Poll.UntilAsync(async () => (folded += await FoldAsync(fold)) > 0, TimeSpan.FromSeconds(20));
+        Assert.Equal(1, folded);
+        Assert.Equal(0, await ScalarAsync(cs, marks));
+        Assert.Equal(3, await ScalarAsync(cs, $"SELECT request_count FROM usage_hourly WHERE client_id = '{client.Id}'"));
+        Assert.Equal(0, await ScalarAsync(cs, Mismatches));
+
+        // The client's next log marks the hour again, and the view counts it at once.
+        await PostAsync(http, client.ApiKey, DateTimeOffset.UtcNow.AddSeconds(-1), 2);
+        Assert.Equal(1, await ScalarAsync(cs, marks));
+        Assert.Equal(0, await FoldAsync(fold));
+        Assert.Equal(0, await ScalarAsync(cs, Mismatches));
+        Assert.Equal(5, await ScalarAsync(cs, $"SELECT sum(request_count) FROM usage_hourly_totals WHERE client_id = '{client.Id}'"));
+    }
+
+    [Fact]
     public async Task Logs_sent_to_two_instances_while_both_fold_are_each_counted_once_in_every_snapshot()
     {
         await using var first = await TrackerApiFactory.CreateAsync(servers, Settings);
