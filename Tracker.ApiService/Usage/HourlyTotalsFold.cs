@@ -16,10 +16,11 @@ namespace Tracker.ApiService.Usage;
 /// hour's total from its cells, so no answer waits for
 /// this job: it keeps the reads of hours no longer written to cheap. A past hour's mark is folded at the next run. A
 /// mark of the current UTC hour (or of a later one, which a clock ahead of PostgreSQL's stamped) is folded once it is
-/// <see cref="UsageOptions.CurrentHourFoldSeconds"/> old (a minute), not at every run: a busy client's next batch marks
-/// its hour again within moments, so summing its cells under the lock every run would buy nothing. Not only once the
-/// hour has ended either: every read of a window with a client that went quiet would then sum that hour's cells, for
-/// up to an hour (with 10,000 keys of 1,000 clients, it was most of what an uncached <c>top</c> cost).
+/// <see cref="UsageOptions.CurrentHourFoldSeconds"/> old (five minutes), not at every run: a busy client's next batch
+/// marks its hour again within moments, so summing its cells under the lock buys it nothing, and every run would cost
+/// ingest that much. Not only once the hour has ended either: every read of a window with a client that went quiet
+/// would then sum that hour's cells, for up to an hour (after 10,000 keys of 1,000 clients, it was most of what an
+/// uncached <c>top</c> cost).
 /// </summary>
 /// <remarks>
 /// <para>

@@ -19,19 +19,21 @@ public sealed class UsageOptions
     public bool CacheAnswers { get; set; } = true;
 
     /// <summary>
-    /// How often each instance folds the totals of the past hours ingest has marked (<see cref="HourlyTotalsFold"/>).
-    /// Answers never wait for it; a marked hour is read from its detailed cells until it is folded.
+    /// How often each instance folds the totals of the hours ingest has marked (<see cref="HourlyTotalsFold"/>): those
+    /// of past hours, and those of the current hour marked <see cref="CurrentHourFoldSeconds"/> ago or more. Answers
+    /// never wait for it; a marked hour is read from its detailed cells until it is folded.
     /// </summary>
     [Range(1, 3_600)]
     public int HourlyTotalsFoldSeconds { get; set; } = 5;
 
     /// <summary>
     /// How old a mark of the current UTC hour must be for the fold to take it (<see cref="HourlyTotalsFold"/>): a
-    /// client that went quiet has its hour read from its cells for about this long, not until the hour ends; a busy
-    /// client's hour is summed about this often.
+    /// client that went quiet has its hour read from its cells for about this long, not until the hour ends. A busy
+    /// client's next batch marks the hour again, so its hour is summed about this often, for nothing: lower it for
+    /// cheaper reads of quiet clients, raise it for less work under the marks' lock.
     /// </summary>
     [Range(1, 3_600)]
-    public int CurrentHourFoldSeconds { get; set; } = 60;
+    public int CurrentHourFoldSeconds { get; set; } = 300;
 
     internal TimeSpan Freshness => TimeSpan.FromMilliseconds(FreshnessMilliseconds);
 
