@@ -9,12 +9,11 @@ namespace Tracker.ApiService.Usage;
 /// <summary>
 /// Writes the per-client hourly totals (<c>usage_hourly</c>) of the hours ingest has marked (<c>usage_hourly_marks</c>)
 /// as the sums of their detailed cells, and removes the marks, in transactions of as many marks as keep each one short
-/// (<see cref="FoldTransactionSize"/>). Ingest marks an hour
-/// (<c>INSERT … ON CONFLICT DO NOTHING</c>) in the transaction that adds its cells, instead of adding to its total
-/// there: with many clients an upsert of the total per client-hour and batch cost PostgreSQL as much again as the
-/// cells themselves, a mark already there only a lookup. Reads (the view <c>usage_hourly_totals</c>) take a marked
-/// hour's total from its cells, so no answer waits for
-/// this job: it keeps the reads of hours no longer written to cheap. A past hour's mark is folded at the next run. A
+/// (<see cref="FoldTransactionSize"/>). Ingest marks an hour (<c>INSERT … ON CONFLICT DO NOTHING</c>) in the
+/// transaction that adds its cells, instead of adding to its total there: with many clients an upsert of the total per
+/// client-hour and batch cost PostgreSQL as much again as the cells themselves, a mark already there only a lookup.
+/// Reads (the view <c>usage_hourly_totals</c>) take a marked hour's total from its cells, so no answer waits for this
+/// job: it keeps the reads of hours no longer written to cheap. A past hour's mark is folded at the next run. A
 /// mark of the current UTC hour (or of a later one, which a clock ahead of PostgreSQL's stamped) is folded once it is
 /// <see cref="UsageOptions.CurrentHourFoldSeconds"/> old (five minutes), not at every run: a busy client's next batch
 /// marks its hour again within moments, so summing its cells under the lock buys it nothing, and every run would cost
