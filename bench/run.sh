@@ -188,6 +188,7 @@ fi
 # Every limit the benchmark's load meets is set here, far above that load, so that no figure depends on the
 # product's defaults; what the limiter costs is measured with it on (the *-unlimited rows turn it off). The one
 # exception, --product-ingest-limits, keeps the product's ingest limits for ingest-noisy-neighbour-limited.
+# MALLOC_ARENA_MAX=2: as the AppHost starts the API (its reason is there); TRACKER_BENCH_COMPARE_SETTINGS can override.
 start_api() { # port, [--product-ingest-limits], extra settings...; api_root: the checkout whose API runs (default: this one)
   local port=$1; shift
   local ingest_limits=(RateLimiting__Ingest__BurstLimit=1000000000 RateLimiting__Ingest__TokensPerSecond=1000000000)
@@ -195,7 +196,7 @@ start_api() { # port, [--product-ingest-limits], extra settings...; api_root: th
   [ "${1:-}" != --product-ingest-limits ] || { ingest_limits=(RateLimiting__KeyPrefix=tracker:rate:limited:); shift; }
   env ASPNETCORE_URLS="http://127.0.0.1:$port" ASPNETCORE_ENVIRONMENT=Production \
     ConnectionStrings__trackerdb="$db;Maximum Pool Size=100" ConnectionStrings__cache="127.0.0.1:$redis_port" \
-    Jwt__SigningKey="$signing_key" Logging__LogLevel__Default=Warning \
+    Jwt__SigningKey="$signing_key" Logging__LogLevel__Default=Warning MALLOC_ARENA_MAX=2 \
     RateLimiting__Auth__PermitLimit=1000000000 RateLimiting__Usage__PermitLimit=1000000000 \
     "${ingest_limits[@]}" "${perf_env[@]}" "$@" \
     dotnet "${api_root:-$root}/Tracker.ApiService/bin/Release/net10.0/Tracker.ApiService.dll" >"$work/api-$port.log" 2>&1 &

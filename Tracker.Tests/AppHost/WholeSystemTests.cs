@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using Aspire.Hosting.ApplicationModel;
 using Aspire.Hosting.Testing;
 using Microsoft.Extensions.DependencyInjection;
@@ -29,7 +30,70 @@ public sealed class WholeSystemTests(ITestOutputHelper output) : IDisposable
                 var database = await notifications.WaitForResourceAsync(
                     "trackerdb", update => update.Snapshot.State?.Text == KnownResourceStates.Running, cancellationToken);
                 Assert.Equal(server.Snapshot.StartTimeStamp, database.Snapshot.StartTimeStamp);
+
+                // The AppHost starts the API with two malloc arenas (MALLOC_ARENA_MAX): the main one and at most one
+                // more, where glibc's default on these two cores is 16, the main one and one for each of the next 15
+                // threads that allocate (the running API has about 28 threads: 15 heaps without the setting).
+                var api = await notifications.WaitForResourceAsync(
+                    "api", update => update.Snapshot.Properties.Any(property => property.Name == "executable.pid"), cancellationToken);
+                // The orchestrator starts a project through `dotnet run`: the API is the process among its descendants
+                // that runs the API's own executable.
+                var launched = Convert.ToInt32(api.Snapshot.Properties.Single(property => property.Name == "executable.pid").Value, CultureInfo.InvariantCulture);
+                var pid = ProcessAndDescendants(launched).Single(candidate =>
+                    Path.GetFileName(new FileInfo($"/proc/{candidate}/exe").LinkTarget ?? "") == "Tracker.ApiService"
+                    || File.ReadAllText($"/proc/{candidate}/cmdline").Contains("Tracker.ApiService.dll", StringComparison.Ordinal));
+                var arenas = MallocArenaHeaps(pid);
+                output.WriteLine($"API process {pid}: {arenas} malloc arena heaps, {Directory.GetDirectories($"/proc/{pid}/task").Length} threads");
+                Assert.InRange(arenas, 0, 1);
             });
+
+    private static IEnumerable<int> ProcessAndDescendants(int pid)
+    {
+        yield return pid;
+        var children = File.ReadAllText($"/proc/{pid}/task/{pid}/children").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        foreach (var child in children.Select(child => int.Parse(child, CultureInfo.InvariantCulture)))
+        {
+            foreach (var descendant in ProcessAndDescendants(child))
+            {
+                yield return descendant;
+            }
+        }
+    }
+
+    /// <summary>
+    /// How many heaps of glibc's non-main malloc arenas process <paramref name="pid"/> has: anonymous mappings of
+    /// 64 MiB aligned to 64 MiB, read-write at their start and inaccessible after it (one per arena until an arena
+    /// outgrows 64 MiB). A heuristic, good for a bound: a GC region could match by coincidence, and a full heap merged
+    /// with a neighbour would be missed.
+    /// </summary>
+    private static int MallocArenaHeaps(int pid)
+    {
+        const long HeapSize = 64L * 1024 * 1024;
+        var mappings = File.ReadLines($"/proc/{pid}/maps").Select(line =>
+        {
+            var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            var range = fields[0].Split('-');
+            return (Start: long.Parse(range[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture),
+                End: long.Parse(range[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture),
+                Permissions: fields[1], Anonymous: fields.Length < 6);
+        }).ToList();
+        var heaps = 0;
+        for (var index = 0; index < mappings.Count; index++)
+        {
+            var mapping = mappings[index];
+            if (!mapping.Anonymous || mapping.Permissions != "rw-p" || mapping.Start % HeapSize != 0)
+            {
+                continue;
+            }
+
+            var end = index + 1 < mappings.Count && mappings[index + 1] is { Anonymous: true, Permissions: "---p" } rest && rest.Start == mapping.End
+                ? mappings[index + 1].End
+                : mapping.End;
+            heaps += end - mapping.Start == HeapSize ? 1 : 0;
+        }
+
+        return heaps;
+    }
 
     /// <summary>
     /// Starts the AppHost with <paramref name="arguments"/> and checks the worker, the API, the schema, the web front

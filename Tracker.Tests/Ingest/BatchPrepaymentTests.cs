@@ -56,55 +56,57 @@ public sealed class BatchPrepaymentTests(ServersFixture servers)
     // over a socket of its own and reads the answer while it writes, so the test sees whatever the server answered.
     private static async Task<HttpResponseMessage> PostOverSocketAsync(Uri address, string apiKey, byte[] body, bool chunked)
     {
+        // A server that neither reads nor answers fails the case (status 0) instead of hanging the test.
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         using var socket = new TcpClient();
-        await socket.ConnectAsync(address.Host, address.Port);
+        await socket.ConnectAsync(address.Host, address.Port, deadline.Token);
         var stream = socket.GetStream();
         var framing = chunked ? "Transfer-Encoding: chunked" : $"Content-Length: {body.Length}";
-        var answer = ReadToEndAsync(stream);
+        var answer = ReadToEndAsync(stream, deadline.Token);
         try
         {
-            await stream.WriteAsync(Encoding.ASCII.GetBytes($"POST /api/v1/logs/batch HTTP/1.1\r\nHost: {address.Host}\r\nX-API-Key: {apiKey}\r\nContent-Type: application/json\r\n{framing}\r\nConnection: close\r\n\r\n"));
+            await stream.WriteAsync(Encoding.ASCII.GetBytes($"POST /api/v1/logs/batch HTTP/1.1\r\nHost: {address.Host}\r\nX-API-Key: {apiKey}\r\nContent-Type: application/json\r\n{framing}\r\nConnection: close\r\n\r\n"), deadline.Token);
             if (!chunked)
             {
-                await stream.WriteAsync(body);
+                await stream.WriteAsync(body, deadline.Token);
             }
             else
             {
                 foreach (var chunk in body.Chunk(64 * 1024))
                 {
-                    await stream.WriteAsync(Encoding.ASCII.GetBytes(chunk.Length.ToString("x", CultureInfo.InvariantCulture) + "\r\n"));
-                    await stream.WriteAsync(chunk);
-                    await stream.WriteAsync("\r\n"u8.ToArray());
+                    await stream.WriteAsync(Encoding.ASCII.GetBytes(chunk.Length.ToString("x", CultureInfo.InvariantCulture) + "\r\n"), deadline.Token);
+                    await stream.WriteAsync(chunk, deadline.Token);
+                    await stream.WriteAsync("\r\n"u8.ToArray(), deadline.Token);
                 }
 
-                await stream.WriteAsync("0\r\n\r\n"u8.ToArray());
+                await stream.WriteAsync("0\r\n\r\n"u8.ToArray(), deadline.Token);
             }
         }
-        catch (IOException)
+        catch (Exception exception) when (exception is IOException or OperationCanceledException)
         {
             // The server closed the connection before the body was all sent: its answer, if any, is being read.
         }
 
-        var text = await answer.WaitAsync(TimeSpan.FromSeconds(30));
+        var text = await answer;
         var status = text.Split(' ', 3) is [['H', 'T', 'T', 'P', ..], var code, _] ? int.Parse(code, CultureInfo.InvariantCulture) : 0;
         return new HttpResponseMessage((HttpStatusCode)status) { Content = new StringContent(text) };
     }
 
-    private static async Task<string> ReadToEndAsync(NetworkStream stream)
+    private static async Task<string> ReadToEndAsync(NetworkStream stream, CancellationToken cancellationToken)
     {
         using var received = new MemoryStream();
         var buffer = new byte[16 * 1024];
         try
         {
             int read;
-            while ((read = await stream.ReadAsync(buffer)) > 0)
+            while ((read = await stream.ReadAsync(buffer, cancellationToken)) > 0)
             {
                 received.Write(buffer, 0, read);
             }
         }
-        catch (IOException)
+        catch (Exception exception) when (exception is IOException or OperationCanceledException)
         {
-            // A reset after the answer: what arrived before it is the answer.
+            // A reset after the answer (what arrived before it is the answer), or the deadline.
         }
 
         return Encoding.UTF8.GetString(received.ToArray());
