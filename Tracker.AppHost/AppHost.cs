@@ -37,8 +37,9 @@ var api = builder.AddProject<Projects.Tracker_ApiService>(ResourceNames.Api)
     .WithEnvironment("Jwt__SigningKey", jwtSigningKey)
     // Two malloc arenas, not glibc's eight per core: each kept the native memory freed in it (zlib's for the gzipped
     // answers among it), and the API's peak RSS was 12-87 MB lower with two in every row measured, 36-76 MB in the
-    // reads after a flood, throughput unchanged (docs/performance.md, bench run 114). glibc reads it only at the process's start: set in the
-    // program itself (mallopt), it came after the runtime's threads had made six arenas and saved nothing (run 115).
+    // reads after a flood, throughput unchanged (docs/performance.md, bench runs 113-114). glibc reads it only at the
+    // process's start: set by the program itself (mallopt), it came after the runtime's threads had made six arenas
+    // and saved nothing (run 115).
     .WithEnvironment("MALLOC_ARENA_MAX", "2")
     .WithHttpEndpoint()
     .WithExternalHttpEndpoints()
