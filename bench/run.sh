@@ -46,7 +46,11 @@
 # this one, on the same database and Redis; a scenario named with the suffix @compare runs against it, so that two
 # builds are measured in one run, alternately: bench/run.sh baseline ingest-single-64 ingest-single-64@compare ...
 # TRACKER_BENCH_COMPARE_SETTINGS='NAME=value ...' adds environment settings to that instance (a switch measured
-# against the same build when TRACKER_BENCH_COMPARE is not set).
+# against the same build when TRACKER_BENCH_COMPARE is not set); in a value, {db} stands for the benchmark's connection
+# string and %20 for a space (ConnectionStrings__trackerdb={db};Options=--plan_cache_mode=force_custom_plan). That
+# instance keeps its rate buckets under its own Redis prefix: sharing them, one instance's quiet-key leases used up
+# what the other's keys could lease (run 120). The instance that meets a many-key set first stays slower on it for
+# the rest of the run (runs 122-128, docs/performance.md): alternate which side meets the keys first.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
@@ -191,6 +195,7 @@ fi
 # MALLOC_ARENA_MAX=2: as the AppHost starts the API (its reason is there); TRACKER_BENCH_COMPARE_SETTINGS can override.
 start_api() { # port, [--product-ingest-limits], extra settings...; api_root: the checkout whose API runs (default: this one)
   local port=$1; shift
+  set -- "${@//\{db\}/$db}"; set -- "${@//%20/ }"
   local ingest_limits=(RateLimiting__Ingest__BurstLimit=1000000000 RateLimiting__Ingest__TokensPerSecond=1000000000)
   # Its own Redis keys too: a bucket another process left with a capacity of 10⁹ would keep its tokens here.
   [ "${1:-}" != --product-ingest-limits ] || { ingest_limits=(RateLimiting__KeyPrefix=tracker:rate:limited:); shift; }
@@ -223,7 +228,7 @@ if printf '%s\n' "${scenarios[@]}" | grep -q -- '-limited$'; then
 fi
 compare_pid=
 if [ -n "$compare" ]; then
-  api_root=$compare start_api "$compare_port" "${compare_settings[@]}"; compare_pid=$!
+  api_root=$compare start_api "$compare_port" RateLimiting__KeyPrefix=tracker:rate:compare: "${compare_settings[@]}"; compare_pid=$!
 fi
 ASPNETCORE_URLS="http://127.0.0.1:$baseline_port" dotnet "$root/bench/Baseline/bin/Release/net10.0/Baseline.dll" >"$work/baseline.log" 2>&1 &
 pids+=($!)

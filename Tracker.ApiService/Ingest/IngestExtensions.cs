@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Tracker.ApiService.Storage;
 
 namespace Tracker.ApiService.Ingest;
 
@@ -24,6 +25,9 @@ public static class IngestExtensions
         services.AddSingleton<BatchPrepayment>();
         services.AddSingleton<IngestMetrics>();
         services.AddSingleton<AdmittedEndpoints>();
+        // The writer's own few connections: one per writer loop and one to spare (see CreateDedicatedDataSource).
+        services.AddKeyedSingleton(LogBatchCommitter.DataSourceKey, (provider, _) => StorageExtensions.CreateDedicatedDataSource(
+            provider.GetRequiredService<IConfiguration>(), provider.GetRequiredService<IOptions<IngestOptions>>().Value.Writers + 2));
         services.AddSingleton<ILogBatchCommitter, LogBatchCommitter>();
         services.AddSingleton<LogBatchWriter>();
         services.AddHostedService(provider => provider.GetRequiredService<LogBatchWriter>());

@@ -65,8 +65,13 @@ internal sealed class CommitFaultException(Exception fault) : Exception("Writing
 /// (<c>usage_hourly_marks</c>; see <see cref="Usage.HourlyTotalsFold"/>) and reads the transaction's id. Either all
 /// of it is committed or none is.
 /// </summary>
-public sealed class LogBatchCommitter(NpgsqlDataSource dataSource, AdmittedEndpoints admitted, TimeProvider time) : ILogBatchCommitter
+public sealed class LogBatchCommitter(
+    [FromKeyedServices(LogBatchCommitter.DataSourceKey)] NpgsqlDataSource dataSource, AdmittedEndpoints admitted, TimeProvider time)
+    : ILogBatchCommitter
 {
+    /// <summary>The key of the writer's own data source: its commits keep to a few warm backends.</summary>
+    public const string DataSourceKey = "log-writer";
+
     private const string CopyCommand =
         "COPY logs (client_id, api_key_id, occurred_at, ip_address, method, endpoint, status_code, duration_ms) FROM STDIN (FORMAT BINARY)";
 

@@ -27,24 +27,8 @@ public static class StorageExtensions
     {
         // One connection pool for both EF Core and the raw Npgsql paths (COPY on ingest): the data source is
         // registered by the Aspire integration, the DbContext is built on it and enriched with telemetry.
-        builder.AddNpgsqlDataSource(DatabaseConnectionName, settings => settings.DisableHealthChecks = true, dataSource =>
-        {
-            // The same few statements run thousands of times a second (rollup upsert, analytics, key lookups):
-            // prepared once per connection, PostgreSQL stops planning them each time (~0.6 ms for daily usage).
-            if (dataSource.ConnectionStringBuilder.MaxAutoPrepare == 0)
-            {
-                dataSource.ConnectionStringBuilder.MaxAutoPrepare = 64;
-            }
-
-            // A request waiting on a connection (to open, or from a busy pool) answers 503 after this, not after
-            // Npgsql's 15 s; a value set in the connection string is kept.
-            if (dataSource.ConnectionStringBuilder.Timeout == DefaultConnectTimeoutSeconds)
-            {
-                dataSource.ConnectionStringBuilder.Timeout = ConnectTimeoutSeconds;
-            }
-
-            PostgresSessionSettings.Apply(dataSource.ConnectionStringBuilder);
-        });
+        builder.AddNpgsqlDataSource(DatabaseConnectionName, settings => settings.DisableHealthChecks = true,
+            dataSource => ConfigureConnections(dataSource.ConnectionStringBuilder));
         builder.Services.AddDbContextPool<TrackerDbContext>((services, options) =>
         {
             options.UseNpgsql(services.GetRequiredService<NpgsqlDataSource>());
@@ -83,5 +67,43 @@ public static class StorageExtensions
             .AddCheck<RedisReadinessCheck>(CacheConnectionName);
         builder.Services.AddHostedService<RedisConnectionWarmup>();
         return builder;
+    }
+
+    /// <summary>
+    /// A data source of its own on Tracker's database, of at most <paramref name="maxConnections"/> connections and
+    /// otherwise as the shared one: for a loop whose statements should keep meeting the same few PostgreSQL backends.
+    /// In the shared pool, idle connections are handed out oldest first, so once a burst has grown it (a cold start's
+    /// key lookups grew it to 63 connections in the benchmark), a loop of one commit at a time meets a different backend
+    /// every time, one whose caches its last statement left long ago, and the pool never shrinks, as none of its
+    /// connections is ever idle for long. That cost the log writer's commits half again as much of PostgreSQL's CPU
+    /// (runs 122-128, docs/performance.md).
+    /// </summary>
+    public static NpgsqlDataSource CreateDedicatedDataSource(IConfiguration configuration, int maxConnections)
+    {
+        var connectionString = new NpgsqlConnectionStringBuilder(configuration.GetConnectionString(DatabaseConnectionName)
+            ?? throw new InvalidOperationException($"The connection string '{DatabaseConnectionName}' is not set."));
+        ConfigureConnections(connectionString);
+        connectionString.MaxPoolSize = maxConnections;
+        connectionString.MinPoolSize = Math.Min(connectionString.MinPoolSize, maxConnections);
+        return new NpgsqlDataSourceBuilder(connectionString.ConnectionString).Build();
+    }
+
+    private static void ConfigureConnections(NpgsqlConnectionStringBuilder connectionString)
+    {
+        // The same few statements run thousands of times a second (rollup upsert, analytics, key lookups):
+        // prepared once per connection, PostgreSQL stops planning them each time (~0.6 ms for daily usage).
+        if (connectionString.MaxAutoPrepare == 0)
+        {
+            connectionString.MaxAutoPrepare = 64;
+        }
+
+        // A request waiting on a connection (to open, or from a busy pool) answers 503 after this, not after
+        // Npgsql's 15 s; a value set in the connection string is kept.
+        if (connectionString.Timeout == DefaultConnectTimeoutSeconds)
+        {
+            connectionString.Timeout = ConnectTimeoutSeconds;
+        }
+
+        PostgresSessionSettings.Apply(connectionString);
     }
 }
