@@ -80,7 +80,9 @@ public static class StorageExtensions
     /// </summary>
     public static NpgsqlDataSource CreateDedicatedDataSource(IConfiguration configuration, int maxConnections)
     {
+        // Where the Aspire integration reads the shared one's: the named connection string, else its own section.
         var connectionString = new NpgsqlConnectionStringBuilder(configuration.GetConnectionString(DatabaseConnectionName)
+            ?? configuration["Aspire:Npgsql:ConnectionString"]
             ?? throw new InvalidOperationException($"The connection string '{DatabaseConnectionName}' is not set."));
         ConfigureConnections(connectionString);
         connectionString.MaxPoolSize = maxConnections;
