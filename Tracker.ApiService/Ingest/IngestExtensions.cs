@@ -25,9 +25,11 @@ public static class IngestExtensions
         services.AddSingleton<BatchPrepayment>();
         services.AddSingleton<IngestMetrics>();
         services.AddSingleton<AdmittedEndpoints>();
-        // The writer's own few connections: one per writer loop and one to spare (see CreateDedicatedDataSource).
+        // The writer's own few connections: one per writer loop, and one to spare for the rewrite of a batch found
+        // aborted (see StorageExtensions.CreateDedicatedDataSource).
         services.AddKeyedSingleton(LogBatchCommitter.DataSourceKey, (provider, _) => StorageExtensions.CreateDedicatedDataSource(
-            provider.GetRequiredService<IConfiguration>(), provider.GetRequiredService<IOptions<IngestOptions>>().Value.Writers + 2));
+            provider.GetRequiredService<IConfiguration>(), provider.GetRequiredService<ILoggerFactory>(),
+            provider.GetRequiredService<IOptions<IngestOptions>>().Value.Writers + 2));
         services.AddSingleton<ILogBatchCommitter, LogBatchCommitter>();
         services.AddSingleton<LogBatchWriter>();
         services.AddHostedService(provider => provider.GetRequiredService<LogBatchWriter>());

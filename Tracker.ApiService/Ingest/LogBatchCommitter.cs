@@ -65,11 +65,17 @@ internal sealed class CommitFaultException(Exception fault) : Exception("Writing
 /// (<c>usage_hourly_marks</c>; see <see cref="Usage.HourlyTotalsFold"/>) and reads the transaction's id. Either all
 /// of it is committed or none is.
 /// </summary>
+/// <remarks>
+/// Commits go through the writer's own few connections (<see cref="DataSourceKey"/>), so that they keep meeting warm
+/// backends; an outcome check goes through the shared pool, so that it can always end a backend still holding a lost
+/// commit's locks, even when every one of the writer's connections is waiting on those locks.
+/// </remarks>
 public sealed class LogBatchCommitter(
-    [FromKeyedServices(LogBatchCommitter.DataSourceKey)] NpgsqlDataSource dataSource, AdmittedEndpoints admitted, TimeProvider time)
+    [FromKeyedServices(LogBatchCommitter.DataSourceKey)] NpgsqlDataSource dataSource, NpgsqlDataSource sharedDataSource,
+    AdmittedEndpoints admitted, TimeProvider time)
     : ILogBatchCommitter
 {
-    /// <summary>The key of the writer's own data source: its commits keep to a few warm backends.</summary>
+    /// <summary>The key of the writer's own data source.</summary>
     public const string DataSourceKey = "log-writer";
 
     private const string CopyCommand =
@@ -113,7 +119,7 @@ public sealed class LogBatchCommitter(
 
     public async Task<TransactionOutcome> GetOutcomeAsync(UncertainTransaction transaction, CancellationToken cancellationToken)
     {
-        await using var statements = dataSource.CreateBatch();
+        await using var statements = sharedDataSource.CreateBatch();
         // Only the backend still inside that very transaction: a process id alone may have been reused.
         var end = new NpgsqlBatchCommand(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = @pid AND backend_xid::text = @xid32");

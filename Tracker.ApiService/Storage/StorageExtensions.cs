@@ -78,16 +78,18 @@ public static class StorageExtensions
     /// connections is ever idle for long. That cost the log writer's commits half again as much of PostgreSQL's CPU
     /// (runs 122-128, docs/performance.md).
     /// </summary>
-    public static NpgsqlDataSource CreateDedicatedDataSource(IConfiguration configuration, int maxConnections)
+    public static NpgsqlDataSource CreateDedicatedDataSource(IConfiguration configuration, ILoggerFactory loggerFactory, int maxConnections)
     {
-        // Where the Aspire integration reads the shared one's: the named connection string, else its own section.
+        // Where the Aspire integration reads the shared one's, in its order: the named connection string, else its
+        // section for this connection, else its section for all.
         var connectionString = new NpgsqlConnectionStringBuilder(configuration.GetConnectionString(DatabaseConnectionName)
+            ?? configuration[$"Aspire:Npgsql:{DatabaseConnectionName}:ConnectionString"]
             ?? configuration["Aspire:Npgsql:ConnectionString"]
             ?? throw new InvalidOperationException($"The connection string '{DatabaseConnectionName}' is not set."));
         ConfigureConnections(connectionString);
         connectionString.MaxPoolSize = maxConnections;
         connectionString.MinPoolSize = Math.Min(connectionString.MinPoolSize, maxConnections);
-        return new NpgsqlDataSourceBuilder(connectionString.ConnectionString).Build();
+        return new NpgsqlDataSourceBuilder(connectionString.ConnectionString).UseLoggerFactory(loggerFactory).Build();
     }
 
     private static void ConfigureConnections(NpgsqlConnectionStringBuilder connectionString)

@@ -1,25 +1,41 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Npgsql;
+using Tracker.ApiService.Ingest;
 using Tracker.ApiService.Storage;
 using Tracker.Tests.Infrastructure;
 
 namespace Tracker.Tests.Storage;
 
 /// <summary>
-/// Every connection of the API's pool bounds lock waits and idle transactions, so an orphaned transaction cannot
+/// Every connection of the API's pools (the shared one and the log writer's own) bounds lock waits and idle transactions, so an orphaned transaction cannot
 /// hold rollup rows for hours and no request waits on a lock without end.
 /// </summary>
 [Collection(nameof(RealServers))]
 public sealed class SessionSettingsTests(ServersFixture servers) : ApiTest(servers)
 {
-    [Fact]
-    public async Task Connections_from_the_APIs_data_source_bound_lock_waits_and_idle_transactions()
+    [Theory]
+    [InlineData(null)]
+    [InlineData(LogBatchCommitter.DataSourceKey)]
+    public async Task Connections_from_the_APIs_data_sources_bound_lock_waits_and_idle_transactions(string? key)
     {
-        var dataSource = Factory.Services.GetRequiredService<NpgsqlDataSource>();
+        var dataSource = key is null
+            ? Factory.Services.GetRequiredService<NpgsqlDataSource>()
+            : Factory.Services.GetRequiredKeyedService<NpgsqlDataSource>(key);
         await using var connection = await dataSource.OpenConnectionAsync();
 
         Assert.Equal("5s", await ShowAsync(connection, "lock_timeout"));
         Assert.Equal("1min", await ShowAsync(connection, "idle_in_transaction_session_timeout"));
+    }
+
+    [Fact]
+    public void The_log_writer_has_a_few_connections_of_its_own_beside_the_shared_pool()
+    {
+        var writers = Factory.Services.GetRequiredService<IOptions<IngestOptions>>().Value.Writers;
+        var own = Factory.Services.GetRequiredKeyedService<NpgsqlDataSource>(LogBatchCommitter.DataSourceKey);
+
+        Assert.NotSame(Factory.Services.GetRequiredService<NpgsqlDataSource>(), own);
+        Assert.Equal(writers + 2, new NpgsqlConnectionStringBuilder(own.ConnectionString).MaxPoolSize);
     }
 
     [Fact]
