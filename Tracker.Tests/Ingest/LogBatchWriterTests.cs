@@ -54,7 +54,10 @@ public sealed class LogBatchWriterTests
     {
         var committer = new UncertainCommitter([], checksFail: true);
         await using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
-        var writer = NewWriter(committer, services, commitTimeoutSeconds: 1);
+        // Deadlines of 3 s, not 1: a request whose deadline passes before a writer loop reaches it is answered
+        // "timed out" without any commit attempt, and with 1 s this test once saw no attempt at all in the suite's
+        // first seconds, when every class starts at once on two cores (CI run 61).
+        var writer = NewWriter(committer, services, commitTimeoutSeconds: 3);
         await writer.StartAsync(CancellationToken.None);
         try
         {
@@ -62,8 +65,8 @@ public sealed class LogBatchWriterTests
             await committer.FirstAttempted.WaitAsync(TimeSpan.FromSeconds(10));
             Assert.Equal(EnqueueResult.Queued, writer.TryEnqueue([NewLog()], out var other));
 
-            Assert.Equal(WriteOutcome.Committed, await other!.Outcome.WaitAsync(TimeSpan.FromSeconds(5)));
-            Assert.Equal(WriteOutcome.Unknown, await uncertain!.Outcome.WaitAsync(TimeSpan.FromSeconds(5)));
+            Assert.Equal(WriteOutcome.Committed, await other!.Outcome.WaitAsync(TimeSpan.FromSeconds(10)));
+            Assert.Equal(WriteOutcome.Unknown, await uncertain!.Outcome.WaitAsync(TimeSpan.FromSeconds(10)));
             Assert.Equal(2, committer.Attempts);
         }
         finally
